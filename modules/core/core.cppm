@@ -1,0 +1,8 @@
+// connpolicy.core: errors, endpoints, sockets and the system API that everything else builds on.
+export module connpolicy.core;
+export import :error;
+export import :endpoint;
+export import :net_error;
+export import :system;
+export import :socket;
+export import :ports;

@@ -1,0 +1,203 @@
+module;
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+module connpolicy.core;
+
+namespace connpolicy {
+namespace {
+
+constexpr std::size_t max_text = 128;  // longer than any address + scope + port
+
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+bool all_digits(std::string_view s) noexcept { return !s.empty() && std::ranges::all_of(s, is_digit); }
+
+// The text as it may appear inside a message: quoted, cut short, control bytes escaped, so a
+// message never carries more than a line of what it was given.
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text.substr(0, 64)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  if (text.size() > 64) out += "...";
+  return out + "\"";
+}
+
+unexpected<NetError> invalid(std::string_view text, std::string why) {
+  return unexpected(NetError(Step::resolve, LibraryError::invalid_endpoint,
+                             "cannot read " + quoted(text) + " as an endpoint: " + why));
+}
+
+// Four decimal numbers 0-255 separated by dots, no leading zeros (so "010" is not read as octal
+// by one parser and as decimal by another).
+bool parse_ipv4(std::string_view s, std::array<std::uint8_t, 4>& out) noexcept {
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::size_t dot = s.find('.');
+    const std::string_view part = i < 3 ? s.substr(0, dot) : s;
+    if (i < 3 && dot == std::string_view::npos) return false;
+    if (!all_digits(part) || part.size() > 3 || (part.size() > 1 && part[0] == '0')) return false;
+    int value = 0;
+    for (char c : part) value = value * 10 + (c - '0');
+    if (value > 255) return false;
+    out[i] = static_cast<std::uint8_t>(value);
+    if (i < 3) s.remove_prefix(dot + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
+  if (text.empty())
+    return invalid(text, "it is empty; write address:port, e.g. 127.0.0.1:80 or [::1]:80");
+  if (text.size() > max_text)
+    return invalid(text, "it is " + std::to_string(text.size()) + " characters long, more than any endpoint");
+  if (std::ranges::any_of(text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f; }))
+    return invalid(text, "it contains a space, a control or a non-ASCII character");
+
+  std::string_view host, port_text;
+  const bool bracketed = text.front() == '[';
+  if (bracketed) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) return invalid(text, "missing ']' after the IPv6 address");
+    host = text.substr(1, close - 1);
+    const std::string_view rest = text.substr(close + 1);
+    if (rest.empty()) return invalid(text, "missing ':port' after ']'");
+    if (rest.front() != ':') return invalid(text, "expected ':' right after ']'");
+    port_text = rest.substr(1);
+  } else {
+    const auto colons = std::ranges::count(text, ':');
+    if (colons == 0) return invalid(text, "missing ':port'");
+    if (colons > 1) return invalid(text, "an IPv6 address needs brackets, e.g. [::1]:80");
+    const std::size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+
+  if (port_text.empty()) return invalid(text, "missing port number after ':'");
+  if (!all_digits(port_text))
+    return invalid(text, "port " + quoted(port_text) + " is not a decimal number");
+  unsigned long port_value = 0;
+  for (char c : port_text) port_value = std::min(port_value * 10 + static_cast<unsigned long>(c - '0'), 100000ul);
+  if (port_value > 65535)
+    return invalid(text, "port " + std::string(port_text) + " is out of range (0-65535)");
+  const auto port = static_cast<std::uint16_t>(port_value);
+
+  if (!bracketed) {
+    if (host.empty()) return invalid(text, "missing address before ':'");
+    std::array<std::uint8_t, 4> v4{};
+    if (parse_ipv4(host, v4)) return ipv4(v4, port);
+    if (std::ranges::any_of(host, [](char c) { return !is_digit(c) && c != '.'; }))
+      return invalid(text, quoted(host) + " is not a numeric IPv4 address (names are not resolved here)");
+    return invalid(text, quoted(host) + " is not an IPv4 address (four numbers 0-255 with dots, no leading zeros)");
+  }
+
+  const std::size_t percent = host.find('%');
+  const std::string_view address = host.substr(0, percent);
+  if (address.empty()) return invalid(text, "no IPv6 address between '[' and ']'");
+  std::array<std::uint8_t, 16> v6{};
+  if (inet_pton(AF_INET6, std::string(address).c_str(), v6.data()) != 1) {
+    std::array<std::uint8_t, 4> v4{};
+    if (parse_ipv4(address, v4)) return invalid(text, "an IPv4 address takes no brackets");
+    return invalid(text, quoted(address) + " is not an IPv6 address");
+  }
+  std::uint32_t scope = 0;
+  if (percent != std::string_view::npos) {
+    const std::string_view scope_text = host.substr(percent + 1);
+    if (scope_text.empty()) return invalid(text, "empty scope id after '%'");
+    if (all_digits(scope_text)) {
+      if (scope_text.size() > 10 || std::stoull(std::string(scope_text)) > 0xffffffffull)
+        return invalid(text, "scope id " + std::string(scope_text) + " is out of range");
+      scope = static_cast<std::uint32_t>(std::stoull(std::string(scope_text)));
+    } else {
+      scope = if_nametoindex(std::string(scope_text).c_str());
+      if (scope == 0) return invalid(text, "no network interface is named " + quoted(scope_text));
+    }
+  }
+  return ipv6(v6, port, scope);
+}
+
+expected<Endpoint, NetError> Endpoint::from_sockaddr(const sockaddr_storage& storage, std::size_t length) {
+  if (storage.ss_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    sockaddr_in in{};
+    std::memcpy(&in, &storage, sizeof in);
+    std::array<std::uint8_t, 4> a{};
+    std::memcpy(a.data(), &in.sin_addr, 4);
+    return ipv4(a, ntohs(in.sin_port));
+  }
+  if (storage.ss_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, &storage, sizeof in6);
+    std::array<std::uint8_t, 16> a{};
+    std::memcpy(a.data(), &in6.sin6_addr, 16);
+    return ipv6(a, ntohs(in6.sin6_port), in6.sin6_scope_id);
+  }
+  return unexpected(NetError(Step::resolve, make_system_error(EAFNOSUPPORT))
+                        .with_detail("socket address of family " + std::to_string(storage.ss_family) +
+                                     " and length " + std::to_string(length) + " is not IPv4 or IPv6"));
+}
+
+std::size_t Endpoint::to_sockaddr(sockaddr_storage& storage) const noexcept {
+  storage = {};
+  if (is_v4()) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port_);
+    std::memcpy(&in.sin_addr, bytes_.data(), 4);
+    std::memcpy(&storage, &in, sizeof in);
+    return sizeof in;
+  }
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(port_);
+  in6.sin6_scope_id = scope_id_;
+  std::memcpy(&in6.sin6_addr, bytes_.data(), 16);
+  std::memcpy(&storage, &in6, sizeof in6);
+  return sizeof in6;
+}
+
+bool Endpoint::is_unspecified() const noexcept {
+  const std::size_t n = is_v4() ? 4 : 16;
+  return std::all_of(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(n),
+                     [](std::uint8_t b) { return b == 0; });
+}
+
+bool Endpoint::is_loopback() const noexcept {
+  if (is_v4()) return bytes_[0] == 127;
+  return bytes_ == loopback_v6(0).bytes();
+}
+
+std::string Endpoint::address_string() const {
+  if (is_v4()) {
+    return std::to_string(bytes_[0]) + "." + std::to_string(bytes_[1]) + "." +
+           std::to_string(bytes_[2]) + "." + std::to_string(bytes_[3]);
+  }
+  char buffer[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, bytes_.data(), buffer, sizeof buffer);
+  std::string s = buffer;
+  if (scope_id_ != 0) s += "%" + std::to_string(scope_id_);
+  return s;
+}
+
+std::string Endpoint::to_string() const {
+  const std::string port = std::to_string(port_);
+  return is_v4() ? address_string() + ":" + port : "[" + address_string() + "]:" + port;
+}
+
+}  // namespace connpolicy

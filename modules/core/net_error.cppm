@@ -1,0 +1,61 @@
+// NetError: what went wrong making a connection, with enough to act on: which step, which local
+// and remote address, which OS code, after how many attempts, and a message that says what to try.
+module;
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+export module connpolicy.core:net_error;
+import :error;
+import :endpoint;
+
+export namespace connpolicy {
+
+class NetError {
+ public:
+  NetError(Step step, std::error_code code) noexcept : code_(code), step_(step) {}
+  NetError(Step step, LibraryError error, std::string detail = {})
+      : code_(make_error_code(error)), step_(step), detail_(std::move(detail)) {}
+
+  // What the OS (errno, Winsock) or connpolicy (LibraryError) said. Compare with an Errc.
+  std::error_code code() const noexcept { return code_; }
+  // The portable kind of failure. Mostly condition_of(code()), refined by the step: on Linux
+  // ephemeral exhaustion shows as EADDRNOTAVAIL at connect (or EADDRINUSE at bind to port 0),
+  // on Windows as 10048 at connect, and all of these are local_ports_exhausted here when the
+  // local port was the kernel's choice; with a port of our own (EADDRNOTAVAIL at connect: the
+  // address pair is taken) they are local_port_busy.
+  Errc condition() const noexcept;
+  Step step() const noexcept { return step_; }
+  const std::optional<Endpoint>& local_endpoint() const noexcept { return local_; }
+  const std::optional<Endpoint>& remote_endpoint() const noexcept { return remote_; }
+  // Connection attempts made before giving up (0 when the failure came before any attempt).
+  int attempts() const noexcept { return attempts_; }
+  // Extra words from where the error was made, e.g. what is wrong with a parsed text.
+  const std::string& detail() const noexcept { return detail_; }
+
+  // One line a person can act on, e.g.
+  // "bind 0.0.0.0:40003 -> 127.0.0.1:7000: local port busy (EADDRINUSE, errno 98), after 3
+  //  attempts; port 40003 may be held by a closed connection in TIME_WAIT ...; use ..."
+  std::string message() const;
+
+  NetError& with_local(const Endpoint& e) & noexcept { local_ = e; return *this; }
+  NetError& with_remote(const Endpoint& e) & noexcept { remote_ = e; return *this; }
+  NetError& with_attempts(int n) & noexcept { attempts_ = n; return *this; }
+  NetError& with_detail(std::string d) & noexcept { detail_ = std::move(d); return *this; }
+  NetError&& with_local(const Endpoint& e) && noexcept { return std::move(with_local(e)); }
+  NetError&& with_remote(const Endpoint& e) && noexcept { return std::move(with_remote(e)); }
+  NetError&& with_attempts(int n) && noexcept { return std::move(with_attempts(n)); }
+  NetError&& with_detail(std::string d) && noexcept { return std::move(with_detail(std::move(d))); }
+
+  friend bool operator==(const NetError&, const NetError&) = default;
+
+ private:
+  std::error_code code_;
+  Step step_;
+  std::optional<Endpoint> local_;
+  std::optional<Endpoint> remote_;
+  int attempts_ = 0;
+  std::string detail_;
+};
+
+}  // namespace connpolicy
