@@ -1,4 +1,5 @@
-// connpolicy.core: errors, endpoints, sockets and the system API that everything else builds on.
+// connpolicy.core: errors, endpoints, sockets, time and the system API that everything else
+// builds on.
 export module connpolicy.core;
 export import :error;
 export import :endpoint;
@@ -6,3 +7,4 @@ export import :net_error;
 export import :system;
 export import :socket;
 export import :ports;
+export import :time;

@@ -1,6 +1,7 @@
 // NetError: what went wrong making a connection, with enough to act on: which step, which local
 // and remote address, which OS code, after how many attempts, and a message that says what to try.
 module;
+#include <chrono>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -32,6 +33,9 @@ class NetError {
   int attempts() const noexcept { return attempts_; }
   // Extra words from where the error was made, e.g. what is wrong with a parsed text.
   const std::string& detail() const noexcept { return detail_; }
+  // When whoever made the error knows how long until trying again can work (e.g. a port
+  // rotation whose ports are all cooling down): retry policies wait exactly that.
+  const std::optional<std::chrono::milliseconds>& retry_after() const noexcept { return retry_after_; }
 
   // One line a person can act on, e.g.
   // "bind 0.0.0.0:40003 -> 127.0.0.1:7000: local port busy (EADDRINUSE, errno 98), after 3
@@ -42,10 +46,12 @@ class NetError {
   NetError& with_remote(const Endpoint& e) & noexcept { remote_ = e; return *this; }
   NetError& with_attempts(int n) & noexcept { attempts_ = n; return *this; }
   NetError& with_detail(std::string d) & noexcept { detail_ = std::move(d); return *this; }
+  NetError& with_retry_after(std::chrono::milliseconds d) & noexcept { retry_after_ = d; return *this; }
   NetError&& with_local(const Endpoint& e) && noexcept { return std::move(with_local(e)); }
   NetError&& with_remote(const Endpoint& e) && noexcept { return std::move(with_remote(e)); }
   NetError&& with_attempts(int n) && noexcept { return std::move(with_attempts(n)); }
   NetError&& with_detail(std::string d) && noexcept { return std::move(with_detail(std::move(d))); }
+  NetError&& with_retry_after(std::chrono::milliseconds d) && noexcept { return std::move(with_retry_after(d)); }
 
   friend bool operator==(const NetError&, const NetError&) = default;
 
@@ -56,6 +62,7 @@ class NetError {
   std::optional<Endpoint> remote_;
   int attempts_ = 0;
   std::string detail_;
+  std::optional<std::chrono::milliseconds> retry_after_;
 };
 
 }  // namespace connpolicy

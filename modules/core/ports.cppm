@@ -1,6 +1,9 @@
 // Finding a free local port: the seed's getAvaliablePort, and a race-free form of it.
 module;
+#include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <utility>
 export module connpolicy.core:ports;
 import :error;
@@ -10,6 +13,12 @@ import :system;
 import :socket;
 
 namespace connpolicy::detail {
+// Not constexpr on purpose: reaching one of these in a constant expression is the compile
+// error, and the compiler's note names the function, i.e. the mistake.
+inline void port_range_first_port_is_0_use_1_to_65535() {}
+inline void port_range_last_port_is_above_65535() {}
+inline void port_range_first_is_greater_than_last() {}
+
 template <SystemApi System>
 expected<BasicSocket<System>, NetError> bind_socket(const Endpoint& local, System& system) {
   auto h = system.open_socket(local.family(), false);
@@ -22,6 +31,37 @@ expected<BasicSocket<System>, NetError> bind_socket(const Endpoint& local, Syste
 }  // namespace connpolicy::detail
 
 export namespace connpolicy {
+
+// A non-empty range of local ports, first..last inclusive, 1-65535.
+//   PortRange{40000, 40009}        checked at compile time: {0, 10} or {10, 1} do not compile
+//   PortRange::make(first, last)   checked at run time: invalid_argument says what is wrong
+//   PortRange::parse("40000-40009") text from a config file or command line ("40000" = one port)
+class PortRange {
+ public:
+  consteval PortRange(int first, int last) : first_(0), last_(0) {
+    if (first < 1) detail::port_range_first_port_is_0_use_1_to_65535();
+    if (last > 65535) detail::port_range_last_port_is_above_65535();
+    if (first > last) detail::port_range_first_is_greater_than_last();
+    first_ = static_cast<std::uint16_t>(first);
+    last_ = static_cast<std::uint16_t>(last);
+  }
+  static expected<PortRange, NetError> make(long first, long last);
+  static expected<PortRange, NetError> parse(std::string_view text);
+
+  constexpr std::uint16_t first() const noexcept { return first_; }
+  constexpr std::uint16_t last() const noexcept { return last_; }
+  constexpr std::size_t size() const noexcept { return std::size_t{last_} - first_ + 1; }
+  constexpr bool contains(std::uint16_t port) const noexcept { return port >= first_ && port <= last_; }
+  std::string to_string() const;  // "40000-40009", or "40000" for one port
+
+  friend constexpr bool operator==(const PortRange&, const PortRange&) noexcept = default;
+
+ private:
+  struct Checked {};
+  constexpr PortRange(Checked, std::uint16_t first, std::uint16_t last) noexcept : first_(first), last_(last) {}
+  std::uint16_t first_;
+  std::uint16_t last_;
+};
 
 // The seed's helper: bind port 0 on `local`'s address, read the port the kernel chose, close.
 //

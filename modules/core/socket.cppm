@@ -1,7 +1,9 @@
-// BasicSocket: a move-only owner of one socket handle. Closing is automatic and happens once.
-// With the real system (Socket) it is exactly one handle wide; with a fake system it also holds
-// the fake (a shared handle), so the fake can count what is closed.
+// BasicSocket: a move-only owner of one socket handle, closed once, automatically. When its
+// local port was lent by a port rotation, the socket also holds that lease and tells the
+// rotation when it closes, so the port goes back with the right cooldown.
 module;
+#include <cstdint>
+#include <memory>
 #include <system_error>
 #include <utility>
 export module connpolicy.core:socket;
@@ -11,6 +13,25 @@ import :net_error;
 import :system;
 
 export namespace connpolicy {
+
+// How a leased port's socket ended. The rotation picks the port's cooldown from it.
+enum class CloseKind : std::uint8_t {
+  normal,    // FIN: if we closed first, the port sits in TIME_WAIT
+  reset,     // RST (close_reset): no TIME_WAIT
+  released,  // the handle was handed to the caller (release()): closed at an unknown time
+};
+
+// A local port lent to a socket; told once, when that socket closes.
+class PortLease {
+ public:
+  virtual void on_close(CloseKind kind) noexcept = 0;
+
+ protected:
+  PortLease() = default;
+  PortLease(const PortLease&) = default;
+  PortLease& operator=(const PortLease&) = default;
+  ~PortLease() = default;
+};
 
 template <SystemApi System = NativeSystem>
 class BasicSocket {
@@ -23,11 +44,14 @@ class BasicSocket {
       : handle_(handle), system_(std::move(system)) {}
 
   BasicSocket(BasicSocket&& other) noexcept
-      : handle_(std::exchange(other.handle_, invalid_handle)), system_(other.system_) {}
+      : handle_(std::exchange(other.handle_, invalid_handle)),
+        lease_(std::move(other.lease_)),
+        system_(other.system_) {}
   BasicSocket& operator=(BasicSocket&& other) noexcept {
     if (this != &other) {
       close();
       handle_ = std::exchange(other.handle_, invalid_handle);
+      lease_ = std::move(other.lease_);
       system_ = other.system_;
     }
     return *this;
@@ -40,13 +64,25 @@ class BasicSocket {
   bool is_open() const noexcept { return handle_ != invalid_handle; }
   explicit operator bool() const noexcept { return is_open(); }
 
-  // Gives the handle up: the caller now closes it.
-  [[nodiscard]] native_handle_type release() noexcept { return std::exchange(handle_, invalid_handle); }
+  // Gives the handle up: the caller closes it. A leased port goes back to its rotation as
+  // "released", i.e. with the full cooldown, because nobody will say when it really closes.
+  [[nodiscard]] native_handle_type release() noexcept {
+    end_lease(CloseKind::released);
+    return std::exchange(handle_, invalid_handle);
+  }
 
   // Closes now (idempotent). The handle is released even when the OS reports an error.
-  std::error_code close() noexcept {
+  std::error_code close() noexcept { return close_as(CloseKind::normal); }
+
+  // Closes with a reset (SO_LINGER {1, 0}): the peer sees RST, unsent data is dropped, and the
+  // local port does not enter TIME_WAIT, so it can be bound again at once. Use when the exchange
+  // is over and the port must be reused right away (HAProxy does this with its server side);
+  // never as a default.
+  std::error_code close_reset() noexcept {
     if (!is_open()) return {};
-    return system_.close(std::exchange(handle_, invalid_handle));
+    const std::error_code linger = system_.set_option(handle_, SocketOption::linger_reset, 1);
+    const std::error_code closed = close_as(linger ? CloseKind::normal : CloseKind::reset);
+    return linger ? linger : closed;
   }
 
   expected<Endpoint, NetError> local_endpoint() const {
@@ -63,12 +99,27 @@ class BasicSocket {
   System& system() noexcept { return system_; }
   const System& system() const noexcept { return system_; }
 
+  // For bind policies that lend ports (via the Connector): the lease is told when this closes.
+  void attach_lease(std::shared_ptr<PortLease> lease) noexcept { lease_ = std::move(lease); }
+  bool has_lease() const noexcept { return lease_ != nullptr; }
+
  private:
+  std::error_code close_as(CloseKind kind) noexcept {
+    if (!is_open()) return {};
+    const std::error_code ec = system_.close(std::exchange(handle_, invalid_handle));
+    end_lease(kind);  // after close: the port is free (or in TIME_WAIT) only now
+    return ec;
+  }
+  void end_lease(CloseKind kind) noexcept {
+    if (lease_) std::exchange(lease_, nullptr)->on_close(kind);
+  }
+
   native_handle_type handle_ = invalid_handle;
+  std::shared_ptr<PortLease> lease_;
   [[no_unique_address]] mutable System system_{};
 };
 
-// The socket the library hands out by default: one handle, closed on destruction.
+// The socket the library hands out by default.
 using Socket = BasicSocket<NativeSystem>;
 
 }  // namespace connpolicy

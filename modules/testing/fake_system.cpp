@@ -14,6 +14,7 @@ module;
 #include <utility>
 #include <vector>
 module connpolicy.testing;
+import connpolicy.core;
 
 namespace connpolicy {
 

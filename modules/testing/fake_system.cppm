@@ -21,7 +21,7 @@ module;
 #include <string_view>
 #include <system_error>
 #include <vector>
-export module connpolicy.testing;
+export module connpolicy.testing:fake_system;
 import connpolicy.core;
 
 export namespace connpolicy {

@@ -21,8 +21,9 @@ cp::Socket open_real_socket() {
 }
 }  // namespace
 
-TEST_CASE("Socket is one handle wide and move-only", "[socket]") {
-  STATIC_REQUIRE(sizeof(cp::Socket) == sizeof(cp::native_handle_type));
+TEST_CASE("Socket is small and move-only", "[socket]") {
+  // A handle and an optional port lease (a shared_ptr); the real system adds nothing.
+  STATIC_REQUIRE(sizeof(cp::Socket) <= 3 * sizeof(void*));
   STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<cp::Socket>);
   STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<cp::Socket>);
   STATIC_REQUIRE(std::is_nothrow_move_constructible_v<cp::Socket>);

@@ -1,0 +1,34 @@
+module;
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+module connpolicy.core;
+
+namespace connpolicy {
+namespace {
+class SystemTimer final : public Timer {
+ public:
+  time_point now() const noexcept override { return clock::now(); }
+  bool sleep_for(duration d, std::stop_token stop) override {
+    if (stop.stop_requested()) return false;
+    if (!stop.stop_possible()) {
+      std::this_thread::sleep_for(d);
+      return true;
+    }
+    // condition_variable_any's stop_token overload wakes as soon as stop is requested.
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    const bool stopped = wake.wait_for(lock, stop, d, [] { return false; }) || stop.stop_requested();
+    return !stopped;
+  }
+};
+}  // namespace
+
+Timer& system_timer() noexcept {
+  static SystemTimer timer;
+  return timer;
+}
+}  // namespace connpolicy

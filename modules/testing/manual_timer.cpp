@@ -1,0 +1,52 @@
+module;
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <numeric>
+#include <stop_token>
+#include <vector>
+module connpolicy.testing;
+import connpolicy.core;
+
+namespace connpolicy {
+
+ManualTimer::time_point ManualTimer::now() const noexcept {
+  std::lock_guard lock(mutex_);
+  return now_;
+}
+
+bool ManualTimer::sleep_for(duration d, std::stop_token stop) {
+  std::function<void(duration)> hook;
+  {
+    std::lock_guard lock(mutex_);
+    sleeps_.push_back(d);
+    hook = hook_;
+  }
+  if (hook) hook(d);
+  if (stop.stop_requested()) return false;
+  std::lock_guard lock(mutex_);
+  now_ += d;
+  return true;
+}
+
+void ManualTimer::advance(duration d) {
+  std::lock_guard lock(mutex_);
+  now_ += d;
+}
+
+std::vector<ManualTimer::duration> ManualTimer::sleeps() const {
+  std::lock_guard lock(mutex_);
+  return sleeps_;
+}
+
+ManualTimer::duration ManualTimer::slept() const {
+  std::lock_guard lock(mutex_);
+  return std::accumulate(sleeps_.begin(), sleeps_.end(), duration{});
+}
+
+void ManualTimer::on_sleep(std::function<void(duration)> hook) {
+  std::lock_guard lock(mutex_);
+  hook_ = std::move(hook);
+}
+
+}  // namespace connpolicy
