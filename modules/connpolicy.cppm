@@ -1,5 +1,9 @@
-// The umbrella: `import connpolicy;` brings the whole library. Policies and the Connector join
-// here as their modules land (core -> policies -> connector -> umbrella, never upward).
-// The fake system for tests is its own module: `import connpolicy.testing;`.
+// The umbrella: `import connpolicy;` brings the whole library.
+// Layers, one way only: core -> policies (bind, retry, errors) -> connector -> this.
+// The fakes for tests are their own module: `import connpolicy.testing;`.
 export module connpolicy;
 export import connpolicy.core;
+export import connpolicy.bind;
+export import connpolicy.retry;
+export import connpolicy.errors;
+export import connpolicy.connector;

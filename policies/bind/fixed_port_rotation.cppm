@@ -1,0 +1,94 @@
+// FixedPortRotation: ports from a fixed range, rotated so that the next connection takes a port
+// that is free and has rested longest. The seed's second fix ("if connect fails, bind another
+// port and try again"), done better than curl or HAProxy:
+//
+//  - a ring ordered least-recently-released first, starting at a random port (RFC 6056), so
+//    ports are used evenly and the first port is not predictable;
+//  - a port that fails for being busy (bind EADDRINUSE/EACCES, connect EADDRNOTAVAIL/EADDRINUSE
+//    — Windows reports 10048 at connect) or whose socket just closed goes to the back with a
+//    cooldown stamp (default: the platform's TIME_WAIT), and is not offered again before it;
+//    a port whose attempt failed for another reason (refused, timeout) goes back with none;
+//  - when every port is cooling (or in use) it says so at once: local_ports_exhausted, with
+//    retry_after() = the time until the first port frees, so the retry policy waits exactly that
+//    instead of spinning through bind() calls that cannot succeed;
+//  - copies share one ring (it is a handle), and the ring is thread-safe: several connectors and
+//    threads never hold the same port in two live sockets.
+//
+// Use when: the server or a firewall only admits a known set of source ports, or you need
+// connections from distinct, bounded ports. With reuse_address (SO_REUSEADDR) a closed port is
+// reusable at once (cooldown 0 by default), provided TCP timestamps are on; see FixedPort.
+module;
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+export module connpolicy.bind:fixed_port_rotation;
+import connpolicy.core;
+import :plan;
+
+export namespace connpolicy {
+
+// How long a closed connection's port stays in TIME_WAIT when this side closed first.
+#ifdef _WIN32
+inline constexpr std::chrono::seconds platform_time_wait{120};  // TcpTimedWaitDelay default
+#else
+inline constexpr std::chrono::seconds platform_time_wait{60};   // Linux: fixed (TCP_TIMEWAIT_LEN)
+#endif
+
+struct RotationOptions {
+  // Rest after a port's socket closed normally, or after it failed for being busy.
+  // Empty: platform_time_wait, or 0 for closes when reuse_address is set.
+  std::optional<std::chrono::milliseconds> cooldown;
+  bool reuse_address = false;      // SO_REUSEADDR before each bind (see FixedPort)
+  std::optional<Endpoint> source;  // local address (its port is ignored); empty: any
+  std::uint64_t seed = 0;          // picks the random start; 0: from std::random_device
+  Timer* timer = nullptr;          // how time passes; nullptr: system_timer()
+};
+
+class FixedPortRotation {
+ public:
+  static constexpr bool can_rebind = true;
+
+  // FixedPortRotation{40000, 40009}: the range is checked at compile time.
+  consteval FixedPortRotation(int first, int last, RotationOptions options = {})
+      : range_(first, last), options_(options) {}
+  // A range checked before (PortRange{...} at compile time, PortRange::make/parse at run time),
+  // and options that may name run-time things (a timer, a source address).
+  FixedPortRotation(PortRange range, RotationOptions options = {}) noexcept
+      : range_(range), options_(options) {}
+  // Ports known only at run time: invalid_argument when first > last or a port is outside 1-65535.
+  static expected<FixedPortRotation, NetError> make(long first, long last, RotationOptions options = {});
+
+  // Copies share the ring.
+  FixedPortRotation(const FixedPortRotation& other);
+  FixedPortRotation& operator=(const FixedPortRotation& other);
+  ~FixedPortRotation();
+
+  expected<BindPlan, NetError> plan(const Endpoint& remote);
+  void failed(const BindPlan& plan, const NetError& error);
+
+  // What the ring looks like now (for tests, metrics and logs).
+  struct Snapshot {
+    std::size_t in_use = 0;   // lent to live sockets or attempts
+    std::size_t cooling = 0;  // resting until their cooldown ends
+    std::size_t ready = 0;    // can be offered now
+    std::optional<std::chrono::milliseconds> next_ready_in;  // when the first cooling one frees
+    std::optional<std::uint16_t> next_port;                  // the port plan() would offer now
+  };
+  Snapshot snapshot() const;
+  const PortRange& range() const noexcept { return range_; }
+  const RotationOptions& options() const noexcept { return options_; }
+
+ private:
+  struct State;
+  std::shared_ptr<State> state() const;  // made on first use, then shared by every copy
+
+  PortRange range_;
+  RotationOptions options_;
+  mutable std::shared_ptr<State> state_;
+  mutable std::once_flag made_;
+};
+
+}  // namespace connpolicy

@@ -1,0 +1,60 @@
+// The bind policy contract: before each attempt the Connector asks the policy for a BindPlan
+// (which local address to bind, if any, and which options to set), and tells it when an attempt
+// with that plan failed. A plan may carry a PortLease, which the Connector hands to the Socket so
+// the policy hears when the socket closes.
+module;
+#include <array>
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+export module connpolicy.bind:plan;
+import connpolicy.core;
+
+export namespace connpolicy {
+
+struct OptionRequest {
+  SocketOption option;
+  int value = 1;
+  bool required = true;  // false: best effort (e.g. IP_BIND_ADDRESS_NO_PORT on an old kernel)
+};
+
+struct BindPlan {
+  static constexpr std::size_t max_options = 4;
+
+  std::optional<Endpoint> local;            // bind() to this before connect(); empty: no bind()
+  std::shared_ptr<PortLease> lease;         // goes into the Socket; told when it closes
+  std::array<OptionRequest, max_options> options{};
+  std::uint8_t option_count = 0;
+
+  constexpr BindPlan& add(OptionRequest request) noexcept {
+    if (option_count < max_options) options[option_count++] = request;
+    return *this;
+  }
+  constexpr std::span<const OptionRequest> option_list() const noexcept {
+    return {options.data(), option_count};
+  }
+};
+
+// What the Connector needs of a bind policy.
+//   can_rebind   true when plan() may offer another local port after a port failure, so
+//                "rebind" is worth asking for (FixedPortRotation); false for the others.
+//   plan(remote) the local side for one attempt towards `remote`, or an error (e.g. every port
+//                of a rotation is cooling down: local_ports_exhausted, with retry_after()).
+//   failed(plan, error)  the attempt made with `plan` failed at error.step().
+// A policy shared by threads (copies of one FixedPortRotation) must make these thread-safe.
+template <class B>
+concept BindPolicy = std::copy_constructible<B> &&
+    requires(B& policy, const Endpoint& remote, const BindPlan& plan, const NetError& error) {
+      { B::can_rebind } -> std::convertible_to<bool>;
+      { policy.plan(remote) } -> std::same_as<expected<BindPlan, NetError>>;
+      { policy.failed(plan, error) } -> std::same_as<void>;
+    };
+
+// The unspecified address of `remote`'s family: what "bind any address" means for it.
+constexpr Endpoint any_address_for(const Endpoint& remote, std::uint16_t port = 0) noexcept {
+  return remote.is_v4() ? Endpoint::any_v4(port) : Endpoint::any_v6(port);
+}
+
+}  // namespace connpolicy

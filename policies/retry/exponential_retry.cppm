@@ -1,0 +1,76 @@
+// ExponentialRetry: waits that grow by a factor each round, capped, with jitter.
+//
+//   expo(n)       = min(max_delay, initial * multiplier^n)       n = 0, 1, 2, ... (round - 1)
+//   none          = expo(n)
+//   full          = U(0, expo(n))                                AWS "full jitter" (the default)
+//   equal         = expo(n)/2 + U(0, expo(n)/2)
+//   decorrelated  = min(max_delay, U(initial, 3 * previous))     previous starts at initial
+//
+// Use when: many clients may fail together (a server restart, a storm of TIME_WAITs): jitter
+// spreads their returns (AWS measured full and decorrelated jitter needing far fewer calls than
+// none). It stops after max_attempts rounds, or *before* a wait that would end past the
+// deadline; a stop_token ends a wait at once. When the error knows how long until it can
+// succeed (a FixedPortRotation whose ports are cooling says when the first frees), that exact
+// wait replaces the backoff for the round.
+module;
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stop_token>
+export module connpolicy.retry:exponential_retry;
+import connpolicy.core;
+import :schedule;
+
+export namespace connpolicy {
+
+enum class Jitter : std::uint8_t { none, full, equal, decorrelated };
+
+struct ExponentialOptions {
+  std::chrono::milliseconds initial = std::chrono::milliseconds(100);
+  double multiplier = 2.0;
+  std::chrono::milliseconds max_delay = std::chrono::seconds(10);
+  int max_attempts = 5;                               // rounds in all; 0 = no limit
+  std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
+  Jitter jitter = Jitter::full;
+  std::uint64_t seed = 0;                             // 0: from std::random_device
+  Timer* timer = nullptr;                             // nullptr: system_timer()
+};
+
+class ExponentialRetry {
+ public:
+  class schedule_type {
+   public:
+    schedule_type(const ExponentialOptions& options, Timer& timer, std::uint64_t seed) noexcept;
+    expected<Timer::duration, GiveUp> next_delay(const NetError& error) noexcept;
+    std::optional<Timer::duration> time_left() const noexcept { return budget_.time_left(); }
+    // The wait for round n (0-based) before the budget is asked: exposed for tests and sims.
+    Timer::duration backoff() noexcept;
+
+   private:
+    double uniform() noexcept;  // [0, 1), from a per-schedule SplitMix64 stream
+    const ExponentialOptions* options_;
+    RetryBudget budget_;
+    std::uint64_t rng_;
+    int round_ = 0;
+    Timer::duration previous_;
+  };
+
+  ExponentialRetry() : ExponentialRetry(ExponentialOptions{}) {}
+  explicit ExponentialRetry(ExponentialOptions options);
+
+  // Each schedule draws its own stream (seed, then a per-policy counter), so threads sharing a
+  // policy do not jitter in lockstep, and a fixed seed replays exactly.
+  schedule_type schedule() const noexcept;
+  bool sleep(Timer::duration d, std::stop_token stop) const { return timer().sleep_for(d, stop); }
+  const ExponentialOptions& options() const noexcept { return *options_; }
+
+ private:
+  Timer& timer() const noexcept { return options_->timer ? *options_->timer : system_timer(); }
+  std::shared_ptr<const ExponentialOptions> options_;  // schedules point into it; copies share
+  std::uint64_t seed_;
+  std::shared_ptr<std::atomic<std::uint64_t>> schedules_made_;
+};
+
+}  // namespace connpolicy

@@ -1,0 +1,66 @@
+// The retry policy contract. A policy is configuration (shared, read-only); each connect() gets
+// its own schedule, which counts attempts and knows the deadline.
+//   policy.schedule()          a fresh schedule, started now
+//   schedule.next_delay(error) how long to wait before the next round, or why to stop
+//   schedule.time_left()       until the deadline, if there is one (bounds each connect wait)
+//   policy.sleep(d, stop)      waits; false when `stop` was requested (then: cancelled)
+module;
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <stop_token>
+#include <string_view>
+export module connpolicy.retry:schedule;
+import connpolicy.core;
+
+export namespace connpolicy {
+
+enum class GiveUp : std::uint8_t {
+  no_retry,      // the policy never retries (NoRetry)
+  max_attempts,  // the policy's max_attempts rounds were made
+  deadline,      // the next wait would end after the deadline
+};
+std::string_view to_string(GiveUp reason) noexcept;
+
+template <class R>
+concept RetryPolicy = std::copy_constructible<R> &&
+    requires(const R& policy, typename R::schedule_type& schedule, const NetError& error,
+             Timer::duration delay, std::stop_token stop) {
+      { policy.schedule() } -> std::same_as<typename R::schedule_type>;
+      { schedule.next_delay(error) } -> std::same_as<expected<Timer::duration, GiveUp>>;
+      { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;
+      { policy.sleep(delay, stop) } -> std::same_as<bool>;
+    };
+
+// The bookkeeping every counting policy shares: attempts made, the deadline, and the rule that
+// a wait which would end past the deadline is not started. Reusable by your own policies.
+class RetryBudget {
+ public:
+  // max_attempts: rounds in all, the first included (0 = no limit). deadline: from now.
+  RetryBudget(Timer& timer, int max_attempts, std::optional<std::chrono::milliseconds> deadline) noexcept
+      : timer_(&timer), max_attempts_(max_attempts),
+        deadline_(deadline ? std::optional(timer.now() + *deadline) : std::nullopt) {}
+
+  // Called once per failed round with the wait the policy would like next.
+  expected<Timer::duration, GiveUp> admit(Timer::duration delay) noexcept {
+    ++rounds_;
+    if (max_attempts_ > 0 && rounds_ >= max_attempts_) return unexpected(GiveUp::max_attempts);
+    if (deadline_ && timer_->now() + delay > *deadline_) return unexpected(GiveUp::deadline);
+    return delay;
+  }
+  std::optional<Timer::duration> time_left() const noexcept {
+    if (!deadline_) return std::nullopt;
+    const auto left = *deadline_ - timer_->now();
+    return left > Timer::duration::zero() ? left : Timer::duration::zero();
+  }
+  int rounds() const noexcept { return rounds_; }
+
+ private:
+  Timer* timer_;
+  int max_attempts_;
+  std::optional<Timer::time_point> deadline_;
+  int rounds_ = 0;
+};
+
+}  // namespace connpolicy
