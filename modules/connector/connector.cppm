@@ -46,7 +46,8 @@ struct ConnectorOptions {
 // One attempt as an observer sees it (for logs and metrics).
 struct AttemptEvent {
   const Endpoint& remote;
-  std::optional<Endpoint> local;  // what was bound, if anything
+  std::optional<Endpoint> local;  // the local address the bind policy chose (bind() was called
+                                  // when step is bind or later); empty: the kernel chose
   int attempt;                    // 1, 2, ... over the whole connect()
   Step step;                      // where it failed (or Step::connect on success)
   std::error_code error;          // empty: connected
@@ -102,14 +103,13 @@ class Connector {
 
  private:
   using schedule_type = typename Retry::schedule_type;
-  result_type attempt(const Endpoint& remote, const schedule_type& schedule, std::stop_token stop);
+  result_type attempt(const Endpoint& remote, const schedule_type& schedule, std::stop_token stop, int number);
   std::error_code wait_connected(native_handle_type h, const schedule_type& schedule, std::stop_token stop);
-  void observe(const Endpoint& remote, int attempt, const NetError* error, std::optional<Action> action,
-               Timer::duration delay) {
+  void observe(const Endpoint& remote, const std::optional<Endpoint>& local, int attempt, const NetError* error,
+               std::optional<Action> action, Timer::duration delay) {
     if constexpr (!std::is_same_v<Observer, NoObserver>) {
-      observer_(AttemptEvent{remote, error ? error->local_endpoint() : std::nullopt, attempt,
-                             error ? error->step() : Step::connect, error ? error->code() : std::error_code{},
-                             action, delay});
+      observer_(AttemptEvent{remote, local, attempt, error ? error->step() : Step::connect,
+                             error ? error->code() : std::error_code{}, action, delay});
     }
   }
 
@@ -136,12 +136,8 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
     const Endpoint& remote = remotes[current];
     if (stop.stop_requested())
       return unexpected(NetError(Step::connect, LibraryError::cancelled).with_remote(remote).with_attempts(attempts));
-    result_type result = attempt(remote, schedule, stop);
-    ++attempts;
-    if (result) {
-      observe(remote, attempts, nullptr, std::nullopt, {});
-      return result;
-    }
+    result_type result = attempt(remote, schedule, stop, ++attempts);
+    if (result) return result;
     NetError error = std::move(result).error().with_attempts(attempts);
     const bool has_next = current + 1 < remotes.size();
     Action action = error_.classify(Failure{error, Bind::can_rebind && rebinds < options_.max_rebinds, has_next});
@@ -155,7 +151,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
         error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") + "gave up: " + std::string(to_string(d.error())));
       }
     }
-    observe(remote, attempts, &error, action, delay);
+    observe(remote, error.local_endpoint(), attempts, &error, action, delay);
     switch (action) {
       case Action::rebind: ++rebinds; break;
       case Action::next_endpoint: ++current; break;
@@ -173,7 +169,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& remote, const schedule_type& schedule,
-                                                              std::stop_token stop) -> result_type {
+                                                              std::stop_token stop, int number) -> result_type {
   auto plan = bind_.plan(remote);
   if (!plan) return unexpected(std::move(plan).error().with_remote(remote));
   socket_type socket;
@@ -206,6 +202,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& re
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
   socket.attach_lease(std::move(plan->lease));
+  observe(remote, plan->local, number, nullptr, std::nullopt, {});
   return socket;
 }
 
