@@ -100,7 +100,7 @@ Errc NetError::condition() const noexcept {
 std::string NetError::message() const {
   std::string m(to_string(step_));
   if (local_) m += " " + local_->to_string();
-  if (remote_) m += (local_ ? " -> " : " ") + remote_->to_string();
+  if (remote_) m += " -> " + remote_->to_string();
   const Errc c = condition();
   m += ": ";
   m += describe(c);

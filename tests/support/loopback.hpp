@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <utility>
 #include <vector>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,7 +25,11 @@ namespace test_support {
 // one that ends in TIME_WAIT, as in the seed. Stops in its destructor within 10 ms.
 class LoopbackServer {
  public:
-  LoopbackServer() {
+  enum class Mode {
+    client_closes_first,  // read until the client closes, then close: TIME_WAIT on the client
+    server_closes_first,  // close each connection as soon as it is accepted: TIME_WAIT here
+  };
+  explicit LoopbackServer(Mode mode = Mode::client_closes_first) : mode_(mode) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -65,8 +70,13 @@ class LoopbackServer {
         for (int i = 0; i < 256; ++i) {
           const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           if (c < 0) break;
-          connections_.push_back(c);
           ++accepted_;
+          if (mode_ == Mode::server_closes_first) {
+            ::close(c);
+            ++closed_;
+            continue;
+          }
+          connections_.push_back(c);
         }
       }
       std::vector<int> alive;
@@ -90,6 +100,7 @@ class LoopbackServer {
     }
   }
 
+  Mode mode_;
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::vector<int> connections_;
@@ -107,17 +118,26 @@ inline bool can_bind_any(std::uint16_t port) {
   return ok;
 }
 
-// `n` consecutive ports in 20000-29999 (below Linux's ephemeral range, so the kernel does not
-// hand them out) that can be bound right now. Random, so parallel tests rarely meet.
-inline std::uint16_t free_port_block(int n) {
+// `n` consecutive ports in [low, high) that can be bound right now. Random, so parallel tests
+// rarely meet. The default, 20000-29999, is below Linux's ephemeral range: the kernel does not
+// hand those ports out by itself.
+inline std::uint16_t free_port_block(int n, int low = 20000, int high = 30000) {
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 0; attempt < 500; ++attempt) {
-    const int base = 20000 + static_cast<int>(rng() % static_cast<unsigned>(10000 - n));
+    const int base = low + static_cast<int>(rng() % static_cast<unsigned>(high - low - n));
     bool ok = true;
     for (int p = base; ok && p < base + n; ++p) ok = can_bind_any(static_cast<std::uint16_t>(p));
     if (ok) return static_cast<std::uint16_t>(base);
   }
-  throw std::runtime_error("no block of free ports in 20000-29999");
+  throw std::runtime_error("no block of free ports found");
+}
+
+// net.ipv4.ip_local_port_range: the kernel's ephemeral ports, {first, last}.
+inline std::pair<int, int> ephemeral_range() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int first = 32768, last = 60999;
+  f >> first >> last;
+  return {first, last};
 }
 
 // net.ipv4.tcp_timestamps (1 = on, the default): SO_REUSEADDR reconnects through TIME_WAIT need it.

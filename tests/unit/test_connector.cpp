@@ -218,7 +218,7 @@ TEST_CASE("connector: a stop during a retry wait ends the connect with cancelled
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
   CHECK(s.error().attempts() == 1);
-  CHECK_THAT(s.error().message(), Contains("while waiting to retry after: connect 127.0.0.1:7000: connection refused"));
+  CHECK_THAT(s.error().message(), Contains("while waiting to retry after: connect -> 127.0.0.1:7000: connection refused"));
   CHECK(sys.open_handles() == 0);
 }
 

@@ -64,7 +64,7 @@ TEST_CASE("EADDRNOTAVAIL at connect from a port of ours is that port being busy"
 TEST_CASE("refused: the message names the remote and suggests a backoff", "[net_error]") {
   const auto e = cp::NetError(cp::Step::wait, cp::make_system_error(ECONNREFUSED)).with_remote(server).with_attempts(1);
   CHECK(e.condition() == cp::Errc::connection_refused);
-  CHECK_THAT(e.message(), Contains("wait 127.0.0.1:7000: connection refused (ECONNREFUSED"));
+  CHECK_THAT(e.message(), Contains("wait -> 127.0.0.1:7000: connection refused (ECONNREFUSED"));
   CHECK_THAT(e.message(), Contains("after 1 attempt;"));
   CHECK_THAT(e.message(), Contains("nothing listens on 127.0.0.1:7000"));
 }

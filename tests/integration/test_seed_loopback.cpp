@@ -1,0 +1,316 @@
+// The seed's failure and its mitigations, for real, on loopback. The client closes first, so
+// TIME_WAIT sits on the client's port, as in the seed. Only 127.0.0.1 is ever contacted.
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+#include <sys/socket.h>
+#include "fd_count.hpp"
+#include "loopback.hpp"
+import connpolicy;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+using test_support::open_fd_count;
+
+namespace {
+
+// The real system, counting bind() calls: the measure of how well a policy picks ports.
+struct CountingSystem : cp::NativeSystem {
+  std::shared_ptr<std::atomic<int>> binds = std::make_shared<std::atomic<int>>(0);
+  std::error_code bind(cp::native_handle_type h, const cp::Endpoint& local) const noexcept {
+    ++*binds;
+    return cp::NativeSystem::bind(h, local);
+  }
+};
+
+// Sockets on 127.0.0.1/0.0.0.0 with this local port in TIME_WAIT, from /proc/net/tcp.
+int time_wait_entries_now(std::uint16_t port) {
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  std::getline(f, line);
+  int n = 0;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state;
+    in >> slot >> local >> remote >> state;
+    const auto colon = local.find(':');
+    if (colon != std::string::npos && std::stoul(local.substr(colon + 1), nullptr, 16) == port && state == "06") ++n;
+  }
+  return n;
+}
+
+// The same, allowing the kernel up to 1 s to finish a close that is under way.
+int time_wait_entries(std::uint16_t port, int expected = 1) {
+  int n = time_wait_entries_now(port);
+  for (int i = 0; i < 100 && n != expected; ++i) {
+    std::this_thread::sleep_for(10ms);
+    n = time_wait_entries_now(port);
+  }
+  return n;
+}
+
+struct Counter {
+  std::shared_ptr<int> retries = std::make_shared<int>(0);
+  void operator()(const cp::AttemptEvent& e) const {
+    if (e.action == cp::Action::retry) ++*retries;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("seed, for real: a fixed port cannot reconnect while it is in TIME_WAIT", "[integration][seed]") {
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto port = test_support::free_port_block(1);
+    cp::Connector<cp::FixedPort, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{cp::FixedPort::make(port).value()};
+    {
+      auto first = client.connect(remote);
+      REQUIRE(first);
+      CHECK(first->local_endpoint().value().port() == port);
+    }  // the client closes first ...
+    REQUIRE(server.wait_closed(1));  // ... then the server: the client's port is in TIME_WAIT
+    CHECK(time_wait_entries(port) == 1);
+
+    auto again = client.connect(remote);
+    REQUIRE_FALSE(again);
+    CHECK(again.error().condition() == cp::Errc::local_port_busy);
+    CHECK(again.error().code() == std::errc::address_in_use);
+    CHECK(again.error().step() == cp::Step::bind);
+    const std::string m = again.error().message();
+    CHECK_THAT(m, Contains("port " + std::to_string(port)));
+    CHECK_THAT(m, Contains("TIME_WAIT"));
+    CHECK_THAT(m, Contains("FixedPortRotation"));
+    CHECK(*client.system().binds == 2);
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("FixedPort with reuse_address reconnects through TIME_WAIT at once", "[integration][seed]") {
+  if (test_support::tcp_timestamps() != 1) {
+    WARN("net.ipv4.tcp_timestamps is not 1: SO_REUSEADDR cannot reconnect through TIME_WAIT here");
+    return;
+  }
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto port = test_support::free_port_block(1);
+    cp::Connector<cp::FixedPort> client{cp::FixedPort::make(port, {.reuse_address = true}).value()};
+    for (int i = 0; i < 5; ++i) {
+      INFO("cycle " << i);
+      auto s = client.connect(remote);
+      REQUIRE(s);
+      CHECK(s->local_endpoint().value().port() == port);
+      s->close();
+      REQUIRE(server.wait_closed(i + 1));
+    }
+    CHECK(time_wait_entries(port) == 1);  // the newest connection's; each reconnect replaced the last
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("rotation over 10 ports with reuse_address: 30 reconnects, one bind each", "[integration][rotation]") {
+  if (test_support::tcp_timestamps() != 1) {
+    WARN("net.ipv4.tcp_timestamps is not 1: skipped");
+    return;
+  }
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto first = test_support::free_port_block(10);
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
+        cp::FixedPortRotation::make(first, first + 9, {.reuse_address = true}).value()};
+    for (int i = 0; i < 30; ++i) {
+      INFO("cycle " << i);
+      auto s = client.connect(remote);
+      if (!s) FAIL(s.error().message());
+      CHECK(*client.system().binds == i + 1);  // exactly one bind per connection
+      s->close();
+      // Client first, then the server (as in the seed): the port is in TIME_WAIT, not FIN_WAIT2,
+      // and SO_REUSEADDR reconnects only through TIME_WAIT.
+      REQUIRE(server.wait_closed(i + 1));
+    }
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it waits for the cooldown", "[integration][rotation]") {
+  // The server closes first here, so the client's ports hold no TIME_WAIT and a short cooldown
+  // (instead of the real 60 s) is honest: after it, each port really is free again.
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server(test_support::LoopbackServer::Mode::server_closes_first);
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto first = test_support::free_port_block(10);
+    cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, CountingSystem, Counter> client{
+        cp::FixedPortRotation::make(first, first + 9, {.cooldown = 200ms}).value(),
+        cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}}};
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 30; ++i) {
+      INFO("cycle " << i);
+      auto s = client.connect(remote);
+      REQUIRE(s);
+      CHECK(*client.system().binds == i + 1);  // one bind per connection: no port is tried in vain
+      if (i < 10) CHECK(*client.observer().retries == 0);
+      char byte;
+      CHECK(::recv(s->native_handle(), &byte, 1, 0) == 0);  // the server's FIN: it closed first
+    }
+    CHECK(*client.observer().retries >= 2);  // it waited for cooled ports instead of failing
+    CHECK(std::chrono::steady_clock::now() - start >= 400ms);  // two rounds of 200 ms cooldown at least
+    for (int p = first; p <= first + 9; ++p) CHECK(time_wait_entries(static_cast<std::uint16_t>(p), 0) == 0);
+  }
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TIME_WAIT left", "[integration][rotation]") {
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto first = test_support::free_port_block(10);
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
+        cp::FixedPortRotation::make(first, first + 9).value()};  // default cooldown: TIME_WAIT
+    for (int i = 0; i < 30; ++i) {
+      INFO("cycle " << i);
+      auto s = client.connect(remote);
+      REQUIRE(s);
+      CHECK(*client.system().binds == i + 1);
+      REQUIRE_FALSE(s->close_reset());  // RST: the port is free at once, and the rotation knows it
+    }
+    for (int p = first; p <= first + 9; ++p) CHECK(time_wait_entries(static_cast<std::uint16_t>(p), 0) == 0);
+  }
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("rotation whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each", "[integration][rotation]") {
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    const auto first = test_support::free_port_block(10);
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
+        cp::FixedPortRotation::make(first, first + 9, {.cooldown = 50ms}).value()};
+    for (int i = 0; i < 10; ++i) REQUIRE(client.connect(remote));  // each closed at once: TIME_WAIT
+    REQUIRE(server.wait_closed(10));
+    std::this_thread::sleep_for(100ms);  // our cooldown (50 ms) is over; the kernel's 60 s is not
+    auto s = client.connect(remote);
+    REQUIRE_FALSE(s);
+    CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
+    CHECK(*client.system().binds == 20);  // each port tried once more, then no spinning
+    REQUIRE(s.error().retry_after());
+    CHECK(*s.error().retry_after() <= 50ms);
+    CHECK_THAT(s.error().message(), Contains("cooling down"));
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("EphemeralBind and NoBind make 1000 reconnects each", "[integration]") {
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::Connector<cp::EphemeralBind> ephemeral{cp::EphemeralBind{cp::Endpoint::loopback_v4(0)}};
+    cp::Connector<cp::NoBind> plain;
+    int made = 0;
+    for (int i = 0; i < 1000; ++i) made += ephemeral.connect(remote) ? 1 : 0;
+    for (int i = 0; i < 1000; ++i) made += plain.connect(remote) ? 1 : 0;
+    CHECK(made == 2000);
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+namespace {
+// A user's bind policy: no bind, but the kernel may only pick ports from a tiny range
+// (IP_LOCAL_PORT_RANGE, Linux >= 6.3), so exhaustion happens after a handful of connections.
+struct TinyKernelRange {
+  static constexpr bool can_rebind = false;
+  int first, last;
+  cp::expected<cp::BindPlan, cp::NetError> plan(const cp::Endpoint&) const {
+    cp::BindPlan plan;
+    plan.add({cp::SocketOption::local_port_range, last << 16 | first, true});
+    return plan;
+  }
+  void failed(const cp::BindPlan&, const cp::NetError&) const noexcept {}
+};
+}  // namespace
+
+TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local_ports_exhausted", "[integration][exhaustion]") {
+  const auto fds = open_fd_count();
+  {
+    test_support::LoopbackServer server;
+    const auto remote = cp::Endpoint::loopback_v4(server.port());
+      // The per-socket range is intersected with the system's ephemeral range: pick it inside.
+    const auto [low, high] = test_support::ephemeral_range();
+    const int first = test_support::free_port_block(4, low, high);
+    cp::Connector<TinyKernelRange> client{TinyKernelRange{first, first + 3}};
+    std::vector<cp::Socket> held;
+    for (int i = 0; i < 4; ++i) {
+      auto s = client.connect(remote);
+      if (!s && s.error().step() == cp::Step::set_option) {
+        WARN("IP_LOCAL_PORT_RANGE is not available on this kernel: " << s.error().message());
+        return;
+      }
+      REQUIRE(s);
+      const auto port = s->local_endpoint().value().port();
+      CHECK(port >= first);
+      CHECK(port <= first + 3);
+      held.push_back(std::move(*s));
+    }
+    auto fifth = client.connect(remote);
+    REQUIRE_FALSE(fifth);
+    CHECK(fifth.error().code() == std::errc::address_not_available);  // EADDRNOTAVAIL at connect
+    CHECK(fifth.error().step() == cp::Step::connect);
+    CHECK(fifth.error().condition() == cp::Errc::local_ports_exhausted);
+    CHECK_THAT(fifth.error().message(), Contains("local ports exhausted"));
+    held.clear();
+  }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("refused connections back off and give up after max_attempts, for real", "[integration][retry]") {
+  const auto fds = open_fd_count();
+  auto nobody = cp::PortReservation::reserve(cp::Endpoint::loopback_v4(0));  // bound, never listening
+  REQUIRE(nobody);
+  cp::Connector<cp::NoBind, cp::ExponentialRetry> client{
+      cp::NoBind{}, cp::ExponentialRetry{{.initial = 1ms, .max_attempts = 3, .jitter = cp::Jitter::none}}};
+  auto s = client.connect(nobody->endpoint());
+  REQUIRE_FALSE(s);
+  CHECK(s.error().condition() == cp::Errc::connection_refused);
+  CHECK(s.error().attempts() == 3);
+  CHECK_THAT(s.error().message(), Contains("max_attempts"));
+  nobody->release();
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("a connect over IPv6 loopback works when the host has it", "[integration]") {
+  cp::NativeSystem sys;
+  auto probe = sys.open_socket(cp::Family::ipv6, false);
+  if (!probe) {
+    WARN("no IPv6 here");
+    return;
+  }
+  cp::Socket server(*probe);
+  if (sys.bind(server.native_handle(), cp::Endpoint::loopback_v6(0))) {
+    WARN("no ::1 here");
+    return;
+  }
+  REQUIRE(::listen(server.native_handle(), 8) == 0);
+  const auto endpoint = server.local_endpoint().value();
+  cp::Connector<cp::EphemeralBind> client;
+  auto s = client.connect(endpoint);
+  REQUIRE(s);
+  CHECK(s->local_endpoint().value().is_v6());
+}
