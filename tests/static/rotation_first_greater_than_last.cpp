@@ -1,0 +1,6 @@
+// Must not compile: a constant port range whose first port is above its last.
+import connpolicy;
+int main() {
+  connpolicy::FixedPortRotation rotation{40009, 40000};
+  return rotation.range().size() == 0;
+}
