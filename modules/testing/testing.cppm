@@ -3,3 +3,4 @@
 export module connpolicy.testing;
 export import :fake_system;
 export import :manual_timer;
+export import :loopback_server;

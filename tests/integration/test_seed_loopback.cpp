@@ -16,6 +16,7 @@
 #include "fd_count.hpp"
 #include "loopback.hpp"
 import connpolicy;
+import connpolicy.testing;
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -71,8 +72,8 @@ struct Counter {
 TEST_CASE("seed, for real: a fixed port cannot reconnect while it is in TIME_WAIT", "[integration][seed]") {
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     const auto port = test_support::free_port_block(1);
     cp::Connector<cp::FixedPort, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{cp::FixedPort::make(port).value()};
     {
@@ -104,8 +105,8 @@ TEST_CASE("FixedPort with reuse_address reconnects through TIME_WAIT at once", "
   }
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     const auto port = test_support::free_port_block(1);
     cp::Connector<cp::FixedPort> client{cp::FixedPort::make(port, {.reuse_address = true}).value()};
     for (int i = 0; i < 5; ++i) {
@@ -128,8 +129,8 @@ TEST_CASE("rotation over 10 ports with reuse_address: 30 reconnects, one bind ea
   }
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     const auto first = test_support::free_port_block(10);
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
         cp::FixedPortRotation::make(first, first + 9, {.reuse_address = true}).value()};
@@ -152,8 +153,8 @@ TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it wai
   // (instead of the real 60 s) is honest: after it, each port really is free again.
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server(test_support::LoopbackServer::Mode::server_closes_first);
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server(cp::LoopbackServer::Mode::server_closes_first);
+    const auto remote = server.endpoint();
     const auto first = test_support::free_port_block(10);
     cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, CountingSystem, Counter> client{
         cp::FixedPortRotation::make(first, first + 9, {.cooldown = 200ms}).value(),
@@ -178,8 +179,8 @@ TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it wai
 TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TIME_WAIT left", "[integration][rotation]") {
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     const auto first = test_support::free_port_block(10);
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
         cp::FixedPortRotation::make(first, first + 9).value()};  // default cooldown: TIME_WAIT
@@ -198,8 +199,8 @@ TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TI
 TEST_CASE("rotation whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each", "[integration][rotation]") {
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     const auto first = test_support::free_port_block(10);
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
         cp::FixedPortRotation::make(first, first + 9, {.cooldown = 50ms}).value()};
@@ -220,8 +221,8 @@ TEST_CASE("rotation whose ports are all in TIME_WAIT says local_ports_exhausted 
 TEST_CASE("EphemeralBind and NoBind make 1000 reconnects each", "[integration]") {
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
     cp::Connector<cp::EphemeralBind> ephemeral{cp::EphemeralBind{cp::Endpoint::loopback_v4(0)}};
     cp::Connector<cp::NoBind> plain;
     int made = 0;
@@ -250,8 +251,8 @@ struct TinyKernelRange {
 TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local_ports_exhausted", "[integration][exhaustion]") {
   const auto fds = open_fd_count();
   {
-    test_support::LoopbackServer server;
-    const auto remote = cp::Endpoint::loopback_v4(server.port());
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
       // The per-socket range is intersected with the system's ephemeral range: pick it inside.
     const auto [low, high] = test_support::ephemeral_range();
     const int first = test_support::free_port_block(4, low, high);
