@@ -2,6 +2,7 @@
 module;
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -76,6 +77,36 @@ expected<std::uint16_t, NetError> find_free_port(const Endpoint& local = Endpoin
   auto bound = system.local_endpoint(socket->native_handle());
   if (!bound) return unexpected(NetError(Step::bind, bound.error()).with_local(local));
   return bound->port();
+}
+
+// `count` consecutive ports of `search` that could all be bound a moment ago, starting the
+// search at a random place (so parallel callers rarely collide). Racy as find_free_port is.
+// Use when: choosing a FixedPortRotation range at start-up or in tests. The default search,
+// 20000-29999, lies below Linux's ephemeral range (32768-60999), where the kernel does not hand
+// out ports by itself. At most search.size() + count ports are probed.
+template <SystemApi System = NativeSystem>
+expected<PortRange, NetError> find_free_port_range(std::size_t count, PortRange search = PortRange{20000, 29999},
+                                                   const Endpoint& address = Endpoint::any_v4(),
+                                                   System system = System{}) {
+  if (count == 0 || count > search.size())
+    return unexpected(NetError(Step::bind, LibraryError::invalid_port_range,
+                               "cannot find " + std::to_string(count) + " ports in " + search.to_string()));
+  const std::size_t bases = search.size() - count + 1;
+  std::size_t offset = std::random_device{}() % bases, scanned = 0;
+  while (scanned < bases) {  // each pass moves at least one base on
+    const auto base = static_cast<std::uint16_t>(search.first() + offset);
+    std::size_t good = 0;
+    while (good < count) {
+      auto probe = detail::bind_socket(address.with_port(static_cast<std::uint16_t>(base + good)), system);
+      if (!probe) break;
+      ++good;
+    }
+    if (good == count) return PortRange::make(base, base + static_cast<long>(count) - 1);
+    scanned += good + 1;
+    offset = (offset + good + 1) % bases;
+  }
+  return unexpected(NetError(Step::bind, LibraryError::all_ports_cooling,
+                             "no " + std::to_string(count) + " consecutive free ports in " + search.to_string()));
 }
 
 // A port that stays yours: the bound socket is kept open, so no other bind (and no ephemeral

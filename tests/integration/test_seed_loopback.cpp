@@ -14,9 +14,9 @@
 #include <vector>
 #include <sys/socket.h>
 #include "fd_count.hpp"
-#include "loopback.hpp"
 import connpolicy;
 import connpolicy.testing;
+#include "loopback.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;

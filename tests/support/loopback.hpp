@@ -1,40 +1,19 @@
-// Port helpers for integration tests, in plain POSIX. Every loop here is bounded.
+// Port helpers for integration tests. Include after `import connpolicy;`.
 // (The loopback server itself is connpolicy.testing's LoopbackServer.)
 #pragma once
 #include <cstdint>
 #include <fstream>
-#include <random>
 #include <stdexcept>
 #include <utility>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace test_support {
 
-inline bool can_bind_any(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
-}
-
-// `n` consecutive ports in [low, high) that can be bound right now. Random, so parallel tests
-// rarely meet. The default, 20000-29999, is below Linux's ephemeral range: the kernel does not
-// hand those ports out by itself.
-inline std::uint16_t free_port_block(int n, int low = 20000, int high = 30000) {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 0; attempt < 500; ++attempt) {
-    const int base = low + static_cast<int>(rng() % static_cast<unsigned>(high - low - n));
-    bool ok = true;
-    for (int p = base; ok && p < base + n; ++p) ok = can_bind_any(static_cast<std::uint16_t>(p));
-    if (ok) return static_cast<std::uint16_t>(base);
-  }
-  throw std::runtime_error("no block of free ports found");
+// `n` consecutive ports that could be bound a moment ago (in [low, high]).
+inline std::uint16_t free_port_block(int n, int low = 20000, int high = 29999) {
+  auto range = connpolicy::find_free_port_range(static_cast<std::size_t>(n),
+                                                connpolicy::PortRange::make(low, high).value());
+  if (!range) throw std::runtime_error(range.error().message());
+  return range->first();
 }
 
 // net.ipv4.ip_local_port_range: the kernel's ephemeral ports, {first, last}.

@@ -1,6 +1,7 @@
 // find_free_port (the seed's helper) and PortReservation (its race-free form).
 #include <catch2/catch.hpp>
 #include <optional>
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 #include "fd_count.hpp"
@@ -132,4 +133,39 @@ TEST_CASE("a reservation over the fake holds one handle and closes it once", "[p
   }
   CHECK(sys.open_handles() == 0);
   CHECK(sys.bad_closes() == 0);
+}
+
+TEST_CASE("find_free_port_range finds consecutive bindable ports and skips taken ones", "[ports]") {
+  const auto fds = open_fd_count();
+  auto range = cp::find_free_port_range(5);
+  REQUIRE(range);
+  CHECK(range->size() == 5);
+  CHECK(range->first() >= 20000);
+  CHECK(range->last() <= 29999);
+  for (auto p = range->first(); p <= range->last(); ++p) CHECK_FALSE(try_bind(cp::Endpoint::any_v4(p)));
+  CHECK(open_fd_count() == fds);
+
+  // With the fake, the first probe fails (busy) and the rest succeed: the range found starts
+  // after the busy port, whatever the random start, and every probe socket is closed.
+  for (int round = 0; round < 20; ++round) {
+    cp::FakeSystem sys;
+    sys.fail(cp::Call::bind, std::errc::address_in_use);
+    auto r = cp::find_free_port_range(3, cp::PortRange{100, 106}, cp::Endpoint::any_v4(), sys);
+    REQUIRE(r);
+    CHECK(r->size() == 3);
+    const auto calls = sys.calls();
+    const auto busy = std::find_if(calls.begin(), calls.end(), [](const cp::CallRecord& c) { return c.call == cp::Call::bind; });
+    REQUIRE(busy != calls.end());
+    CHECK_FALSE(r->contains(busy->endpoint->port()));
+    CHECK(sys.open_handles() == 0);
+  }
+  CHECK_FALSE(cp::find_free_port_range(0));
+  CHECK(cp::find_free_port_range(11, cp::PortRange{1, 10}).error().code() == cp::Errc::invalid_argument);
+  cp::FakeSystem full;
+  full.fail(cp::Call::bind, std::errc::address_in_use, 1000);
+  auto none = cp::find_free_port_range(2, cp::PortRange{100, 109}, cp::Endpoint::any_v4(), full);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
+  CHECK(full.count(cp::Call::bind) <= 10 + 2);  // bounded probing
+  CHECK(full.open_handles() == 0);
 }
