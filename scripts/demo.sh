@@ -2,7 +2,7 @@
 # README command A: set up, build and run the main demo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-demo=free_port
+demo=seed_story
 bash "$root/scripts/setup.sh"
 # shellcheck source=/dev/null
 source "$root/.tools/env"

@@ -65,7 +65,7 @@ struct LoopbackServer::State {
   }
 };
 
-LoopbackServer::LoopbackServer(Mode mode) : state_(std::make_unique<State>()) {
+LoopbackServer::LoopbackServer(Mode mode, std::uint16_t port) : state_(std::make_unique<State>()) {
   state_->mode = mode;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw std::system_error(errno, std::system_category(), "LoopbackServer: socket");
@@ -73,6 +73,9 @@ LoopbackServer::LoopbackServer(Mode mode) : state_(std::make_unique<State>()) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const int on = 1;
+  if (port != 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   socklen_t n = sizeof a;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1024) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {

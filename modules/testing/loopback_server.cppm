@@ -20,8 +20,9 @@ class LoopbackServer {
     server_closes_first,  // close each connection as soon as it is accepted
   };
 
-  // Listens on 127.0.0.1:<kernel's choice>; throws std::system_error when it cannot.
-  explicit LoopbackServer(Mode mode = Mode::client_closes_first);
+  // Listens on 127.0.0.1:port (0: the kernel's choice; a given port is bound with SO_REUSEADDR,
+  // as servers do to restart at once); throws std::system_error when it cannot.
+  explicit LoopbackServer(Mode mode = Mode::client_closes_first, std::uint16_t port = 0);
   ~LoopbackServer();
   LoopbackServer(const LoopbackServer&) = delete;
   LoopbackServer& operator=(const LoopbackServer&) = delete;

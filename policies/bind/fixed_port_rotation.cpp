@@ -124,9 +124,10 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
     } else {
       const auto first_free = std::ranges::min(s->queue, {}, [&](std::size_t i) { return s->slots[i].ready_at; });
       const auto wait = std::chrono::ceil<milliseconds>(s->slots[first_free].ready_at - now);
-      detail += "in use (" + std::to_string(range_.size() - s->queue.size()) + ") or cooling down after " +
-                "TIME_WAIT or a busy failure (" + std::to_string(s->queue.size()) + "); port " +
-                std::to_string(s->slots[first_free].port) + " frees in " + seconds_text(wait);
+      const std::size_t in_use = range_.size() - s->queue.size();
+      detail += "cooling down after a close (TIME_WAIT) or a busy failure";
+      if (in_use > 0) detail += ", or in use (" + std::to_string(in_use) + ")";
+      detail += "; port " + std::to_string(s->slots[first_free].port) + " frees in " + seconds_text(wait);
       error.with_retry_after(wait);
     }
     return unexpected(std::move(error).with_detail(std::move(detail)));

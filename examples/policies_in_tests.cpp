@@ -1,0 +1,58 @@
+// policies_in_tests: how you unit-test code that connects, with no network and no waiting.
+//
+// Your application has its own connector type. In tests, swap the system for FakeSystem (script
+// what each syscall returns, count descriptors) and time for ManualTimer (sleeps return at once
+// and are recorded). Everything below is what a test in your suite would assert.
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+import connpolicy;
+import connpolicy.testing;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+
+// Your production type, with the system as a parameter so tests can swap it.
+template <class System = cp::NativeSystem>
+using LoginClient = cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, System>;
+
+#define EXPECT(cond)                                                        \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      std::printf("FAILED: %s (line %d)\n", #cond, __LINE__);               \
+      return 1;                                                             \
+    }                                                                       \
+  } while (false)
+
+int main() {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+
+  // 1. The server refuses three times, then accepts: waits of 100, 200 and 400 ms, exactly.
+  sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
+  LoginClient<cp::FakeSystem> client{
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
+      {}, sys};
+  {
+    auto socket = client.connect(cp::Endpoint::loopback_v4(7000));
+    EXPECT(socket.has_value());
+    EXPECT(timer.sleeps() == (std::vector<cp::Timer::duration>{100ms, 200ms, 400ms}));
+    EXPECT(sys.count(cp::Call::connect) == 4);
+    EXPECT(sys.open_handles() == 1);
+  }
+  EXPECT(sys.open_handles() == 0);  // the socket closed, and nothing leaked on the failing paths
+
+  // 2. On Windows the port collision shows at connect() as 10048: the rotation moves on at once.
+  sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});
+  auto socket = client.connect(cp::Endpoint::loopback_v4(7000));
+  EXPECT(socket.has_value());
+  EXPECT(timer.sleeps().size() == 3);  // no new wait: a rebind, not a retry
+  EXPECT(sys.bad_closes() == 0);
+
+  std::printf("policies_in_tests: all expectations held (%zu fake syscalls, %zu virtual waits)\n",
+              sys.calls().size(), timer.sleeps().size());
+  return 0;
+}
