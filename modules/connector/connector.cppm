@@ -220,12 +220,20 @@ std::error_code Connector<Bind, Retry, Error, System, Observer>::wait_connected(
     deadline_bound = true;
   }
   const milliseconds slice = stop.stop_possible() ? milliseconds(50) : left;
-  for (;;) {
+  for (int interrupts = 0;;) {
     const milliseconds step = std::min(left, slice);
+    const auto started = std::chrono::steady_clock::now();
     auto ready = system_.wait_writable(h, step);
-    if (!ready) return ready.error();
-    if (*ready) return {};
-    left -= step;
+    if (ready && *ready) return {};
+    if (!ready && ready.error() != std::errc::interrupted) return ready.error();
+    if (ready) {
+      left -= step;  // timed out: the whole step passed
+    } else {
+      // A signal (EINTR) costs only the time it took; a system that keeps being interrupted
+      // is given up on after 1000 tries.
+      if (++interrupts > 1000) return ready.error();
+      left -= std::chrono::ceil<milliseconds>(std::chrono::steady_clock::now() - started);
+    }
     if (stop.stop_requested()) return make_error_code(LibraryError::cancelled);
     if (left <= milliseconds::zero())
       return deadline_bound ? make_error_code(LibraryError::deadline_exceeded) : make_system_error(ETIMEDOUT);

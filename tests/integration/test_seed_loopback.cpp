@@ -12,7 +12,9 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+#include <csignal>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include "fd_count.hpp"
 import connpolicy;
 import connpolicy.testing;
@@ -314,4 +316,50 @@ TEST_CASE("a connect over IPv6 loopback works when the host has it", "[integrati
   auto s = client.connect(endpoint);
   REQUIRE(s);
   CHECK(s->local_endpoint().value().is_v6());
+}
+
+namespace {
+std::atomic<int> alarms{0};
+extern "C" void count_alarm(int) { alarms.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+
+TEST_CASE("a timer signal firing every millisecond does not cut a connect wait short", "[integration][signals]") {
+  const auto fds = open_fd_count();
+  {
+    // A listener whose accept queue is full drops new SYNs: a connect to it stays pending.
+    cp::NativeSystem sys;
+    cp::Socket listener(sys.open_socket(cp::Family::ipv4, false).value());
+    REQUIRE_FALSE(sys.bind(listener.native_handle(), cp::Endpoint::loopback_v4(0)));
+    REQUIRE(::listen(listener.native_handle(), 0) == 0);
+    const auto target = listener.local_endpoint().value();
+    std::vector<cp::Socket> fillers;
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
+    for (int i = 0; i < 8; ++i)  // bounded: the queue holds one or two
+      if (auto s = quick.connect(target)) fillers.push_back(std::move(*s));
+    REQUIRE_FALSE(fillers.empty());
+
+    struct sigaction action{}, old{};
+    action.sa_handler = count_alarm;  // no SA_RESTART: poll() returns EINTR
+    REQUIRE(::sigaction(SIGALRM, &action, &old) == 0);
+    const itimerval every_ms{{0, 1000}, {0, 1000}};
+    alarms = 0;
+    REQUIRE(::setitimer(ITIMER_REAL, &every_ms, nullptr) == 0);
+
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> client{{}, {}, {}, {}, {.connect_timeout = 300ms}};
+    const auto start = std::chrono::steady_clock::now();
+    auto s = client.connect(target);
+    const auto took = std::chrono::steady_clock::now() - start;
+
+    const itimerval off{};
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+    ::sigaction(SIGALRM, &old, nullptr);
+
+    REQUIRE_FALSE(s);
+    CHECK(s.error().condition() == cp::Errc::timed_out);
+    CHECK(s.error().step() == cp::Step::wait);
+    CHECK(took >= 300ms);  // the signals did not end the wait early ...
+    CHECK(took < 5s);      // ... nor stretch it without bound
+    CHECK(alarms.load() > 10);
+  }
+  CHECK(open_fd_count() == fds);
 }
