@@ -37,6 +37,17 @@ import connpolicy.errors;
 
 export namespace connpolicy {
 
+// Why `remote` cannot be a TCP destination, or nullptr. Linux quietly connects 0.0.0.0 to this
+// host and Windows refuses it (10049), so the library refuses it everywhere: say 127.0.0.1.
+inline const char* not_a_destination(const Endpoint& remote) noexcept {
+  if (remote.port() == 0) return "port 0 is not a destination (it means \"any port\" when binding)";
+  if (remote.is_unspecified())
+    return "the unspecified address (0.0.0.0 or ::) is not a destination; for this host use 127.0.0.1 or ::1";
+  if (remote.is_multicast()) return "a multicast address is not a TCP destination";
+  if (remote.is_broadcast()) return "the broadcast address is not a TCP destination";
+  return nullptr;
+}
+
 struct ConnectorOptions {
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // per attempt
   int max_rebinds = 64;          // immediate port changes per round, before waiting instead
@@ -128,6 +139,9 @@ template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi Syste
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
   if (remotes.empty()) return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
+  for (const Endpoint& remote : remotes)  // refused before any syscall: nothing is sent to them
+    if (const char* why = not_a_destination(remote))
+      return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote));
   schedule_type schedule = retry_.schedule();
   int attempts = 0, rebinds = 0;
   std::size_t current = 0;

@@ -183,6 +183,14 @@ bool Endpoint::is_loopback() const noexcept {
   return bytes_ == loopback_v6(0).bytes();
 }
 
+bool Endpoint::is_multicast() const noexcept {
+  return is_v4() ? (bytes_[0] & 0xf0) == 0xe0 : bytes_[0] == 0xff;
+}
+
+bool Endpoint::is_broadcast() const noexcept {
+  return is_v4() && bytes_[0] == 255 && bytes_[1] == 255 && bytes_[2] == 255 && bytes_[3] == 255;
+}
+
 std::string Endpoint::address_string() const {
   if (is_v4()) {
     return std::to_string(bytes_[0]) + "." + std::to_string(bytes_[1]) + "." +

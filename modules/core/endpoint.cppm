@@ -77,6 +77,8 @@ class Endpoint {
   }
   bool is_unspecified() const noexcept;
   bool is_loopback() const noexcept;
+  bool is_multicast() const noexcept;  // 224.0.0.0/4, ff00::/8
+  bool is_broadcast() const noexcept;  // 255.255.255.255
 
   // "127.0.0.1", "::1", "fe80::1%2" (the scope id is numeric, so it round-trips everywhere).
   std::string address_string() const;

@@ -52,7 +52,11 @@ struct LoopbackServer::State {
           const int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           if (c < 0) break;
           ++accepted;
-          if (mode == Mode::server_closes_first) {
+          if (mode == Mode::reset_on_accept) {
+            const linger reset{1, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+          }
+          if (mode != Mode::client_closes_first) {
             ::close(c);
             ++closed;
           } else {

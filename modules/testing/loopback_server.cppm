@@ -18,6 +18,7 @@ class LoopbackServer {
   enum class Mode {
     client_closes_first,  // read until the client closes, then close: TIME_WAIT on the client
     server_closes_first,  // close each connection as soon as it is accepted
+    reset_on_accept,      // reset each connection as soon as it is accepted (SO_LINGER {1,0})
   };
 
   // Listens on 127.0.0.1:port (0: the kernel's choice; a given port is bound with SO_REUSEADDR,

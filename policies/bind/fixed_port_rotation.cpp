@@ -26,6 +26,7 @@ struct FixedPortRotation::State {
     void on_close(CloseKind kind) noexcept override { state->closed(*this, kind); }
   };
 
+  std::mt19937_64 random;           // guarded by mutex
   std::mutex mutex;
   std::vector<Slot> slots;          // one per port; never resized (leases point into it)
   std::deque<std::size_t> queue;    // free slots, least recently released first
@@ -34,20 +35,25 @@ struct FixedPortRotation::State {
   milliseconds busy_cooldown;       // after a busy failure, or a release of the handle
 
   State(PortRange range, const RotationOptions& options)
-      : slots(range.size()),
+      : random(options.seed != 0 ? options.seed
+                                 : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+        slots(range.size()),
         timer(options.timer ? options.timer : &system_timer()),
         close_cooldown(options.cooldown.value_or(options.reuse_address ? milliseconds(0) : milliseconds(platform_time_wait))),
         busy_cooldown(options.cooldown.value_or(milliseconds(platform_time_wait))) {
-    // RFC 6056: start the search at a random place so the first port cannot be guessed.
-    std::uint64_t seed = options.seed;
-    if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}();
-    const std::size_t start = static_cast<std::size_t>(std::mt19937_64(seed)() % range.size());
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].state = this;
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
-      queue.push_back((start + i) % slots.size());
+      queue.push_back(i);
     }
+    // RFC 6056: a random order, so the ports a process will use cannot be guessed.
+    std::shuffle(queue.begin(), queue.end(), random);
   }
+
+  // RFC 6056 again: the next port is drawn from the `pick_window` ready ports that have rested
+  // longest, so it cannot be guessed from the last one, yet a just-released port is not reused
+  // while older ones wait.
+  static constexpr std::size_t pick_window = 8;
 
   void put_back(Slot& slot, milliseconds cooldown) {
     slot.in_use = false;
@@ -115,8 +121,12 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   const std::shared_ptr<State> s = state();
   std::lock_guard lock(s->mutex);
   const auto now = s->timer->now();
-  const auto ready = std::ranges::find_if(s->queue, [&](std::size_t i) { return s->slots[i].ready_at <= now; });
-  if (ready == s->queue.end()) {
+  // The ready ports among the longest rested (the queue is in release order).
+  std::deque<std::size_t>::iterator candidates[State::pick_window];
+  std::size_t found = 0;
+  for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
+    if (s->slots[*it].ready_at <= now) candidates[found++] = it;
+  if (found == 0) {
     NetError error(Step::bind, LibraryError::all_ports_cooling);
     std::string detail = "all " + std::to_string(range_.size()) + " ports of " + range_.to_string() + " are ";
     if (s->queue.empty()) {
@@ -132,6 +142,7 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
     }
     return unexpected(std::move(error).with_detail(std::move(detail)));
   }
+  const auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
   State::Slot& slot = s->slots[*ready];
   s->queue.erase(ready);
   slot.in_use = true;

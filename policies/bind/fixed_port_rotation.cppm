@@ -2,8 +2,9 @@
 // that is free and has rested longest. The seed's second fix ("if connect fails, bind another
 // port and try again"), done better than curl or HAProxy:
 //
-//  - a ring ordered least-recently-released first, starting at a random port (RFC 6056), so
-//    ports are used evenly and the first port is not predictable;
+//  - ports in release order, least recently released first; the next port is drawn at random
+//    among the 8 longest-rested ready ones, from a random initial order (RFC 6056), so ports
+//    are used evenly and the next source port cannot be guessed;
 //  - a port that fails for being busy (bind EADDRINUSE/EACCES, connect EADDRNOTAVAIL/EADDRINUSE
 //    — Windows reports 10048 at connect) or whose socket just closed goes to the back with a
 //    cooldown stamp (default: the platform's TIME_WAIT), and is not offered again before it;
@@ -43,7 +44,7 @@ struct RotationOptions {
   std::optional<std::chrono::milliseconds> cooldown;
   bool reuse_address = false;      // SO_REUSEADDR before each bind (see FixedPort)
   std::optional<Endpoint> source;  // local address (its port is ignored); empty: any
-  std::uint64_t seed = 0;          // picks the random start; 0: from std::random_device
+  std::uint64_t seed = 0;          // for the random order and picks; 0: from std::random_device
   Timer* timer = nullptr;          // how time passes; nullptr: system_timer()
 };
 

@@ -117,28 +117,36 @@ TEST_CASE("rotation: invalid run-time ranges are invalid_argument", "[bind][rota
   CHECK(cp::FixedPortRotation::make(40000, 40000).value().range().size() == 1);
 }
 
-TEST_CASE("rotation: every port once, in ring order from a seeded random start", "[bind][rotation]") {
+TEST_CASE("rotation: every port once, in an order that cannot be guessed but replays with its seed", "[bind][rotation][security]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 42, .timer = &timer}};
-  std::vector<std::uint16_t> order;
-  std::vector<std::optional<cp::BindPlan>> held;
-  for (int i = 0; i < 10; ++i) {
-    auto plan = r.plan(server);
-    REQUIRE(plan);
-    CHECK(plan->local->is_unspecified());
-    order.push_back(plan->local->port());
-    held.emplace_back(std::move(*plan));
+  auto order_for = [&](std::uint64_t seed) {
+    cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = seed, .timer = &timer}};
+    std::vector<std::uint16_t> order;
+    std::vector<cp::BindPlan> held;
+    for (int i = 0; i < 10; ++i) {
+      auto plan = r.plan(server);
+      REQUIRE(plan);
+      CHECK(plan->local->is_unspecified());
+      order.push_back(plan->local->port());
+      held.push_back(std::move(*plan));
+    }
+    return order;
+  };
+  const auto order = order_for(42);
+  CHECK(std::set<std::uint16_t>(order.begin(), order.end()).size() == 10);  // each port once
+  CHECK(order_for(42) == order);                                            // a seed replays
+  std::set<std::vector<std::uint16_t>> orders;
+  std::set<std::uint16_t> firsts;
+  int sequential_steps = 0;
+  for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+    const auto o = order_for(seed);
+    orders.insert(o);
+    firsts.insert(o[0]);
+    for (std::size_t i = 1; i < o.size(); ++i) sequential_steps += o[i] == o[i - 1] + 1 ? 1 : 0;
   }
-  CHECK(std::set<std::uint16_t>(order.begin(), order.end()).size() == 10);
-  for (std::size_t i = 1; i < order.size(); ++i)
-    CHECK(order[i] == (order[i - 1] == 40009 ? 40000 : order[i - 1] + 1));
-  // The same seed starts at the same port; over many seeds, starts are spread.
-  cp::FixedPortRotation same{cp::PortRange{40000, 40009}, {.seed = 42, .timer = &timer}};
-  CHECK(same.plan(server).value().local->port() == order[0]);
-  std::set<std::uint16_t> starts;
-  for (std::uint64_t seed = 1; seed <= 50; ++seed)
-    starts.insert(cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = seed, .timer = &timer}}.plan(server).value().local->port());
-  CHECK(starts.size() >= 6);
+  CHECK(orders.size() == 50);  // no two seeds give the same order
+  CHECK(firsts.size() >= 6);   // the first port is spread
+  CHECK(sequential_steps < 50 * 9 / 3);  // the next port is mostly not "last + 1" (a ring would be 9 of 9)
 }
 
 TEST_CASE("rotation: when all ports are held, it says so at once", "[bind][rotation]") {
@@ -177,20 +185,23 @@ TEST_CASE("rotation: a closed port cools for TIME_WAIT; all cooling gives the ex
   CHECK(r.plan(server).value().local->port() == first);
 }
 
-TEST_CASE("rotation: least recently released first", "[bind][rotation]") {
+TEST_CASE("rotation: a just-released port waits while longer-rested ones are ready", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.cooldown = 1s, .seed = 3, .timer = &timer}};
-  auto a = r.plan(server).value();
-  auto b = r.plan(server).value();
-  auto c = r.plan(server).value();
-  // Released in the order c, a, b: offered again in that order.
-  c.lease->on_close(cp::CloseKind::normal);
-  a.lease->on_close(cp::CloseKind::normal);
-  b.lease->on_close(cp::CloseKind::normal);
-  timer.advance(1s);
-  CHECK(r.plan(server).value().local->port() == c.local->port());
-  CHECK(r.plan(server).value().local->port() == a.local->port());
-  CHECK(r.plan(server).value().local->port() == b.local->port());
+  cp::FixedPortRotation r{cp::PortRange{40000, 40019}, {.cooldown = 0ms, .seed = 3, .timer = &timer}};
+  std::vector<cp::BindPlan> all;
+  for (int i = 0; i < 20; ++i) all.push_back(r.plan(server).value());
+  std::vector<std::uint16_t> released;
+  for (auto& p : all) {
+    released.push_back(p.local->port());
+    p.lease->on_close(cp::CloseKind::normal);
+  }
+  // Each pick is among the 8 longest-rested ready ports, so 10 picks come from the 17 released first.
+  const std::set<std::uint16_t> oldest(released.begin(), released.begin() + 17);
+  std::vector<cp::BindPlan> again;
+  for (int i = 0; i < 10; ++i) {
+    again.push_back(r.plan(server).value());
+    CHECK(oldest.contains(again.back().local->port()));
+  }
 }
 
 TEST_CASE("rotation: busy failures cool, other failures do not", "[bind][rotation]") {
