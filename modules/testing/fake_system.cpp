@@ -59,6 +59,14 @@ struct FakeSystem::State {
     const std::uint16_t port = next_port++;
     return family == Family::ipv4 ? Endpoint::any_v4(port) : Endpoint::any_v6(port);
   }
+  // The common start of a call on handle `r.handle`: takes the call's scripted outcome, if any,
+  // and sets r.result (EBADF when the handle is not open). Returns the handle, or nullptr.
+  Handle* start(CallRecord& r, std::optional<Outcome>& scripted) {
+    Handle* handle = find(r.handle);
+    scripted = next(r.call);
+    r.result = !handle ? make_system_error(EBADF) : scripted ? scripted->error : std::error_code{};
+    return handle;
+  }
   std::error_code record(CallRecord r) {
     calls.push_back(r);
     return r.result;
@@ -142,9 +150,8 @@ expected<native_handle_type, std::error_code> FakeSystem::open_socket(Family fam
 std::error_code FakeSystem::set_option(native_handle_type h, SocketOption option, int value) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::set_option, .handle = h, .option = option, .value = value};
-  Handle* handle = state_->find(h);
-  auto o = state_->next(Call::set_option);
-  r.result = !handle ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  Handle* handle = state_->start(r, o);
   if (!r.result) handle->options[option] = value;
   return state_->record(r);
 }
@@ -152,17 +159,16 @@ std::error_code FakeSystem::set_option(native_handle_type h, SocketOption option
 std::error_code FakeSystem::set_nonblocking(native_handle_type h, bool on) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::set_nonblocking, .handle = h, .value = on ? 1 : 0};
-  auto o = state_->next(Call::set_nonblocking);
-  r.result = !state_->find(h) ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  state_->start(r, o);
   return state_->record(r);
 }
 
 std::error_code FakeSystem::bind(native_handle_type h, const Endpoint& local) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::bind, .handle = h, .endpoint = local};
-  Handle* handle = state_->find(h);
-  auto o = state_->next(Call::bind);
-  r.result = !handle ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  Handle* handle = state_->start(r, o);
   if (!r.result) {
     // With IP_BIND_ADDRESS_NO_PORT the port stays 0 until connect, as in Linux.
     const bool defer = handle->options.contains(SocketOption::bind_address_no_port) &&
@@ -175,9 +181,8 @@ std::error_code FakeSystem::bind(native_handle_type h, const Endpoint& local) {
 std::error_code FakeSystem::connect(native_handle_type h, const Endpoint& remote) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::connect, .handle = h, .endpoint = remote};
-  Handle* handle = state_->find(h);
-  auto o = state_->next(Call::connect);
-  r.result = !handle ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  Handle* handle = state_->start(r, o);
   if (handle && (!r.result || is_in_progress(r.result))) {
     handle->remote = remote;
     if (!handle->local) handle->local = state_->ephemeral(handle->family);
@@ -189,8 +194,8 @@ std::error_code FakeSystem::connect(native_handle_type h, const Endpoint& remote
 expected<bool, std::error_code> FakeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::wait_writable, .handle = h};
-  auto o = state_->next(Call::wait_writable);
-  r.result = !state_->find(h) ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  state_->start(r, o);
   state_->record(r);
   if (r.result) return unexpected(r.result);
   return !(o && o->timeout);
@@ -199,17 +204,16 @@ expected<bool, std::error_code> FakeSystem::wait_writable(native_handle_type h, 
 std::error_code FakeSystem::pending_error(native_handle_type h) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::pending_error, .handle = h};
-  auto o = state_->next(Call::pending_error);
-  r.result = !state_->find(h) ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  state_->start(r, o);
   return state_->record(r);
 }
 
 expected<Endpoint, std::error_code> FakeSystem::local_endpoint(native_handle_type h) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::local_endpoint, .handle = h};
-  Handle* handle = state_->find(h);
-  auto o = state_->next(Call::local_endpoint);
-  r.result = !handle ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  Handle* handle = state_->start(r, o);
   state_->record(r);
   if (r.result) return unexpected(r.result);
   if (handle->local) return *handle->local;
@@ -219,9 +223,8 @@ expected<Endpoint, std::error_code> FakeSystem::local_endpoint(native_handle_typ
 expected<Endpoint, std::error_code> FakeSystem::remote_endpoint(native_handle_type h) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::remote_endpoint, .handle = h};
-  Handle* handle = state_->find(h);
-  auto o = state_->next(Call::remote_endpoint);
-  r.result = !handle ? bad_handle() : o ? o->error : std::error_code{};
+  std::optional<Outcome> o;
+  Handle* handle = state_->start(r, o);
   if (!r.result && !handle->remote) r.result = make_system_error(ENOTCONN);
   state_->record(r);
   if (r.result) return unexpected(r.result);

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 import connpolicy;
+#include "refusal.hpp"
 
 namespace cp = connpolicy;
 
@@ -18,10 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!again || *again != *e) __builtin_trap();
     return 0;
   }
-  if (e.error().code() != cp::Errc::invalid_argument) __builtin_trap();
-  const std::string m = e.error().message();
-  if (m.size() > 1024) __builtin_trap();
-  for (char c : m)
-    if (static_cast<unsigned char>(c) < 0x20) __builtin_trap();
+  check_refusal(e.error());
   return 0;
 }
