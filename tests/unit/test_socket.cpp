@@ -115,3 +115,17 @@ TEST_CASE("a Socket over the fake system closes through the fake, once", "[socke
   CHECK(fake.closed() == 1);
   CHECK(fake.bad_closes() == 0);
 }
+
+TEST_CASE("close() is never retried, even when interrupted (EINTR)", "[socket][security]") {
+  cp::FakeSystem fake;
+  fake.fail(cp::Call::close, std::errc::interrupted);
+  auto h = fake.open_socket(cp::Family::ipv4, false);
+  REQUIRE(h);
+  cp::BasicSocket<cp::FakeSystem> s(*h, fake);
+  CHECK(s.close() == std::errc::interrupted);  // reported ...
+  CHECK_FALSE(s.is_open());                    // ... but the handle is gone, as on Linux
+  CHECK_FALSE(s.close());                      // and never closed again
+  CHECK(fake.count(cp::Call::close) == 1);
+  CHECK(fake.open_handles() == 0);
+  CHECK(fake.bad_closes() == 0);
+}
