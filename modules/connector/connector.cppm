@@ -236,18 +236,15 @@ std::error_code Connector<Bind, Retry, Error, System, Observer>::wait_connected(
   const milliseconds slice = stop.stop_possible() ? milliseconds(50) : left;
   for (int interrupts = 0;;) {
     const milliseconds step = std::min(left, slice);
-    const auto started = std::chrono::steady_clock::now();
     auto ready = system_.wait_writable(h, step);
     if (ready && *ready) return {};
-    if (!ready && ready.error() != std::errc::interrupted) return ready.error();
-    if (ready) {
-      left -= step;  // timed out: the whole step passed
-    } else {
-      // A signal (EINTR) costs only the time it took; a system that keeps being interrupted
-      // is given up on after 1000 tries.
-      if (++interrupts > 1000) return ready.error();
-      left -= std::chrono::ceil<milliseconds>(std::chrono::steady_clock::now() - started);
+    if (!ready) {
+      // NativeSystem resumes its own waits after a signal; another system may report EINTR:
+      // wait the step again, up to 1000 times (no clock read on the common path).
+      if (ready.error() != std::errc::interrupted || ++interrupts > 1000) return ready.error();
+      continue;
     }
+    left -= step;  // timed out: the whole step passed
     if (stop.stop_requested()) return make_error_code(LibraryError::cancelled);
     if (left <= milliseconds::zero())
       return deadline_bound ? make_error_code(LibraryError::deadline_exceeded) : make_system_error(ETIMEDOUT);

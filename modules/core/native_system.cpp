@@ -106,16 +106,17 @@ std::error_code NativeSystem::connect(native_handle_type h, const Endpoint& remo
 
 expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds timeout) const noexcept {
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + timeout;
-  for (;;) {
+  const auto deadline = clock::now() + timeout;  // one clock read; more only after a signal
+  pollfd p{h, POLLOUT, 0};
+  int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (n < 0 && errno == EINTR) {  // interrupted by a signal: resume with the time left
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-    pollfd p{h, POLLOUT, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, left.count())));
-    if (n > 0) return true;  // writable, or POLLERR/POLLHUP: pending_error() tells which
-    if (n == 0) return false;
-    if (errno != EINTR) return unexpected(last_error());
-    if (clock::now() >= deadline) return false;  // interrupted right at the end: time is up
+    if (left <= std::chrono::milliseconds::zero()) return false;
+    p.revents = 0;
+    n = ::poll(&p, 1, static_cast<int>(left.count()));
   }
+  if (n < 0) return unexpected(last_error());
+  return n > 0;  // > 0: writable, or POLLERR/POLLHUP (pending_error() tells which)
 }
 
 std::error_code NativeSystem::pending_error(native_handle_type h) const noexcept {
