@@ -5,6 +5,7 @@
 // it alone; the server is a thread.
 //
 //   connect_cycles MODE CYCLES      MODE: raw_nobind | connpolicy_nobind | raw_ephemeral | connpolicy_ephemeral
+//                                         | raw_rotation | connpolicy_rotation   (16 ports, reset close)
 // Prints "MODE CYCLES cycles in S s: R cycles/s".
 #include <chrono>
 #include <cstdio>
@@ -54,6 +55,50 @@ constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
   return ok;
 }
 
+// The hand-written rotation: the next port of a ring, bind, connect, then a reset close (no
+// TIME_WAIT), as FixedPortRotation + Socket::close_reset() does.
+[[gnu::noinline]] int run_raw_rotation(const cp::Endpoint& server, int cycles, const cp::PortRange& ports) {
+  sockaddr_storage storage;
+  server.to_sockaddr(storage);
+  sockaddr_in in;
+  std::memcpy(&in, &storage, sizeof in);
+  int made = 0;
+  for (int i = 0; i < cycles; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+    if (fd < 0) continue;
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(static_cast<std::uint16_t>(ports.first() + i % static_cast<int>(ports.size())));
+    bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0;
+    if (ok && ::connect(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in) != 0) {
+      ok = errno == EINPROGRESS;
+      pollfd p{fd, POLLOUT, 0};
+      int error = 0;
+      socklen_t length = sizeof error;
+      ok = ok && ::poll(&p, 1, 10000) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
+    }
+    int off = 0;
+    if (ok) ok = ::ioctl(fd, FIONBIO, &off) == 0;
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+    made += ok ? 1 : 0;
+  }
+  return made;
+}
+
+[[gnu::noinline]] int run_connpolicy_rotation(const cp::Endpoint& server, int cycles, const cp::PortRange& ports) {
+  cp::Connector<cp::FixedPortRotation> client{cp::FixedPortRotation{ports}};
+  int made = 0;
+  for (int i = 0; i < cycles; ++i) {
+    auto s = client.connect(server);
+    if (!s) continue;
+    ++made;
+    s->close_reset();
+  }
+  return made;
+}
+
 [[gnu::noinline]] int run_raw(const cp::Endpoint& server, int cycles, bool ephemeral) {
   sockaddr_storage storage;
   server.to_sockaddr(storage);
@@ -76,18 +121,25 @@ template <class Bind>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: connect_cycles raw_nobind|connpolicy_nobind|raw_ephemeral|connpolicy_ephemeral CYCLES\n");
+    std::fprintf(stderr, "usage: connect_cycles {raw,connpolicy}_{nobind,ephemeral,rotation} CYCLES\n");
     return 2;
   }
   const std::string mode = argv[1];
   const int cycles = std::atoi(argv[2]);
-  cp::LoopbackServer server(cp::LoopbackServer::Mode::server_closes_first);  // no TIME_WAIT piling up on our side
+  const bool rotation = mode.ends_with("_rotation");
+  // Rotation modes reset their connections, so the server reads until the reset; the others let
+  // the server close first, so no TIME_WAIT piles up on the client's side.
+  cp::LoopbackServer server(rotation ? cp::LoopbackServer::Mode::client_closes_first
+                                     : cp::LoopbackServer::Mode::server_closes_first);
+  const auto ports = cp::find_free_port_range(16).value();
   const auto start = std::chrono::steady_clock::now();
   int made = -1;
   if (mode == "raw_nobind") made = run_raw(server.endpoint(), cycles, false);
   else if (mode == "raw_ephemeral") made = run_raw(server.endpoint(), cycles, true);
   else if (mode == "connpolicy_nobind") made = run_connpolicy<cp::NoBind>(server.endpoint(), cycles);
   else if (mode == "connpolicy_ephemeral") made = run_connpolicy<cp::EphemeralBind>(server.endpoint(), cycles);
+  else if (mode == "raw_rotation") made = run_raw_rotation(server.endpoint(), cycles, ports);
+  else if (mode == "connpolicy_rotation") made = run_connpolicy_rotation(server.endpoint(), cycles, ports);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (made < 0) {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());

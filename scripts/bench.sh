@@ -19,7 +19,7 @@ bin=build/release/bench
 out=docs/benchmarks.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-modes=(raw_nobind connpolicy_nobind raw_ephemeral connpolicy_ephemeral)
+modes=(raw_nobind connpolicy_nobind raw_ephemeral connpolicy_ephemeral raw_rotation connpolicy_rotation)
 
 # P1a: user-space instructions per cycle (callgrind, the client loop only). The difference of a
 # long and a short run cancels the fixed start-up cost.
@@ -52,6 +52,12 @@ for round in 1 2 3 4 5; do
 done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+echo "bench: P4 scale, in a network namespace of its own"
+if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
+  p4=$(unshare -n bash -c "ip link set lo up && echo '40000 40999' > /proc/sys/net/ipv4/ip_local_port_range && $bin/scale_hold 100000")
+else
+  p4="(skipped: unshare -n needs root and iproute2)"
+fi
 echo "bench: P2 rotation storm, P5 herd simulation"
 p2=$("$bin/rotation_storm" 20 10)
 p5=$("$bin/herd_simulation" 1000 50 10 1)
@@ -75,10 +81,11 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo
   echo "| loop | instructions / cycle | vs hand-written | syscalls / cycle |"
   echo "|---|---|---|---|"
-  for pair in "nobind" "ephemeral"; do
+  for pair in nobind ephemeral rotation; do
     raw=$(per_cycle raw_$pair); ours=$(per_cycle connpolicy_$pair)
+    case $pair in nobind) policy=NoBind;; ephemeral) policy=EphemeralBind;; *) policy="FixedPortRotation (16 ports) + close_reset()";; esac
     echo "| hand-written, $pair | $raw | — | ${sc[raw_$pair]} |"
-    echo "| Connector<$( [ $pair = nobind ] && echo NoBind || echo EphemeralBind ), NoRetry, DefaultErrorPolicy> | $ours | $(pct "$ours" "$raw") | ${sc[connpolicy_$pair]} |"
+    echo "| Connector<$policy, NoRetry, DefaultErrorPolicy> | $ours | $(pct "$ours" "$raw") | ${sc[connpolicy_$pair]} |"
   done
   echo
   echo "Where the Connector's extra instructions go (callgrind_annotate, per cycle, measured 2026-11-25):"
@@ -103,14 +110,20 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo
   echo "| bind policy | hand-written | connpolicy | ratio |"
   echo "|---|---|---|---|"
-  for pair in nobind ephemeral; do
+  for pair in nobind ephemeral rotation; do
     r=$(median "${rates[raw_$pair]}"); c=$(median "${rates[connpolicy_$pair]}")
     echo "| $pair | $r | $c | $(ratio "$c" "$r") |"
   done
   echo
   echo "## P4 — scale past 64 k ports"
   echo
-  echo "Not measured yet: SourceAddressPool and KernelPortRange and the network-namespace harness are still to come (issue 5)."
+  echo "\`unshare -n bash -c \"ip link set lo up && echo '40000 40999' > /proc/sys/net/ipv4/ip_local_port_range && build/release/bench/scale_hold 100000\"\`"
+  echo "— a namespace of its own, so the host's ports and sysctls are untouched. Memory is this process's resident"
+  echo "user-space memory (client and server), not the kernel's socket buffers."
+  echo
+  sed -n '3,$p' <<<"$p4"
+  echo
+  echo "$(head -1 <<<"$p4")"
   echo
   echo "## P5 — thundering herd (virtual time)"
   echo

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -235,21 +236,6 @@ TEST_CASE("EphemeralBind and NoBind make 1000 reconnects each", "[integration]")
   CHECK(open_fd_count() == fds);
 }
 
-namespace {
-// A user's bind policy: no bind, but the kernel may only pick ports from a tiny range
-// (IP_LOCAL_PORT_RANGE, Linux >= 6.3), so exhaustion happens after a handful of connections.
-struct TinyKernelRange {
-  static constexpr bool can_rebind = false;
-  int first, last;
-  cp::expected<cp::BindPlan, cp::NetError> plan(const cp::Endpoint&) const {
-    cp::BindPlan plan;
-    plan.add({cp::SocketOption::local_port_range, last << 16 | first, true});
-    return plan;
-  }
-  void failed(const cp::BindPlan&, const cp::NetError&) const noexcept {}
-};
-}  // namespace
-
 TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local_ports_exhausted", "[integration][exhaustion]") {
   const auto fds = open_fd_count();
   {
@@ -258,7 +244,7 @@ TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local
       // The per-socket range is intersected with the system's ephemeral range: pick it inside.
     const auto [low, high] = test_support::ephemeral_range();
     const int first = test_support::free_port_block(4, low, high);
-    cp::Connector<TinyKernelRange> client{TinyKernelRange{first, first + 3}};
+    cp::Connector<cp::KernelPortRange> client{cp::KernelPortRange{cp::PortRange::make(first, first + 3).value()}};
     std::vector<cp::Socket> held;
     for (int i = 0; i < 4; ++i) {
       auto s = client.connect(remote);
@@ -360,6 +346,25 @@ TEST_CASE("a timer signal firing every millisecond does not cut a connect wait s
     CHECK(took >= 300ms);  // the signals did not end the wait early ...
     CHECK(took < 5s);      // ... nor stretch it without bound
     CHECK(alarms.load() > 10);
+  }
+  CHECK(open_fd_count() == fds);
+}
+
+TEST_CASE("SourceAddressPool spreads connections over its addresses, for real", "[integration][pool]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    cp::Connector<cp::SourceAddressPool> client{cp::SourceAddressPool::make(
+        {cp::Endpoint::parse("127.0.0.2:0").value(), cp::Endpoint::parse("127.0.0.3:0").value()}).value()};
+    std::vector<cp::Socket> held;
+    std::set<std::string> sources;
+    for (int i = 0; i < 6; ++i) {
+      auto s = client.connect(server.endpoint());
+      REQUIRE(s);
+      sources.insert(s->local_endpoint().value().address_string());
+      held.push_back(std::move(*s));
+    }
+    CHECK(sources == std::set<std::string>{"127.0.0.2", "127.0.0.3"});
   }
   CHECK(open_fd_count() == fds);
 }

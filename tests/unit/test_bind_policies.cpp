@@ -307,3 +307,37 @@ TEST_CASE("rotation: threads sharing a ring never hold one port twice", "[bind][
   CHECK(granted > 0);
   CHECK(ring.snapshot().in_use == 0);
 }
+
+TEST_CASE("SourceAddressPool goes round its addresses, of the remote's family, asking NO_PORT", "[bind][pool]") {
+  STATIC_REQUIRE(cp::BindPolicy<cp::SourceAddressPool>);
+  auto pool = cp::SourceAddressPool::make({cp::Endpoint::parse("127.0.0.2:99").value(), cp::Endpoint::loopback_v6(0),
+                                           cp::Endpoint::parse("127.0.0.3:0").value()});
+  REQUIRE(pool);
+  const auto copy = *pool;  // copies share the turn
+  std::vector<cp::Endpoint> v4;
+  for (int i = 0; i < 4; ++i) {
+    auto plan = (i % 2 ? copy : *pool).plan(server);
+    REQUIRE(plan);
+    CHECK(plan->local->port() == 0);
+    CHECK(has_option(*plan, cp::SocketOption::bind_address_no_port, /*required=*/false));
+    v4.push_back(*plan->local);
+  }
+  for (const auto& e : v4) CHECK(e.is_v4());
+  CHECK(std::set<cp::Endpoint>(v4.begin(), v4.end()).size() == 2);  // both v4 addresses used
+  CHECK(pool->plan(server6).value().local == cp::Endpoint::loopback_v6(0));
+  auto only_v6 = cp::SourceAddressPool::make({cp::Endpoint::loopback_v6(0)}).value();
+  CHECK(only_v6.plan(server).error().condition() == cp::Errc::address_family_not_supported);
+  CHECK(cp::SourceAddressPool::make({}).error().condition() == cp::Errc::invalid_argument);
+}
+
+TEST_CASE("KernelPortRange asks IP_LOCAL_PORT_RANGE (last << 16 | first) and binds nothing", "[bind]") {
+  STATIC_REQUIRE(cp::BindPolicy<cp::KernelPortRange>);
+  constexpr cp::KernelPortRange range{cp::PortRange{40000, 40009}};
+  auto plan = range.plan(server);
+  REQUIRE(plan);
+  CHECK_FALSE(plan->local.has_value());
+  REQUIRE(plan->option_list().size() == 1);
+  CHECK(plan->option_list()[0].option == cp::SocketOption::local_port_range);
+  CHECK(plan->option_list()[0].value == (40009 << 16 | 40000));
+  CHECK(plan->option_list()[0].required);
+}
