@@ -8,6 +8,7 @@
 //                                         | raw_rotation | connpolicy_rotation   (16 ports, reset close)
 // Prints "MODE CYCLES cycles in S s: R cycles/s".
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,17 +29,26 @@ namespace {
 constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
 #endif
 
-// The baseline: what a careful programmer writes by hand.
-[[gnu::noinline]] bool raw_cycle(const sockaddr_in& server, bool ephemeral) {
+// What the hand-written loop does before and after the connect, per mode.
+struct RawPlan {
+  bool bind = false;           // bind() a local address first
+  bool no_port = false;        // IP_BIND_ADDRESS_NO_PORT before bind (EphemeralBind's way)
+  std::uint16_t port = 0;      // the local port to bind (0: the kernel's choice)
+  bool reset = false;          // SO_LINGER {1,0} before close (Socket::close_reset()'s way)
+};
+
+// The baseline: what a careful programmer writes by hand, for one cycle.
+[[gnu::noinline]] bool raw_cycle(const sockaddr_in& server, const RawPlan& plan) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
   if (fd < 0) return false;
   bool ok = true;
-  if (ephemeral) {
+  if (plan.bind) {
     const int on = 1;
-    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
-    sockaddr_in any{};
-    any.sin_family = AF_INET;
-    ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) == 0;
+    if (plan.no_port) ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(plan.port);
+    ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0;
   }
   if (ok && ::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0) {
     ok = errno == EINPROGRESS;
@@ -51,38 +61,26 @@ constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
   }
   int off = 0;
   if (ok) ok = ::ioctl(fd, FIONBIO, &off) == 0;
+  if (plan.reset) {
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
   ::close(fd);
   return ok;
 }
 
-// The hand-written rotation: the next port of a ring, bind, connect, then a reset close (no
-// TIME_WAIT), as FixedPortRotation + Socket::close_reset() does.
-[[gnu::noinline]] int run_raw_rotation(const cp::Endpoint& server, int cycles, const cp::PortRange& ports) {
+// kind: 0 no bind, 1 ephemeral (bind port 0 with NO_PORT), 2 rotation (the next port of a ring,
+// reset close), as NoBind, EphemeralBind and FixedPortRotation + close_reset() do.
+[[gnu::noinline]] int run_raw(const cp::Endpoint& server, int cycles, int kind, const cp::PortRange& ports) {
   sockaddr_storage storage;
   server.to_sockaddr(storage);
   sockaddr_in in;
   std::memcpy(&in, &storage, sizeof in);
+  RawPlan plan{.bind = kind != 0, .no_port = kind == 1, .reset = kind == 2};
   int made = 0;
   for (int i = 0; i < cycles; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
-    if (fd < 0) continue;
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    local.sin_port = htons(static_cast<std::uint16_t>(ports.first() + i % static_cast<int>(ports.size())));
-    bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0;
-    if (ok && ::connect(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in) != 0) {
-      ok = errno == EINPROGRESS;
-      pollfd p{fd, POLLOUT, 0};
-      int error = 0;
-      socklen_t length = sizeof error;
-      ok = ok && ::poll(&p, 1, 10000) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0;
-    }
-    int off = 0;
-    if (ok) ok = ::ioctl(fd, FIONBIO, &off) == 0;
-    const linger reset{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    ::close(fd);
-    made += ok ? 1 : 0;
+    if (kind == 2) plan.port = static_cast<std::uint16_t>(ports.first() + i % static_cast<int>(ports.size()));
+    made += raw_cycle(in, plan) ? 1 : 0;
   }
   return made;
 }
@@ -96,16 +94,6 @@ constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
     ++made;
     s->close_reset();
   }
-  return made;
-}
-
-[[gnu::noinline]] int run_raw(const cp::Endpoint& server, int cycles, bool ephemeral) {
-  sockaddr_storage storage;
-  server.to_sockaddr(storage);
-  sockaddr_in in;
-  std::memcpy(&in, &storage, sizeof in);
-  int made = 0;
-  for (int i = 0; i < cycles; ++i) made += raw_cycle(in, ephemeral) ? 1 : 0;
   return made;
 }
 
@@ -134,11 +122,11 @@ int main(int argc, char** argv) {
   const auto ports = cp::find_free_port_range(16).value();
   const auto start = std::chrono::steady_clock::now();
   int made = -1;
-  if (mode == "raw_nobind") made = run_raw(server.endpoint(), cycles, false);
-  else if (mode == "raw_ephemeral") made = run_raw(server.endpoint(), cycles, true);
+  if (mode == "raw_nobind") made = run_raw(server.endpoint(), cycles, 0, ports);
+  else if (mode == "raw_ephemeral") made = run_raw(server.endpoint(), cycles, 1, ports);
   else if (mode == "connpolicy_nobind") made = run_connpolicy<cp::NoBind>(server.endpoint(), cycles);
   else if (mode == "connpolicy_ephemeral") made = run_connpolicy<cp::EphemeralBind>(server.endpoint(), cycles);
-  else if (mode == "raw_rotation") made = run_raw_rotation(server.endpoint(), cycles, ports);
+  else if (mode == "raw_rotation") made = run_raw(server.endpoint(), cycles, 2, ports);
   else if (mode == "connpolicy_rotation") made = run_connpolicy_rotation(server.endpoint(), cycles, ports);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (made < 0) {
