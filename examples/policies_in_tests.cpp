@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 import connpolicy;
@@ -29,11 +30,12 @@ using LoginClient = cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, c
 int main() {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
+  cp::FakeCensus census(timer);  // what "the kernel" says about the rotation's ports
 
   // 1. The server refuses three times, then accepts: waits of 100, 200 and 400 ms, exactly.
   sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
   LoginClient<cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &census}},
       cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
       {}, sys};
   {
@@ -51,6 +53,25 @@ int main() {
   EXPECT(socket.has_value());
   EXPECT(timer.sleeps().size() == 3);  // no new wait: a rebind, not a retry
   EXPECT(sys.bad_closes() == 0);
+
+  // 3. A restart: "the kernel" says all ten ports are still in TIME_WAIT from the last run, the
+  //    soonest freeing in 2 s. A new rotation asks before its first bind, so it waits exactly
+  //    those 2 s and binds once, where a rotation without a census would fail ten binds first.
+  cp::FakeCensus after_restart(timer);
+  const auto server = cp::Endpoint::loopback_v4(7000);
+  for (int port = 40000; port <= 40009; ++port)
+    after_restart.add_time_wait(cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(port)), server,
+                                port == 40004 ? 2s : 40s);
+  LoginClient<cp::FakeSystem> restarted{
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &after_restart}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
+      {}, sys};
+  const auto binds_before = sys.count(cp::Call::bind);
+  auto again = restarted.connect(server);
+  EXPECT(again.has_value());
+  EXPECT(timer.sleeps().back() == 2s);                          // the exact wait, not a backoff
+  EXPECT(sys.count(cp::Call::bind) == binds_before + 1);        // one bind, no failed ones
+  EXPECT(again->local_endpoint().value().port() == 40004);      // the port that freed first
 
   std::printf("policies_in_tests: all expectations held (%zu fake syscalls, %zu virtual waits)\n",
               sys.calls().size(), timer.sleeps().size());

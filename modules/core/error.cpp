@@ -218,6 +218,7 @@ std::string_view to_string(Step step) noexcept {
     case Step::connect: return "connect";
     case Step::wait: return "wait";
     case Step::resolve: return "resolve";
+    case Step::census: return "census";
   }
   return "step";
 }

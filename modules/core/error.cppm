@@ -45,7 +45,8 @@ enum class Errc : int {
 };
 
 // Which step of making a connection failed.
-enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, resolve };
+// census: asking the kernel which local ports are in use or in TIME_WAIT (connpolicy.diag).
+enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, resolve, census };
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {

@@ -3,4 +3,5 @@
 export module connpolicy.testing;
 export import :fake_system;
 export import :manual_timer;
+export import :fake_census;
 export import :loopback_server;

@@ -9,19 +9,38 @@ module;
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 module connpolicy.bind;
 import connpolicy.core;
+import connpolicy.diag;
 
 namespace connpolicy {
 
 using std::chrono::milliseconds;
 
 struct FixedPortRotation::State {
+  // Why a port rests: what the error says when every port is cooling.
+  enum class Rest : std::uint8_t { none, assumed_time_wait, kernel_time_wait, other_socket, busy_failure, given };
+
+  static std::string_view describe(Rest why) noexcept {
+    switch (why) {
+      case Rest::none: return "";
+      case Rest::assumed_time_wait: return "assumed TIME_WAIT";
+      case Rest::kernel_time_wait: return "the kernel's TIME_WAIT timer";
+      case Rest::other_socket: return "held by another socket";
+      case Rest::busy_failure: return "failed for being busy";
+      case Rest::given: return "the cooldown you set";
+    }
+    return "";
+  }
+
   struct Slot final : PortLease {
     State* state = nullptr;
     std::uint16_t port = 0;
     bool in_use = false;
+    bool guessed = false;  // ready_at assumes how long the kernel holds the port: ask the census
+    Rest rest = Rest::none;
     Timer::time_point ready_at{};
     void on_close(CloseKind kind) noexcept override { state->closed(*this, kind); }
   };
@@ -30,17 +49,30 @@ struct FixedPortRotation::State {
   std::mutex mutex;
   std::vector<Slot> slots;          // one per port; never resized (leases point into it)
   std::deque<std::size_t> queue;    // free slots, least recently released first
+  PortRange range;
+  RotationOptions options;
   Timer* timer;
-  milliseconds close_cooldown;      // after a normal close
-  milliseconds busy_cooldown;       // after a busy failure, or a release of the handle
+  PortCensus* census;               // nullptr: memory only
+  bool survey_due = true;           // at start, and after the memory proved wrong
+  bool surveyed = false;
+  Timer::time_point last_survey{};
+  Timer::time_point census_retry_at{};  // after a failed census, not before this
+  std::optional<bool> timestamps;   // net.ipv4.tcp_timestamps, from the last census
+  std::size_t surveys = 0;
+  std::string census_problem;
 
-  State(PortRange range, const RotationOptions& options)
-      : random(options.seed != 0 ? options.seed
-                                 : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
-        slots(range.size()),
-        timer(options.timer ? options.timer : &system_timer()),
-        close_cooldown(options.cooldown.value_or(options.reuse_address ? milliseconds(0) : milliseconds(platform_time_wait))),
-        busy_cooldown(options.cooldown.value_or(milliseconds(platform_time_wait))) {
+  // A port another socket holds (not TIME_WAIT) is looked at again after this; a census is not
+  // taken more often than every min_survey_gap unless the memory just proved wrong.
+  static constexpr milliseconds recheck_other_socket{1000};
+  static constexpr milliseconds min_survey_gap{10};
+
+  State(PortRange r, const RotationOptions& o)
+      : random(o.seed != 0 ? o.seed : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+        slots(r.size()),
+        range(r),
+        options(o),
+        timer(o.timer ? o.timer : &system_timer()),
+        census(!o.use_census ? nullptr : o.census ? o.census : &kernel_census()) {
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].state = this;
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
@@ -55,17 +87,84 @@ struct FixedPortRotation::State {
   // while older ones wait.
   static constexpr std::size_t pick_window = 8;
 
-  void put_back(Slot& slot, milliseconds cooldown) {
+  // How long a port rests after its socket closed normally: none when SO_REUSEADDR can reuse it
+  // through TIME_WAIT (it needs TCP timestamps), else the TIME_WAIT, a guess the census corrects.
+  milliseconds close_rest() const {
+    if (options.cooldown) return *options.cooldown;
+    if (options.reuse_address && timestamps.value_or(true)) return milliseconds(0);
+    return platform_time_wait;
+  }
+  milliseconds busy_rest() const { return options.cooldown.value_or(milliseconds(platform_time_wait)); }
+
+  void put_back(Slot& slot, milliseconds rest, Rest why) {
     slot.in_use = false;
-    slot.ready_at = timer->now() + cooldown;
+    slot.ready_at = timer->now() + rest;
+    slot.rest = rest > milliseconds(0) ? why : Rest::none;
+    slot.guessed = census != nullptr && rest > milliseconds(0) && !options.cooldown;
     queue.push_back(static_cast<std::size_t>(&slot - slots.data()));
   }
 
   void closed(Slot& slot, CloseKind kind) noexcept {
     std::lock_guard lock(mutex);
     if (!slot.in_use) return;
-    put_back(slot, kind == CloseKind::reset ? milliseconds(0)
-                   : kind == CloseKind::released ? busy_cooldown : close_cooldown);
+    if (kind == CloseKind::reset) put_back(slot, milliseconds(0), Rest::none);
+    else if (kind == CloseKind::released) put_back(slot, busy_rest(), Rest::assumed_time_wait);
+    else put_back(slot, close_rest(), options.cooldown ? Rest::given : Rest::assumed_time_wait);
+  }
+
+  // Two local addresses that cannot both bind one port: equal, or one of them any-address.
+  static bool overlaps(const Endpoint& a, const Endpoint& b) noexcept {
+    if (a.is_unspecified() || b.is_unspecified()) return true;
+    return a.with_port(0) == b.with_port(0);
+  }
+
+  // Asks the kernel, and sets each free port's rest from what it says. Caller holds the mutex.
+  void survey(Timer::time_point now) {
+    ++surveys;
+    last_survey = now;
+    survey_due = false;
+    auto answer = census->survey(range);
+    if (!answer) {
+      census_problem = answer.error().message();
+      census_retry_at = now + std::chrono::seconds(1);
+      return;
+    }
+    surveyed = true;
+    census_problem.clear();
+    timestamps = answer->tcp_timestamps;
+    const bool time_wait_reusable = options.reuse_address && timestamps.value_or(false);
+    const milliseconds slack = answer->time_wait_slack;
+    struct Hold { Timer::time_point until; bool guessed; Rest why; };
+    std::vector<std::optional<Hold>> holds(slots.size());
+    const Endpoint source = options.source.value_or(Endpoint::any_v4());
+    for (const PortUse& use : answer->uses) {
+      if (!range.contains(use.local.port()) || !overlaps(use.local, source)) continue;
+      Hold hold;
+      if (use.state == TcpState::time_wait) {
+        if (time_wait_reusable) continue;
+        hold = {now + use.time_wait_left.value_or(milliseconds(0)) + slack, false, Rest::kernel_time_wait};
+      } else {
+        hold = {now + recheck_other_socket, true, Rest::other_socket};
+      }
+      auto& h = holds[use.local.port() - range.first()];
+      if (!h || hold.until > h->until) h = hold;
+    }
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      Slot& slot = slots[i];
+      if (slot.in_use) continue;  // ours: the census sees our own live socket
+      const auto& hold = holds[i];
+      if (!hold) {
+        if (slot.guessed) {  // the kernel holds nothing there: free now
+          slot.ready_at = now;
+          slot.guessed = false;
+          slot.rest = Rest::none;
+        }
+      } else if (slot.guessed || hold->until > slot.ready_at) {
+        slot.ready_at = hold->until;
+        slot.guessed = hold->guessed;
+        slot.rest = hold->why;
+      }
+    }
   }
 };
 
@@ -121,37 +220,58 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   const std::shared_ptr<State> s = state();
   std::lock_guard lock(s->mutex);
   const auto now = s->timer->now();
-  // The ready ports among the longest rested (the queue is in release order).
-  std::deque<std::size_t>::iterator candidates[State::pick_window];
-  std::size_t found = 0;
-  for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
-    if (s->slots[*it].ready_at <= now) candidates[found++] = it;
-  if (found == 0) {
-    NetError error(Step::bind, LibraryError::all_ports_cooling);
-    std::string detail = "all " + std::to_string(range_.size()) + " ports of " + range_.to_string() + " are ";
-    if (s->queue.empty()) {
-      detail += "held by open sockets";
-    } else {
-      const auto first_free = std::ranges::min(s->queue, {}, [&](std::size_t i) { return s->slots[i].ready_at; });
-      const auto wait = std::chrono::ceil<milliseconds>(s->slots[first_free].ready_at - now);
-      const std::size_t in_use = range_.size() - s->queue.size();
-      detail += "cooling down after a close (TIME_WAIT) or a busy failure";
-      if (in_use > 0) detail += ", or in use (" + std::to_string(in_use) + ")";
-      detail += "; port " + std::to_string(s->slots[first_free].port) + " frees in " + seconds_text(wait);
-      error.with_retry_after(wait);
-    }
-    return unexpected(std::move(error).with_detail(std::move(detail)));
-  }
-  const auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
-  State::Slot& slot = s->slots[*ready];
-  s->queue.erase(ready);
-  slot.in_use = true;
+  bool surveyed_now = false;
+  // At most one census per plan(): at start or after a wrong guess, else when it can change the
+  // answer (every port cooling, or the chosen port's rest was assumed) and not too often.
+  const auto survey = [&](bool due) {
+    if (!s->census || surveyed_now || now < s->census_retry_at) return false;
+    if (!due && s->surveyed && now - s->last_survey < State::min_survey_gap) return false;
+    s->survey(now);
+    surveyed_now = true;
+    return true;
+  };
+  if (s->survey_due) survey(true);
 
-  BindPlan plan;
-  plan.local = options_.source ? options_.source->with_port(slot.port) : any_address_for(remote, slot.port);
-  if (options_.reuse_address) plan.add({SocketOption::reuse_address, 1, true});
-  plan.lease = std::shared_ptr<PortLease>(s, &slot);  // shares the ring's lifetime, no allocation
-  return plan;
+  for (int pass = 0; pass < 2; ++pass) {
+    // The ready ports among the longest rested (the queue is in release order).
+    std::deque<std::size_t>::iterator candidates[State::pick_window];
+    std::size_t found = 0;
+    for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
+      if (s->slots[*it].ready_at <= now) candidates[found++] = it;
+    if (found == 0) {
+      if (survey(false)) continue;
+      break;
+    }
+    const auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
+    State::Slot& slot = s->slots[*ready];
+    if (slot.guessed && survey(false) && slot.ready_at > now) continue;  // the kernel still holds it
+    s->queue.erase(ready);
+    slot.in_use = true;
+
+    BindPlan plan;
+    plan.local = options_.source ? options_.source->with_port(slot.port) : any_address_for(remote, slot.port);
+    if (options_.reuse_address) plan.add({SocketOption::reuse_address, 1, true});
+    plan.lease = std::shared_ptr<PortLease>(s, &slot);  // shares the ring's lifetime, no allocation
+    return plan;
+  }
+
+  NetError error(Step::bind, LibraryError::all_ports_cooling);
+  std::string detail = "all " + std::to_string(range_.size()) + " ports of " + range_.to_string() + " are ";
+  if (s->queue.empty()) {
+    detail += "held by open sockets";
+  } else {
+    const auto first_free = std::ranges::min(s->queue, {}, [&](std::size_t i) { return s->slots[i].ready_at; });
+    const State::Slot& slot = s->slots[first_free];
+    const auto wait = std::chrono::ceil<milliseconds>(slot.ready_at - now);
+    const std::size_t in_use = range_.size() - s->queue.size();
+    detail += "cooling down after a close (TIME_WAIT) or a busy failure";
+    if (in_use > 0) detail += ", or in use (" + std::to_string(in_use) + ")";
+    detail += "; port " + std::to_string(slot.port) + " frees in " + seconds_text(wait);
+    if (slot.rest != State::Rest::none) detail += " (" + std::string(State::describe(slot.rest)) + ")";
+    if (!s->census_problem.empty()) detail += "; the kernel census failed: " + s->census_problem;
+    error.with_retry_after(wait);
+  }
+  return unexpected(std::move(error).with_detail(std::move(detail)));
 }
 
 void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
@@ -159,7 +279,13 @@ void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
   const std::shared_ptr<State> s = state();
   auto& slot = static_cast<State::Slot&>(*plan.lease);
   std::lock_guard lock(s->mutex);
-  if (slot.in_use) s->put_back(slot, port_is_at_fault(error) ? s->busy_cooldown : milliseconds(0));
+  if (!slot.in_use) return;
+  if (port_is_at_fault(error)) {
+    s->put_back(slot, s->busy_rest(), State::Rest::busy_failure);
+    s->survey_due = true;  // the memory (or the last census) said this port would work
+  } else {
+    s->put_back(slot, milliseconds(0), State::Rest::none);
+  }
 }
 
 FixedPortRotation::Snapshot FixedPortRotation::snapshot() const {
@@ -167,6 +293,8 @@ FixedPortRotation::Snapshot FixedPortRotation::snapshot() const {
   std::lock_guard lock(s->mutex);
   const auto now = s->timer->now();
   Snapshot snap;
+  snap.surveys = s->surveys;
+  snap.census_problem = s->census_problem;
   snap.in_use = s->slots.size() - s->queue.size();
   for (std::size_t i : s->queue) {
     const auto& slot = s->slots[i];

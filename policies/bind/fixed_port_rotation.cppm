@@ -9,9 +9,15 @@
 //    — Windows reports 10048 at connect) or whose socket just closed goes to the back with a
 //    cooldown stamp (default: the platform's TIME_WAIT), and is not offered again before it;
 //    a port whose attempt failed for another reason (refused, timeout) goes back with none;
+//  - it asks the kernel (connpolicy.diag's census) which ports of its range are in TIME_WAIT or
+//    held by other sockets, and for how long: when it starts (a fresh process knows nothing of
+//    the TIME_WAITs its predecessor left), when its memory proves wrong (a port it thought free
+//    fails for being busy), when every port looks cooling, and before it offers a port whose
+//    rest was only assumed. So the first bind works, even right after a restart;
 //  - when every port is cooling (or in use) it says so at once: local_ports_exhausted, with
-//    retry_after() = the time until the first port frees, so the retry policy waits exactly that
-//    instead of spinning through bind() calls that cannot succeed;
+//    retry_after() = the time until the first port frees (the kernel's TIME_WAIT timer, plus its
+//    slack), so the retry policy waits exactly that instead of spinning through bind() calls
+//    that cannot succeed;
 //  - copies share one ring (it is a handle), and the ring is thread-safe: several connectors and
 //    threads never hold the same port in two live sockets.
 //
@@ -25,8 +31,10 @@ module;
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 export module connpolicy.bind:fixed_port_rotation;
 import connpolicy.core;
+import connpolicy.diag;
 import :plan;
 
 export namespace connpolicy {
@@ -39,13 +47,22 @@ inline constexpr std::chrono::seconds platform_time_wait{60};   // Linux: fixed 
 #endif
 
 struct RotationOptions {
-  // Rest after a port's socket closed normally, or after it failed for being busy.
-  // Empty: platform_time_wait, or 0 for closes when reuse_address is set.
+  // Rest after a port's socket closed normally, or after it failed for being busy. Empty: the
+  // platform's TIME_WAIT as a first guess, which the census replaces by the kernel's own timer;
+  // 0 for closes when reuse_address is set and TCP timestamps are on. A value given here is a
+  // minimum rest the census may lengthen but never shorten (a firewall's rule, say).
   std::optional<std::chrono::milliseconds> cooldown;
   bool reuse_address = false;      // SO_REUSEADDR before each bind (see FixedPort)
   std::optional<Endpoint> source;  // local address (its port is ignored); empty: any
   std::uint64_t seed = 0;          // for the random order and picks; 0: from std::random_device
   Timer* timer = nullptr;          // how time passes; nullptr: system_timer()
+  // Ask the kernel which ports are in TIME_WAIT or in use (see above). On by default because a
+  // bind that fails costs a syscall and a cooldown, and a connect that fails costs a handshake,
+  // while a census of a 1000-port range costs well under a millisecond (docs/benchmarks.md).
+  // Turn off where the census cannot be right: a test with a virtual clock and a fake system
+  // (pass a FakeCensus instead), or ports that live in another network namespace.
+  bool use_census = true;
+  PortCensus* census = nullptr;    // nullptr: kernel_census() (netlink, else /proc/net/tcp)
 };
 
 class FixedPortRotation {
@@ -77,6 +94,8 @@ class FixedPortRotation {
     std::size_t ready = 0;    // can be offered now
     std::optional<std::chrono::milliseconds> next_ready_in;  // when the first cooling one frees
     std::optional<std::uint16_t> next_port;                  // the port plan() would offer now
+    std::size_t surveys = 0;                                 // censuses taken so far
+    std::string census_problem;                              // why the last one failed, if it did
   };
   Snapshot snapshot() const;
   const PortRange& range() const noexcept { return range_; }

@@ -199,14 +199,15 @@ TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TI
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("rotation whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each", "[integration][rotation]") {
+// A rotation told a cooldown far shorter than the kernel's TIME_WAIT (50 ms instead of 60 s).
+TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each", "[integration][rotation]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
     const auto remote = server.endpoint();
     const auto first = test_support::free_port_block(10);
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
-        cp::FixedPortRotation::make(first, first + 9, {.cooldown = 50ms}).value()};
+        cp::FixedPortRotation::make(first, first + 9, {.cooldown = 50ms, .use_census = false}).value()};
     for (int i = 0; i < 10; ++i) REQUIRE(client.connect(remote));  // each closed at once: TIME_WAIT
     REQUIRE(server.wait_closed(10));
     std::this_thread::sleep_for(100ms);  // our cooldown (50 ms) is over; the kernel's 60 s is not
@@ -218,6 +219,33 @@ TEST_CASE("rotation whose ports are all in TIME_WAIT says local_ports_exhausted 
     CHECK(*s.error().retry_after() <= 50ms);
     CHECK_THAT(s.error().message(), Contains("cooling down"));
   }  // the server (in this process) is gone: only the client's descriptors could remain
+  CHECK(open_fd_count() == fds);
+}
+
+// The same mistake with the census on (the default): the first failed bind makes the rotation
+// ask the kernel, which knows every port's TIME_WAIT, so it stops after one bind, not ten, and
+// says how long the kernel will really hold the first port.
+TEST_CASE("rotation with the census learns the kernel's TIME_WAIT after one failed bind", "[integration][rotation][census]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
+    const auto first = test_support::free_port_block(10);
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
+        cp::FixedPortRotation::make(first, first + 9, {.cooldown = 50ms}).value()};
+    for (int i = 0; i < 10; ++i) REQUIRE(client.connect(remote));
+    REQUIRE(server.wait_closed(10));
+    std::this_thread::sleep_for(100ms);
+    auto s = client.connect(remote);
+    REQUIRE_FALSE(s);
+    CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
+    CHECK(*client.system().binds == 11);  // one bind proved the 50 ms wrong; the census did the rest
+    REQUIRE(s.error().retry_after());
+    CHECK(*s.error().retry_after() > 50s);  // the kernel's 60 s TIME_WAIT, minus what has passed
+    CHECK(*s.error().retry_after() <= 60s + cp::time_wait_timer_slack());
+    CHECK_THAT(s.error().message(), Contains("the kernel's TIME_WAIT timer"));
+    CHECK(client.bind_policy().snapshot().surveys >= 2);  // at start, and after the failed bind
+  }
   CHECK(open_fd_count() == fds);
 }
 

@@ -116,7 +116,7 @@ TEST_CASE("connector: a rotation moves to the next port at once when bind says b
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.script(cp::Call::bind, {cp::make_system_error(EADDRINUSE), cp::make_system_error(EADDRINUSE), {}});
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .timer = &timer}},
+  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .timer = &timer, .use_census = false}},
                                          cp::NoRetry{}, {}, sys};
   auto s = c.connect(server);
   REQUIRE(s);
@@ -140,7 +140,7 @@ TEST_CASE("connector: a rotation also moves on when connect says the address pai
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     sys.script(cp::Call::connect, {code});
-    FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer}},
+    FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
                                            cp::NoRetry{}, {}, sys};
     auto s = c.connect(server);
     REQUIRE(s);
@@ -154,7 +154,7 @@ TEST_CASE("connector: when every port cools, it waits exactly until the first fr
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
       cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
   for (int i = 0; i < 2; ++i) {
     auto s = c.connect(server);
@@ -171,7 +171,7 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 10);
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer}}, {}, {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -255,7 +255,7 @@ TEST_CASE("connector: the observer sees each attempt, its action and its delay",
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED)});
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
       cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer}}, {}, sys, {}, Recorder{&events}};
   REQUIRE(c.connect(server));
   REQUIRE(events.size() == 3);
@@ -281,7 +281,7 @@ TEST_CASE("connector: no endpoints is invalid_argument", "[connector]") {
 TEST_CASE("connector: the socket returns its rotation port when it closes", "[connector][rotation]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer}}, {}, {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}}, {}, {}, sys};
   {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -324,7 +324,7 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
       sys.fail(c.call, cp::make_system_error(e), 1);  // once; the retry (if any) succeeds
       std::vector<cp::AttemptEvent> events;
       cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> conn{
-          cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .timer = &timer}},
+          cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .timer = &timer, .use_census = false}},
           cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}}, {}, sys, {}, Recorder{&events}};
       {
         auto s = conn.connect(server);

@@ -1,0 +1,115 @@
+// connpolicy.diag: ask the kernel which local ports of a range are in use or in TIME_WAIT,
+// towards which destination, and how long each TIME_WAIT has left.
+//
+// Why: a client that binds its own ports (FixedPort, FixedPortRotation) fails when it does not
+// know a port still sits in TIME_WAIT from an earlier connection - the seed's 10048. Memory of
+// its own closes is not enough: a fresh process knows nothing of what its predecessor left, and
+// another program may hold a port. The kernel knows, exactly: netlink sock_diag (inet_diag) gives
+// every socket's state and, for TIME_WAIT, the milliseconds left on its timer; /proc/net/tcp{,6}
+// gives the same in 10 ms ticks where netlink is refused (some sandboxes).
+//
+// Use when: you bind ports yourself and want to know which will bind, and when. FixedPortRotation
+// uses it by default; `connpolicy-census`-style tools and tests can call KernelCensus directly:
+//
+//   auto census = connpolicy::kernel_census().survey(connpolicy::PortRange{40000, 40999});
+//   for (const connpolicy::PortUse& use : census->uses) ...   // use.state, use.time_wait_left
+//
+// The census is a snapshot: a port it reports free can be taken a moment later. Binding still
+// decides; the census only makes the first choice a good one.
+module;
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+export module connpolicy.diag;
+import connpolicy.core;
+
+export namespace connpolicy {
+
+// TCP states, numbered as the kernel numbers them (include/net/tcp_states.h).
+enum class TcpState : std::uint8_t {
+  established = 1, syn_sent, syn_recv, fin_wait1, fin_wait2, time_wait, close, close_wait,
+  last_ack, listen, closing, new_syn_recv,
+};
+std::string_view to_string(TcpState state) noexcept;
+
+// One socket that holds a local port of the surveyed range.
+struct PortUse {
+  Endpoint local;   // address and port (0.0.0.0 or :: when bound to any address and not connected)
+  Endpoint remote;  // unspecified for a listening socket
+  TcpState state = TcpState::established;
+  // TIME_WAIT only: how long until the kernel frees the port (ms from netlink, 10 ms ticks from
+  // /proc; the kernel's timer may fire a little later than this says).
+  std::optional<std::chrono::milliseconds> time_wait_left;
+};
+
+enum class CensusSource : std::uint8_t { netlink, proc_net_tcp };
+std::string_view to_string(CensusSource source) noexcept;
+
+struct Census {
+  std::vector<PortUse> uses;       // IPv4 and IPv6, in the kernel's order
+  CensusSource source = CensusSource::netlink;
+  // net.ipv4.tcp_timestamps when the census was taken (empty: unknown). With timestamps, a port
+  // in TIME_WAIT can be reused at once by a socket with SO_REUSEADDR; without, connect() to the
+  // same destination fails EADDRNOTAVAIL until the TIME_WAIT ends.
+  std::optional<bool> tcp_timestamps;
+  // How much later than time_wait_left the port may really be freed (time_wait_timer_slack()
+  // for the kernel's census; what a fake says).
+  std::chrono::milliseconds time_wait_slack{0};
+};
+
+// Who answers "which ports are in use": the kernel (KernelCensus), or a fake in tests
+// (connpolicy.testing's FakeCensus). survey() may be called from several threads.
+class PortCensus {
+ public:
+  virtual expected<Census, NetError> survey(PortRange range) = 0;
+
+ protected:
+  PortCensus() = default;
+  PortCensus(const PortCensus&) = default;
+  PortCensus& operator=(const PortCensus&) = default;
+  ~PortCensus() = default;
+};
+
+enum class CensusMethod : std::uint8_t {
+  automatic,     // netlink; /proc/net/tcp{,6} when netlink is refused (then netlink is not asked again)
+  netlink,       // netlink sock_diag only: one dump per address family, filtered by the kernel
+  proc_net_tcp,  // /proc/net/tcp and /proc/net/tcp6 only: reads every TCP socket of the namespace
+};
+
+// The kernel's census of TCP sockets (Linux). Elsewhere survey() fails with
+// operation_not_supported and FixedPortRotation falls back to its own memory.
+class KernelCensus final : public PortCensus {
+ public:
+  explicit KernelCensus(CensusMethod method = CensusMethod::automatic) noexcept : method_(method) {}
+  KernelCensus(const KernelCensus& other) noexcept : PortCensus(other), method_(other.method_) {}
+  expected<Census, NetError> survey(PortRange range) override;
+  CensusMethod method() const noexcept { return method_; }
+
+ private:
+  CensusMethod method_;
+  std::atomic<bool> netlink_refused_{false};
+};
+
+// One KernelCensus (automatic) for the process: what FixedPortRotation asks unless told otherwise.
+PortCensus& kernel_census() noexcept;
+
+// How much later than a census's time_wait_left the kernel may really free the port. Linux runs
+// the 60 s TIME_WAIT timer on its timer wheel, which rounds a timer that long up to its level's
+// granularity: 512 ticks at HZ=250 (2 s; measured here: freed 0.5-1.8 s after the time
+// reported), 4096 at HZ=1000 (4 s). Computed from this kernel's tick (CLOCK_MONOTONIC_COARSE's
+// resolution), plus two ticks for the reading and the timer's own run. 0 off Linux.
+std::chrono::milliseconds time_wait_timer_slack() noexcept;
+
+// net.ipv4.tcp_timestamps of this network namespace: true when on (1 or 2), empty when unknown.
+std::optional<bool> tcp_timestamps_enabled();
+
+}  // namespace connpolicy
+
+// Within the module: the two ways to ask (census.cpp picks).
+namespace connpolicy::detail {
+expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range);
+expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range);
+}  // namespace connpolicy::detail

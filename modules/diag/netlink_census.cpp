@@ -1,0 +1,163 @@
+// The census over netlink sock_diag (inet_diag): one dump per address family, filtered in the
+// kernel to the range's ports by a two-instruction bytecode, so its cost follows the sockets in
+// the range, not all the sockets on the host.
+module;
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+#ifdef __linux__
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#endif
+module connpolicy.diag;
+import connpolicy.core;
+
+namespace connpolicy::detail {
+
+#ifndef __linux__
+expected<std::vector<PortUse>, NetError> survey_netlink(PortRange) {
+  return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP)).with_detail("netlink is Linux's"));
+}
+#else
+namespace {
+
+NetError failure(int error, std::string what) {
+  return NetError(Step::census, make_system_error(error)).with_detail("netlink sock_diag: " + std::move(what));
+}
+
+class NetlinkSocket {
+ public:
+  NetlinkSocket() noexcept : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
+  ~NetlinkSocket() { if (fd_ >= 0) ::close(fd_); }
+  NetlinkSocket(const NetlinkSocket&) = delete;
+  NetlinkSocket& operator=(const NetlinkSocket&) = delete;
+  int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct DumpRequest {
+  nlmsghdr header;
+  inet_diag_req_v2 request;
+  rtattr filter_header;
+  inet_diag_bc_op filter[4];
+};
+static_assert(sizeof(DumpRequest) == NLMSG_LENGTH(sizeof(inet_diag_req_v2)) + RTA_LENGTH(4 * sizeof(inet_diag_bc_op)),
+              "the kernel reads the request as header, request, attribute, bytecode without padding");
+
+DumpRequest make_request(std::uint8_t family, PortRange range, std::uint32_t sequence) {
+  DumpRequest r{};
+  r.header.nlmsg_len = sizeof r;
+  r.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  r.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  r.header.nlmsg_seq = sequence;
+  r.request.sdiag_family = family;
+  r.request.sdiag_protocol = IPPROTO_TCP;
+  r.request.idiag_states = ~0u;  // every state, TIME_WAIT and NEW_SYN_RECV included
+  r.filter_header.rta_len = RTA_LENGTH(sizeof r.filter);
+  r.filter_header.rta_type = INET_DIAG_REQ_BYTECODE;
+  // sport >= first && sport <= last. Each test jumps `yes` bytes on success; on failure `no`
+  // bytes, here 4 past the end, which the kernel reads as "reject".
+  r.filter[0] = {INET_DIAG_BC_S_GE, 8, 20};
+  r.filter[1] = {0, 0, range.first()};
+  r.filter[2] = {INET_DIAG_BC_S_LE, 8, 12};
+  r.filter[3] = {0, 0, range.last()};
+  return r;
+}
+
+Endpoint endpoint_of(std::uint8_t family, const __be32 (&address)[4], __be16 port) {
+  if (family == AF_INET) {
+    std::array<std::uint8_t, 4> bytes;
+    std::memcpy(bytes.data(), address, 4);
+    return Endpoint::ipv4(bytes, ntohs(port));
+  }
+  std::array<std::uint8_t, 16> bytes;
+  std::memcpy(bytes.data(), address, 16);
+  return Endpoint::ipv6(bytes, ntohs(port));
+}
+
+// One family's dump into `out`. Bounded: the kernel ends a dump with NLMSG_DONE; a receive
+// timeout and a cap on reads stop it should the kernel never say so.
+expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, PortRange range, std::uint32_t sequence,
+                              std::vector<PortUse>& out) {
+  const DumpRequest request = make_request(family, range, sequence);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  int interrupts = 0;
+  do {
+    sent = ::sendto(nl.fd(), &request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+  } while (sent < 0 && errno == EINTR && ++interrupts < 100);
+  if (sent < 0) return unexpected(failure(errno, "sendto"));
+
+  alignas(nlmsghdr) static thread_local std::array<char, 65536> buffer;
+  constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
+  for (int reads = 0; reads < max_reads; ++reads) {
+    const ssize_t got = ::recv(nl.fd(), buffer.data(), buffer.size(), 0);
+    if (got < 0) {
+      if (errno == EINTR && ++interrupts < 100) continue;
+      return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recv"));
+    }
+    if (got == 0) return unexpected(failure(EPROTO, "the kernel closed the socket mid-dump"));
+    // Walk the messages by hand (NLMSG_OK/NLMSG_NEXT mix signed and unsigned lengths).
+    const auto total = static_cast<std::size_t>(got);
+    std::size_t length = 0;
+    for (std::size_t offset = 0; total - offset >= sizeof(nlmsghdr); offset += NLMSG_ALIGN(length)) {
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data() + offset);
+      length = h->nlmsg_len;
+      if (length < sizeof(nlmsghdr) || length > total - offset) break;  // truncated: read on
+      if (h->nlmsg_seq != sequence) continue;
+      if (h->nlmsg_type == NLMSG_DONE) return {};
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        const int error = length >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -e->error : EPROTO;
+        return unexpected(failure(error, family == AF_INET ? "IPv4 dump" : "IPv6 dump"));
+      }
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || length < NLMSG_LENGTH(sizeof(inet_diag_msg))) continue;
+      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) continue;
+      PortUse use;
+      use.local = endpoint_of(m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
+      if (!range.contains(use.local.port())) continue;  // the kernel filtered; this keeps us honest
+      use.remote = endpoint_of(m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
+      use.state = static_cast<TcpState>(m->idiag_state);
+      if (use.state == TcpState::time_wait) use.time_wait_left = std::chrono::milliseconds(m->idiag_expires);
+      out.push_back(use);
+    }
+  }
+  return unexpected(failure(EPROTO, "the dump did not end"));
+}
+
+}  // namespace
+
+expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range) {
+  NetlinkSocket nl;
+  if (nl.fd() < 0) return unexpected(failure(errno, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)"));
+  const timeval two_seconds{2, 0};
+  if (::setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) != 0)
+    return unexpected(failure(errno, "SO_RCVTIMEO"));
+  std::vector<PortUse> uses;
+  if (auto r = dump(nl, AF_INET, range, 1, uses); !r) return unexpected(std::move(r).error());
+  if (auto r = dump(nl, AF_INET6, range, 2, uses); !r) {
+    // A kernel without IPv6 has no IPv6 sockets to report.
+    if (r.error().code().value() != EAFNOSUPPORT && r.error().code().value() != ENOENT) return unexpected(std::move(r).error());
+  }
+  return uses;
+}
+#endif
+
+}  // namespace connpolicy::detail

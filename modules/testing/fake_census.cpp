@@ -1,0 +1,73 @@
+module;
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+module connpolicy.testing;
+import connpolicy.core;
+import connpolicy.diag;
+
+namespace connpolicy {
+
+void FakeCensus::add_time_wait(const Endpoint& local, const Endpoint& remote, std::chrono::milliseconds left) {
+  std::lock_guard lock(mutex_);
+  entries_.push_back({PortUse{local, remote, TcpState::time_wait, left}, timer_->now() + left});
+}
+
+void FakeCensus::add(const Endpoint& local, const Endpoint& remote, TcpState state) {
+  std::lock_guard lock(mutex_);
+  entries_.push_back({PortUse{local, remote, state, std::nullopt}, std::nullopt});
+}
+
+void FakeCensus::remove(std::uint16_t local_port) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const Entry& e) { return e.use.local.port() == local_port; });
+}
+
+void FakeCensus::clear() {
+  std::lock_guard lock(mutex_);
+  entries_.clear();
+}
+
+void FakeCensus::fail_with(std::error_code code) {
+  std::lock_guard lock(mutex_);
+  failure_ = code;
+}
+
+void FakeCensus::set_tcp_timestamps(std::optional<bool> on) {
+  std::lock_guard lock(mutex_);
+  timestamps_ = on;
+}
+
+void FakeCensus::set_time_wait_slack(std::chrono::milliseconds slack) {
+  std::lock_guard lock(mutex_);
+  slack_ = slack;
+}
+
+expected<Census, NetError> FakeCensus::survey(PortRange range) {
+  std::lock_guard lock(mutex_);
+  ++surveys_;
+  if (failure_) return unexpected(NetError(Step::census, failure_).with_detail("FakeCensus::fail_with"));
+  const auto now = timer_->now();
+  std::erase_if(entries_, [&](const Entry& e) { return e.frees_at && *e.frees_at <= now; });  // the timer fired
+  Census census;
+  census.tcp_timestamps = timestamps_;
+  census.time_wait_slack = slack_;
+  for (const Entry& e : entries_) {
+    if (!range.contains(e.use.local.port())) continue;
+    PortUse use = e.use;
+    if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+    census.uses.push_back(use);
+  }
+  return census;
+}
+
+std::size_t FakeCensus::surveys() const {
+  std::lock_guard lock(mutex_);
+  return surveys_;
+}
+
+}  // namespace connpolicy

@@ -1,0 +1,60 @@
+// FakeCensus: the kernel's census as a test wants it. Holds sockets the test declares (a
+// TIME_WAIT with so much time left, a port some other program holds) on a Timer, so a
+// ManualTimer's advance makes TIME_WAITs run down and vanish as the kernel's would.
+//
+//     connpolicy::ManualTimer timer;
+//     connpolicy::FakeCensus census(timer);
+//     census.add_time_wait(connpolicy::Endpoint::loopback_v4(40003), server, 30s);
+//     connpolicy::FixedPortRotation rotation{40000, 40009, {.timer = &timer, .census = &census}};
+//
+// Use when: a unit test checks what a FixedPortRotation (or your own policy) does with what
+// the kernel says, without sockets and without waiting.
+module;
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <vector>
+export module connpolicy.testing:fake_census;
+import connpolicy.core;
+import connpolicy.diag;
+
+export namespace connpolicy {
+
+class FakeCensus final : public PortCensus {
+ public:
+  explicit FakeCensus(Timer& timer) noexcept : timer_(&timer) {}
+  FakeCensus(const FakeCensus&) = delete;
+  FakeCensus& operator=(const FakeCensus&) = delete;
+
+  // A socket in TIME_WAIT that the kernel frees `left` from now.
+  void add_time_wait(const Endpoint& local, const Endpoint& remote, std::chrono::milliseconds left);
+  // A socket in another state (held until remove()).
+  void add(const Endpoint& local, const Endpoint& remote, TcpState state);
+  void remove(std::uint16_t local_port);
+  void clear();
+  // Every survey fails with `code` until called again with an empty code.
+  void fail_with(std::error_code code);
+  void set_tcp_timestamps(std::optional<bool> on);
+  // How late "the kernel's" TIME_WAIT timer may fire (the real one: time_wait_timer_slack()).
+  void set_time_wait_slack(std::chrono::milliseconds slack);
+
+  expected<Census, NetError> survey(PortRange range) override;
+  std::size_t surveys() const;
+
+ private:
+  struct Entry {
+    PortUse use;
+    std::optional<Timer::time_point> frees_at;  // TIME_WAIT
+  };
+  Timer* timer_;
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+  std::error_code failure_;
+  std::optional<bool> timestamps_ = true;
+  std::chrono::milliseconds slack_{0};
+  std::size_t surveys_ = 0;
+};
+
+}  // namespace connpolicy
