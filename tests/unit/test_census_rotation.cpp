@@ -1,0 +1,230 @@
+// FixedPortRotation with a census: what it does with what "the kernel" says (FakeCensus on a
+// ManualTimer, FakeSystem for the Connector cases). No sockets, no sleeping.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <system_error>
+#include <vector>
+import connpolicy;
+import connpolicy.testing;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+namespace {
+const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
+cp::Endpoint local(int port) { return cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(port)); }
+
+std::uint16_t take(cp::FixedPortRotation& r) {
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  return plan->local->port();
+}
+}  // namespace
+
+TEST_CASE("a fresh rotation asks the census once and skips the ports in TIME_WAIT", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.set_time_wait_slack(500ms);
+  for (int port = 40000; port <= 40007; ++port) census.add_time_wait(local(port), server, 30s + (port - 40000) * 1s);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 4, .timer = &timer, .census = &census}};
+  std::set<std::uint16_t> taken{take(r), take(r)};
+  CHECK(taken == std::set<std::uint16_t>{40008, 40009});
+  CHECK(census.surveys() == 1);  // at start; the picks were of ports the kernel showed free
+
+  auto none = r.plan(server);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
+  REQUIRE(none.error().retry_after());
+  CHECK(*none.error().retry_after() == 30s + 500ms);  // 40000's TIME_WAIT and the timer's slack
+  CHECK_THAT(none.error().message(), Contains("port 40000 frees in 30.5 s (the kernel's TIME_WAIT timer)"));
+
+  timer.advance(30s + 500ms);
+  CHECK(take(r) == 40000);  // exactly when it frees, not a moment later
+}
+
+TEST_CASE("with every port in TIME_WAIT the Connector waits exactly once and binds once", "[census]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  for (int port = 40000; port <= 40003; ++port) census.add_time_wait(local(port), server, port == 40002 ? 7s : 50s);
+  cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .census = &census}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
+  auto s = c.connect(server);
+  REQUIRE(s);
+  CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{7s});  // no backoff, no jitter: the exact wait
+  CHECK(sys.count(cp::Call::bind) == 1);
+  CHECK(s->local_endpoint().value().port() == 40002);
+}
+
+TEST_CASE("the exact wait respects the retry deadline", "[census]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.add_time_wait(local(40000), server, 50s);
+  cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}},
+      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s, .timer = &timer}}, {}, sys};
+  auto s = c.connect(server);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
+  CHECK_THAT(s.error().message(), Contains("deadline"));
+  CHECK(timer.sleeps().empty());       // it did not sleep 50 s past a 10 s deadline
+  CHECK(sys.count(cp::Call::bind) == 0);
+}
+
+TEST_CASE("an assumed TIME_WAIT is checked with the kernel before the port is written off", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 2, .timer = &timer, .census = &census}};
+  // Both ports used and closed normally: the rotation assumes 60 s of TIME_WAIT for each.
+  for (int i = 0; i < 2; ++i) {
+    auto plan = r.plan(server);
+    REQUIRE(plan);
+    const auto port = plan->local->port();
+    plan->lease->on_close(cp::CloseKind::normal);
+    // The kernel: the first really is in TIME_WAIT (20 s left); the second is not (the server
+    // closed first, so the TIME_WAIT is the server's).
+    if (i == 0) census.add_time_wait(local(port), server, 20s);
+  }
+  timer.advance(10ms);  // censuses are at least 10 ms apart unless a guess just proved wrong
+  const auto before = census.surveys();
+  auto plan = r.plan(server);  // every port looks cooling: ask
+  REQUIRE(plan);
+  CHECK(census.surveys() == before + 1);
+  const auto snap = r.snapshot();
+  CHECK(snap.cooling == 1);
+  REQUIRE(snap.next_ready_in);
+  CHECK(*snap.next_ready_in == 20s - 10ms);
+}
+
+TEST_CASE("a port whose assumed rest ran out is verified, and kept back while the kernel still holds it", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  plan->lease->on_close(cp::CloseKind::normal);
+  // The TIME_WAIT began late (the server was slow to close): 3 s left when our 60 s guess ends.
+  timer.advance(cp::platform_time_wait);
+  census.add_time_wait(local(40000), server, 3s);
+  auto again = r.plan(server);
+  REQUIRE_FALSE(again);
+  CHECK(*again.error().retry_after() == 3s);
+  timer.advance(3s);
+  CHECK(r.plan(server));
+}
+
+TEST_CASE("a failed bind makes the rotation ask the kernel at once", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 9, .timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  CHECK(census.surveys() == 1);
+  // Meanwhile another program took all ten ports; ours fails for being busy.
+  for (int port = 40000; port <= 40009; ++port) census.add(local(port), cp::Endpoint::loopback_v4(80), cp::TcpState::established);
+  r.failed(*plan, cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
+  auto next = r.plan(server);  // same instant: the gap between surveys does not apply
+  CHECK(census.surveys() == 2);
+  REQUIRE_FALSE(next);
+  CHECK_THAT(next.error().message(), Contains("held by another socket"));
+  // Ports held by other sockets are looked at again after a second.
+  census.clear();
+  timer.advance(1s);
+  CHECK(r.plan(server));
+}
+
+TEST_CASE("a cooldown you set is a floor the census may lengthen but not shorten", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  plan->lease->on_close(cp::CloseKind::normal);
+  auto early = r.plan(server);  // the kernel holds nothing, yet 5 s were asked for
+  REQUIRE_FALSE(early);
+  CHECK(*early.error().retry_after() == 5s);
+  CHECK_THAT(early.error().message(), Contains("the cooldown you set"));
+  timer.advance(5s);
+  census.add_time_wait(local(40000), server, 4s);  // but the kernel may hold it longer
+  plan = r.plan(server);
+  REQUIRE(plan);  // not guessed: offered without a census (the bind would tell)
+  r.failed(*plan, cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
+  auto later = r.plan(server);
+  REQUIRE_FALSE(later);
+  CHECK(*later.error().retry_after() == 5s);  // max(the floor again, the kernel's 4 s)
+}
+
+TEST_CASE("with reuse_address, TIME_WAIT blocks a port only when TCP timestamps are off", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.add_time_wait(local(40000), server, 30s);
+  SECTION("timestamps on: SO_REUSEADDR reuses it at once") {
+    cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.reuse_address = true, .timer = &timer, .census = &census}};
+    auto plan = r.plan(server);
+    REQUIRE(plan);
+    plan->lease->on_close(cp::CloseKind::normal);
+    CHECK(r.plan(server));  // and a close needs no rest either
+  }
+  SECTION("timestamps off: connect would fail EADDRNOTAVAIL, so wait for the kernel") {
+    census.set_tcp_timestamps(false);
+    cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.reuse_address = true, .timer = &timer, .census = &census}};
+    auto plan = r.plan(server);
+    REQUIRE(plan);
+    CHECK(plan->local->port() == 40001);
+    plan->lease->on_close(cp::CloseKind::normal);  // now 40001 rests too (an assumed TIME_WAIT)
+    auto none = r.plan(server);
+    REQUIRE_FALSE(none);
+    CHECK(*none.error().retry_after() == 30s);
+  }
+}
+
+TEST_CASE("a census that fails leaves the rotation on its memory, says why, and is not hammered", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.fail_with(std::make_error_code(std::errc::permission_denied));
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);  // memory says the port is free
+  CHECK_THAT(r.snapshot().census_problem, Contains("FakeCensus::fail_with"));
+  plan->lease->on_close(cp::CloseKind::normal);
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(r.plan(server));
+  CHECK(census.surveys() == 1);  // not again within a second of the failure
+  auto none = r.plan(server);
+  CHECK_THAT(none.error().message(), Contains("the kernel census failed"));
+  CHECK(*none.error().retry_after() == std::chrono::milliseconds(cp::platform_time_wait));
+  timer.advance(1s);
+  CHECK_FALSE(r.plan(server));
+  CHECK(census.surveys() == 2);
+}
+
+TEST_CASE("use_census = false never asks", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.add_time_wait(local(40000), server, 30s);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .use_census = false, .census = &census}};
+  CHECK(take(r) == 40000);  // memory alone: the bind would have to find out
+  CHECK(census.surveys() == 0);
+}
+
+TEST_CASE("the census's other states hold a port; sockets of other addresses do not", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.add(local(40000), cp::Endpoint{}, cp::TcpState::listen);
+  census.add(cp::Endpoint::any_v4(40001), cp::Endpoint{}, cp::TcpState::fin_wait2);
+  census.add(local(40002), server, cp::TcpState::close_wait);
+  census.add(cp::Endpoint::ipv4({127, 0, 0, 9}, 40003), server, cp::TcpState::established);
+  // A rotation bound to 127.0.0.2: 127.0.0.9's socket does not collide with it; any-address does.
+  cp::FixedPortRotation r{cp::PortRange{40000, 40003},
+                          {.source = cp::Endpoint::ipv4({127, 0, 0, 2}, 0), .timer = &timer, .census = &census}};
+  std::set<std::uint16_t> taken;
+  while (auto plan = r.plan(server)) taken.insert(plan->local->port());
+  CHECK(taken == std::set<std::uint16_t>{40000, 40002, 40003});  // 127.0.0.1 is not 127.0.0.2 either
+}
