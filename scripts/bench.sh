@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks side by side with their baselines, in one run, and writes
 # docs/benchmarks.md (figures, machine, kernel, the commands that reproduce each).
-#   bash scripts/bench.sh            # release build; about 2 minutes on 2 cores
+#   bash scripts/bench.sh            # release build; about 12 minutes on 2 cores (the TIME_WAIT
+#                                    # storms wait for the kernel's 60 s timers, in parallel)
 # Benchmarks never pass or fail on speed; ctest runs only tiny smoke runs of them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,7 +10,7 @@ bash "$root/scripts/setup.sh"
 # shellcheck source=/dev/null
 source "$root/.tools/env"
 cd "$root"
-for tool in valgrind strace; do
+for tool in valgrind strace haproxy; do
   command -v "$tool" >/dev/null || { echo "bench: installing $tool"; apt-get install -y -qq "$tool" >/dev/null; }
 done
 echo "bench: building the release preset"
@@ -58,9 +59,35 @@ if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
 else
   p4="(skipped: unshare -n needs root and iproute2)"
 fi
-echo "bench: P2 rotation storm, P5 herd simulation"
-p2=$("$bin/rotation_storm" 20 10)
+# P2 and the restart case: one network namespace per timestamps setting and row group, all at
+# once (the default row waits for the kernel's TIME_WAIT timers: about 10 minutes).
+p2_in_namespace() {  # timestamps, output file, command...
+  local ts=$1 out=$2; shift 2
+  unshare -n bash -c "ip link set lo up && sysctl -qw net.ipv4.tcp_timestamps=$ts && $*" >"$out" \
+    2> >(sed -u "s/^/[timestamps=$ts] /" >&2)
+}
+restart_rows() {
+  local i=0 row
+  for row in connpolicy nocensus libcurl haproxy; do
+    i=$((i + 1))
+    echo "$bin/rotation_storm restart-a $((41000 + 100 * i)) 20 && $bin/rotation_storm restart-b $((41000 + 100 * i)) 20 $row"
+  done | paste -sd';'
+}
 p5=$("$bin/herd_simulation" 1000 50 10 1)
+if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
+  echo "bench: P2 TIME_WAIT storms and restarts, timestamps on and off, in namespaces of their own (~10 min)"
+  for ts in 1 0; do
+    p2_in_namespace "$ts" "$tmp/p2.default.$ts" "$bin/rotation_storm 20 10 connpolicy" &
+    p2_in_namespace "$ts" "$tmp/p2.others.$ts" "$bin/rotation_storm 20 10 reuse reset libcurl haproxy | tail -n +5; $(restart_rows)" &
+  done
+  echo "bench: P6 census cost, in a namespace of its own"
+  p6=$(unshare -n bash -c "ip link set lo up && $bin/census_cost 20000 5000 200")
+  wait
+else
+  echo "bench: P2 and P6 skipped: unshare -n needs root and iproute2"
+  for ts in 1 0; do : >"$tmp/p2.default.$ts"; : >"$tmp/p2.others.$ts"; done
+  p6="(skipped: unshare -n needs root and iproute2)"
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; }
@@ -99,13 +126,25 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo "in a deque, and counts the lease's shared_ptr up and down atomically; the hand-written ring is an index."
   echo "The syscalls are the same; P3 shows what the difference costs in time. Target (≤ 1 %) not met yet."
   echo
-  echo "## P2 — rotation storm against libcurl"
+  echo "## P2 — TIME_WAIT storm and restart: connpolicy, libcurl and HAProxy"
   echo
-  echo "\`build/release/bench/rotation_storm 20 10\`: bind() is interposed in the process, so libcurl's and connpolicy's calls are counted alike."
+  echo "200 sequential connections over 20 local ports, the client closing first (so every used port enters"
+  echo "TIME_WAIT), in network namespaces the script makes (\`unshare -n\`), once with \`net.ipv4.tcp_timestamps\` = 1"
+  echo "and once with 0, all rows in this one run: \`build/release/bench/rotation_storm 20 10 ROW\`. connpolicy's rows use"
+  echo "\`Connector<FixedPortRotation, ExponentialRetry{{.max_attempts = 10}}>\` (census on, DefaultErrorPolicy); bind()"
+  echo "is interposed for connpolicy and libcurl; HAProxy 2.6 (TCP mode, \`server ... source 127.0.0.1:FIRST-LAST\`)"
+  echo "runs under \`strace -f -e trace=bind\` and is counted on the range's ports. Restart: process A"
+  echo "(\`rotation_storm restart-a FIRST 20\`) makes 20 connections over a 40-port range and exits; process B"
+  echo "(\`rotation_storm restart-b FIRST 20 ROW\`) then makes 20 over the same range."
+  for ts in 1 0; do
+    echo
+    echo "### TCP timestamps $([ $ts = 1 ] && echo on || echo off)"
+    echo
+    sed -n '3,$p' "$tmp/p2.default.$ts"
+    cat "$tmp/p2.others.$ts"
+  done
   echo
-  sed -n '3,$p' <<<"$p2"
-  echo
-  echo "$(head -1 <<<"$p2")"
+  echo "$(head -1 "$tmp/p2.default.1")"
   echo
   echo "## P3 — throughput (cycles per second, median of 5 alternating runs of 5000)"
   echo
@@ -127,6 +166,16 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   sed -n '3,$p' <<<"$p4"
   echo
   echo "$(head -1 <<<"$p4")"
+  echo
+  echo "## P6 — the census's cost"
+  echo
+  echo "\`unshare -n bash -c \"ip link set lo up && build/release/bench/census_cost 20000 5000 200\"\`: a namespace holding"
+  echo "tens of thousands of TCP sockets (20 000 TIME_WAIT, 5 000 established pairs, 500 TIME_WAIT inside the range),"
+  echo "200 surveys of a 1000-port range by each method."
+  echo
+  sed -n '3,$p' <<<"$p6"
+  echo
+  echo "$(head -1 <<<"$p6")"
   echo
   echo "## P5 — thundering herd (virtual time)"
   echo
