@@ -7,7 +7,6 @@
 // reconnect cycles (client closes first, then the server), and a table of what each achieved.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -65,13 +64,6 @@ void row(const char* what, const Tally& t) {
               t.waits, t.ms);
 }
 
-int timestamps() {
-  std::ifstream f("/proc/sys/net/ipv4/tcp_timestamps");
-  int v = -1;
-  f >> v;
-  return v;
-}
-
 template <class Bind, class Retry = cp::NoRetry>
 using Metered = cp::Connector<Bind, Retry, cp::DefaultErrorPolicy, cp::NativeSystem, Meter>;
 
@@ -110,7 +102,7 @@ int main() {
 
   // --- 2. The mitigations, side by side ---------------------------------------------------
   std::printf("3. %d reconnect cycles each (client closes first; TCP timestamps: %s):\n\n", cycles,
-              timestamps() == 1 ? "on" : "off");
+              cp::tcp_timestamps_enabled().value_or(false) ? "on" : "off");
   std::printf("| %-44s | %5s | %4s | %6s | %10s | %5s | %8s |\n", "policy", "tried", "made", "failed", "bind calls",
               "waits", "time ms");
   std::printf("|%s|-------|------|--------|------------|-------|----------|\n", std::string(46, '-').c_str());

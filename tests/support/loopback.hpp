@@ -24,12 +24,4 @@ inline std::pair<int, int> ephemeral_range() {
   return {first, last};
 }
 
-// net.ipv4.tcp_timestamps (1 = on, the default): SO_REUSEADDR reconnects through TIME_WAIT need it.
-inline int tcp_timestamps() {
-  std::ifstream f("/proc/sys/net/ipv4/tcp_timestamps");
-  int v = -1;
-  f >> v;
-  return v;
-}
-
 }  // namespace test_support
