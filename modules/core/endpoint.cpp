@@ -6,10 +6,16 @@ module;
 #include <cstring>
 #include <string>
 #include <string_view>
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <iphlpapi.h>  // if_nametoindex
+#else
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#endif
 module connpolicy.core;
 
 namespace connpolicy {

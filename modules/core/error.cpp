@@ -25,7 +25,11 @@ constexpr std::array<ErrorMapping, 20> table{{
     {timed_out, ETIMEDOUT, ws::etimedout, "ETIMEDOUT", "WSAETIMEDOUT"},
     {network_unreachable, ENETUNREACH, ws::enetunreach, "ENETUNREACH", "WSAENETUNREACH"},
     {host_unreachable, EHOSTUNREACH, ws::ehostunreach, "EHOSTUNREACH", "WSAEHOSTUNREACH"},
+#ifdef EHOSTDOWN
     {host_unreachable, EHOSTDOWN, ws::ehostdown, "EHOSTDOWN", "WSAEHOSTDOWN"},
+#else  // Windows' C library has no EHOSTDOWN; Winsock has 10064
+    {host_unreachable, 0, ws::ehostdown, "", "WSAEHOSTDOWN"},
+#endif
     {address_not_available, EADDRNOTAVAIL, ws::eaddrnotavail, "EADDRNOTAVAIL", "WSAEADDRNOTAVAIL"},
     {cancelled, ECANCELED, ws::ecancelled, "ECANCELED", "WSAECANCELLED"},
     {invalid_argument, EINVAL, ws::einval, "EINVAL", "WSAEINVAL"},
@@ -158,7 +162,11 @@ std::error_code make_error_code(LibraryError e) noexcept {
 }
 std::error_code make_winsock_error(int wsa_code) noexcept { return {wsa_code, winsock_category()}; }
 std::error_code make_system_error(int errno_value) noexcept {
+#ifdef _WIN32
+  return {errno_value, std::generic_category()};  // Windows' system_category holds Win32/Winsock codes
+#else
   return {errno_value, std::system_category()};
+#endif
 }
 
 std::span<const ErrorMapping> error_mappings() noexcept { return table; }

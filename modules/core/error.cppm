@@ -72,7 +72,7 @@ std::error_code make_system_error(int errno_value) noexcept;
 
 // Winsock error numbers, spelled out so they can be named on every platform.
 namespace winsock {
-inline constexpr int eintr = 10004, eacces = 10013, einval = 10022, emfile = 10024,
+inline constexpr int eintr = 10004, eacces = 10013, einval = 10022, emfile = 10024, enoprotoopt = 10042,
                      ewouldblock = 10035, einprogress = 10036, eafnosupport = 10047,
                      eaddrinuse = 10048, eaddrnotavail = 10049, enetdown = 10050,
                      enetunreach = 10051, econnaborted = 10053, econnreset = 10054,

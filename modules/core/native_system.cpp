@@ -1,4 +1,5 @@
-// POSIX implementation of NativeSystem (Linux first; the Winsock one comes with the Windows issue).
+// POSIX implementation of NativeSystem (Linux first). The Winsock one is winsock_system.cpp; CMake
+// builds exactly one of them.
 module;
 #include <algorithm>
 #include <cerrno>
@@ -52,6 +53,7 @@ std::string_view to_string(SocketOption option) noexcept {
     case SocketOption::local_port_range: return "IP_LOCAL_PORT_RANGE";
     case SocketOption::linger_reset: return "SO_LINGER{1,0}";
     case SocketOption::no_delay: return "TCP_NODELAY";
+    case SocketOption::exclusive_address: return "SO_EXCLUSIVEADDRUSE";
   }
   return "option";
 }
@@ -79,6 +81,8 @@ std::error_code NativeSystem::set_option(native_handle_type h, SocketOption opti
     }
     case SocketOption::no_delay:
       return result(::setsockopt(h, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value));
+    case SocketOption::exclusive_address:
+      return {};  // Linux binds are exclusive unless SO_REUSEADDR/SO_REUSEPORT say otherwise
   }
   return make_system_error(ENOPROTOOPT);
 }

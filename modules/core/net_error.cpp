@@ -18,6 +18,8 @@ std::string code_text(const std::error_code& code) {
     number = "Winsock " + std::to_string(code.value());
   else if (code.category() == library_category())
     return name;
+  else if (code.category() == std::generic_category())
+    number = "errno " + std::to_string(code.value());
   else
 #ifdef _WIN32
     number = "Winsock " + std::to_string(code.value());

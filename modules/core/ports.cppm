@@ -25,6 +25,11 @@ expected<BasicSocket<System>, NetError> bind_socket(const Endpoint& local, Syste
   auto h = system.open_socket(local.family(), false);
   if (!h) return unexpected(NetError(Step::socket, h.error()).with_local(local));
   BasicSocket<System> socket(*h, system);
+#ifdef _WIN32
+  // Windows: without SO_EXCLUSIVEADDRUSE another socket with SO_REUSEADDR could bind it too.
+  if (auto ec = system.set_option(socket.native_handle(), SocketOption::exclusive_address, 1))
+    return unexpected(NetError(Step::set_option, ec).with_local(local));
+#endif
   if (auto ec = system.bind(socket.native_handle(), local))
     return unexpected(NetError(Step::bind, ec).with_local(local));  // socket closes itself
   return socket;

@@ -25,10 +25,14 @@ inline constexpr native_handle_type invalid_handle = -1;
 // Options named for what they do; the system layer knows each one's level and name.
 enum class SocketOption : std::uint8_t {
   reuse_address,         // SO_REUSEADDR: bind a port whose old connection is in TIME_WAIT
-  bind_address_no_port,  // IP_BIND_ADDRESS_NO_PORT (Linux >= 4.2): port chosen at connect()
+  bind_address_no_port,  // IP_BIND_ADDRESS_NO_PORT (Linux >= 4.2), SO_REUSE_UNICASTPORT (Windows 10
+                         // 1703+): the port is chosen at connect(), shared per destination
   local_port_range,      // IP_LOCAL_PORT_RANGE (Linux >= 6.3): value = last << 16 | first
   linger_reset,          // SO_LINGER {1, 0} if value != 0: close() sends RST, no TIME_WAIT
   no_delay,              // TCP_NODELAY
+  exclusive_address,     // Windows SO_EXCLUSIVEADDRUSE: no other socket may bind this port, not even
+                         // with SO_REUSEADDR (which on Windows would let it take the port). Linux
+                         // binds are exclusive already unless SO_REUSEADDR/SO_REUSEPORT: a no-op
 };
 
 std::string_view to_string(SocketOption option) noexcept;

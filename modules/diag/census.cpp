@@ -36,6 +36,7 @@ std::string_view to_string(CensusSource source) noexcept {
   return source == CensusSource::netlink ? "netlink sock_diag" : "/proc/net/tcp";
 }
 
+#ifdef __linux__
 namespace {
 // Errors that say "netlink sock_diag is not offered here" (a sandbox, a kernel without
 // inet_diag): the automatic census then reads /proc for good instead of asking again.
@@ -49,12 +50,13 @@ bool netlink_refused(const NetError& error) {
   }
 }
 }  // namespace
+#endif
 
 expected<Census, NetError> KernelCensus::survey(PortRange range) {
 #ifndef __linux__
   (void)range;
   return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP))
-                        .with_detail("no kernel census on this platform: sock_diag and /proc/net/tcp are Linux's"));
+                        .with_detail("no kernel census on this platform yet: sock_diag and /proc/net/tcp are Linux's"));
 #else
   Census census;
   census.tcp_timestamps = tcp_timestamps_enabled();

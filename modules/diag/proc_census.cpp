@@ -12,11 +12,14 @@ module;
 #include <string>
 #include <utility>
 #include <vector>
+#ifdef __linux__
 #include <unistd.h>
+#endif
 module connpolicy.diag;
 import connpolicy.core;
 
 namespace connpolicy::detail {
+#ifdef __linux__
 namespace {
 
 class File {
@@ -82,8 +85,13 @@ bool read_table(std::FILE* f, bool v6, PortRange range, long ticks_per_second, s
 }
 
 }  // namespace
+#endif
 
 expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range) {
+#ifndef __linux__
+  (void)range;
+  return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP)).with_detail("/proc/net/tcp is Linux's"));
+#else
   const long ticks = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
   std::vector<PortUse> uses;
   for (const bool v6 : {false, true}) {
@@ -98,6 +106,7 @@ expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range) {
                             .with_detail(std::string("a line of ") + path + " is not in the expected format"));
   }
   return uses;
+#endif
 }
 
 }  // namespace connpolicy::detail

@@ -8,40 +8,73 @@ module;
 #include <system_error>
 #include <thread>
 #include <vector>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#ifdef _WIN32
+#include <winsock2.h>
+#else
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 module connpolicy.testing;
 import connpolicy.core;
 
 namespace connpolicy {
+namespace {
+// The few calls NativeSystem does not offer, for POSIX and Winsock alike. Sockets are made,
+// bound and closed through NativeSystem (which also starts Winsock).
+#ifdef _WIN32
+using pollfd_t = WSAPOLLFD;
+int poll_sockets(pollfd_t* fds, std::size_t n, int ms) { return ::WSAPoll(fds, static_cast<ULONG>(n), ms); }
+long read_some(native_handle_type c, char* buffer, int size) { return ::recv(static_cast<SOCKET>(c), buffer, size, 0); }
+bool would_block() { return ::WSAGetLastError() == WSAEWOULDBLOCK; }
+bool listen_on(native_handle_type h) { return ::listen(static_cast<SOCKET>(h), 1024) == 0; }
+native_handle_type accept_one(native_handle_type listener) {
+  const SOCKET c = ::accept(static_cast<SOCKET>(listener), nullptr, nullptr);
+  if (c == INVALID_SOCKET) return invalid_handle;
+  u_long on = 1;
+  ::ioctlsocket(c, FIONBIO, &on);
+  return static_cast<native_handle_type>(c);
+}
+int last_socket_error() { return ::WSAGetLastError(); }
+#else
+using pollfd_t = pollfd;
+int poll_sockets(pollfd_t* fds, std::size_t n, int ms) { return ::poll(fds, n, ms); }
+long read_some(native_handle_type c, char* buffer, int size) { return ::read(c, buffer, static_cast<std::size_t>(size)); }
+bool would_block() { return errno == EAGAIN || errno == EINTR; }
+bool listen_on(native_handle_type h) { return ::listen(h, 1024) == 0; }
+native_handle_type accept_one(native_handle_type listener) {
+  const int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  return c < 0 ? invalid_handle : c;
+}
+int last_socket_error() { return errno; }
+#endif
+}  // namespace
 
 struct LoopbackServer::State {
   Mode mode;
-  int listener = -1;
+  NativeSystem system;
+  native_handle_type listener = invalid_handle;
   std::uint16_t port = 0;
-  std::vector<int> connections;  // only the server thread touches it while running
+  std::vector<native_handle_type> connections;  // only the server thread touches it while running
   std::atomic<int> accepted{0}, closed{0};
   std::jthread thread;
 
   void run(std::stop_token stop) {
-    std::vector<pollfd> fds;
+    std::vector<pollfd_t> fds;
     while (!stop.stop_requested()) {  // bounded by the stop request; each pass waits <= 10 ms
-      fds.assign(1, pollfd{listener, POLLIN, 0});
-      for (int c : connections) fds.push_back(pollfd{c, POLLIN, 0});
-      if (::poll(fds.data(), fds.size(), 10) <= 0) continue;
-      std::vector<int> alive;
+      fds.assign(1, pollfd_t{listener, POLLIN, 0});
+      for (native_handle_type c : connections) fds.push_back(pollfd_t{c, POLLIN, 0});
+      if (poll_sockets(fds.data(), fds.size(), 10) <= 0) continue;
+      std::vector<native_handle_type> alive;
       for (std::size_t i = 1; i < fds.size(); ++i) {
         bool done = false;
         if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
           char buffer[512];
-          const ssize_t r = ::read(fds[i].fd, buffer, sizeof buffer);
-          done = r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
+          const long r = read_some(fds[i].fd, buffer, sizeof buffer);
+          done = r == 0 || (r < 0 && !would_block());
         }
         if (done) {
-          ::close(fds[i].fd);
+          system.close(fds[i].fd);
           ++closed;
         } else {
           alive.push_back(fds[i].fd);
@@ -49,15 +82,12 @@ struct LoopbackServer::State {
       }
       if (fds[0].revents & POLLIN) {
         for (int i = 0; i < 256; ++i) {
-          const int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-          if (c < 0) break;
+          const native_handle_type c = accept_one(listener);
+          if (c == invalid_handle) break;
           ++accepted;
-          if (mode == Mode::reset_on_accept) {
-            const linger reset{1, 0};
-            ::setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-          }
+          if (mode == Mode::reset_on_accept) system.set_option(c, SocketOption::linger_reset, 1);
           if (mode != Mode::client_closes_first) {
-            ::close(c);
+            system.close(c);
             ++closed;
           } else {
             alive.push_back(c);
@@ -71,31 +101,27 @@ struct LoopbackServer::State {
 
 LoopbackServer::LoopbackServer(Mode mode, std::uint16_t port) : state_(std::make_unique<State>()) {
   state_->mode = mode;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) throw std::system_error(errno, std::system_category(), "LoopbackServer: socket");
-  state_->listener = fd;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  const int on = 1;
-  if (port != 0) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  socklen_t n = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1024) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) {
-    const int e = errno;
-    ::close(fd);
-    throw std::system_error(e, std::system_category(), "LoopbackServer: listen on 127.0.0.1");
+  NativeSystem& system = state_->system;
+  auto fd = system.open_socket(Family::ipv4, /*nonblocking=*/true);
+  if (!fd) throw std::system_error(fd.error(), "LoopbackServer: socket");
+  state_->listener = *fd;
+  if (port != 0) system.set_option(*fd, SocketOption::reuse_address, 1);
+  std::error_code e = system.bind(*fd, Endpoint::loopback_v4(port));
+  if (!e && !listen_on(*fd)) e = std::error_code(last_socket_error(), std::system_category());
+  auto local = e ? expected<Endpoint, std::error_code>(unexpected(e)) : system.local_endpoint(*fd);
+  if (!local) {
+    system.close(*fd);
+    throw std::system_error(local.error(), "LoopbackServer: listen on 127.0.0.1");
   }
-  state_->port = ntohs(a.sin_port);
+  state_->port = local->port();
   state_->thread = std::jthread([s = state_.get()](std::stop_token stop) { s->run(stop); });
 }
 
 LoopbackServer::~LoopbackServer() {
   state_->thread.request_stop();
   state_->thread.join();
-  for (int c : state_->connections) ::close(c);
-  ::close(state_->listener);
+  for (native_handle_type c : state_->connections) state_->system.close(c);
+  state_->system.close(state_->listener);
 }
 
 Endpoint LoopbackServer::endpoint() const noexcept { return Endpoint::loopback_v4(state_->port); }

@@ -10,7 +10,8 @@
 // default; without them connect() fails with EADDRNOTAVAIL), and two *live* sockets still cannot
 // share the port. Trade-off: a late segment of the old connection could in theory reach the new
 // one (timestamps/PAWS guard against it). On Windows SO_REUSEADDR means much more: another
-// socket can take over a port that is in use; prefer SO_EXCLUSIVEADDRUSE there.
+// socket can take over a port that is in use; so without reuse_address, FixedPort sets
+// SO_EXCLUSIVEADDRUSE there (see claim_port), and with it the port is open to such a takeover.
 module;
 #include <cstdint>
 #include <memory>
@@ -51,7 +52,7 @@ class FixedPort {
   expected<BindPlan, NetError> plan(const Endpoint& remote) const {
     BindPlan plan;
     plan.local = options_.source ? options_.source->with_port(port_) : any_address_for(remote, port_);
-    if (options_.reuse_address) plan.add({SocketOption::reuse_address, 1, true});
+    claim_port(plan, options_.reuse_address);
     return plan;
   }
   void failed(const BindPlan&, const NetError&) const noexcept {}

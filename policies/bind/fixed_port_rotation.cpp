@@ -72,7 +72,7 @@ struct FixedPortRotation::State {
         range(r),
         options(o),
         timer(o.timer ? o.timer : &system_timer()),
-        census(!o.use_census ? nullptr : o.census ? o.census : &kernel_census()) {
+        census(!o.use_census ? nullptr : o.census ? o.census : default_census()) {
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].state = this;
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
@@ -80,6 +80,16 @@ struct FixedPortRotation::State {
     }
     // RFC 6056: a random order, so the ports a process will use cannot be guessed.
     std::shuffle(queue.begin(), queue.end(), random);
+  }
+
+  // The kernel's census where there is one (Linux). Windows has no TIME_WAIT time-left to ask
+  // for (GetExtendedTcpTable lists TIME_WAIT sockets without it): memory only, for now.
+  static PortCensus* default_census() noexcept {
+#ifdef __linux__
+    return &kernel_census();
+#else
+    return nullptr;
+#endif
   }
 
   // RFC 6056 again: the next port is drawn from the `pick_window` ready ports that have rested
@@ -250,7 +260,7 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
 
     BindPlan plan;
     plan.local = options_.source ? options_.source->with_port(slot.port) : any_address_for(remote, slot.port);
-    if (options_.reuse_address) plan.add({SocketOption::reuse_address, 1, true});
+    claim_port(plan, options_.reuse_address);
     plan.lease = std::shared_ptr<PortLease>(s, &slot);  // shares the ring's lifetime, no allocation
     return plan;
   }

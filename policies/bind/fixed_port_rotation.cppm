@@ -24,6 +24,9 @@
 // Use when: the server or a firewall only admits a known set of source ports, or you need
 // connections from distinct, bounded ports. With reuse_address (SO_REUSEADDR) a closed port is
 // reusable at once (cooldown 0 by default), provided TCP timestamps are on; see FixedPort.
+// Windows: ports are bound with SO_EXCLUSIVEADDRUSE unless reuse_address is set (where
+// SO_REUSEADDR would let another socket take a port in use); 10048 at connect() rotates like at
+// bind(); the assumed TIME_WAIT is 120 s (TcpTimedWaitDelay's default); there is no census yet.
 module;
 #include <chrono>
 #include <cstddef>

@@ -52,6 +52,20 @@ concept BindPolicy = std::copy_constructible<B> &&
       { policy.failed(plan, error) } -> std::same_as<void>;
     };
 
+// How a policy that binds a port of its choosing claims it. reuse_address: SO_REUSEADDR (bind
+// through TIME_WAIT). Otherwise, on Windows, SO_EXCLUSIVEADDRUSE: there SO_REUSEADDR on *another*
+// socket could take over a port in use, and only an exclusive bind prevents it (Linux binds are
+// exclusive already, so nothing is set there). The two cannot be combined on Windows.
+constexpr void claim_port(BindPlan& plan, bool reuse_address) noexcept {
+  if (reuse_address) {
+    plan.add({SocketOption::reuse_address, 1, true});
+  } else {
+#ifdef _WIN32
+    plan.add({SocketOption::exclusive_address, 1, true});
+#endif
+  }
+}
+
 // The unspecified address of `remote`'s family: what "bind any address" means for it.
 constexpr Endpoint any_address_for(const Endpoint& remote, std::uint16_t port = 0) noexcept {
   return remote.is_v4() ? Endpoint::any_v4(port) : Endpoint::any_v6(port);

@@ -1,6 +1,18 @@
-// Counts this process's open descriptors, so a test can show that nothing leaked.
+// Counts this process's open descriptors (Windows: handles, sockets among them), so a test can
+// show that nothing leaked.
 #pragma once
 #include <cstddef>
+#ifdef _WIN32
+#include <windows.h>
+
+namespace test_support {
+inline std::size_t open_fd_count() {
+  DWORD n = 0;
+  ::GetProcessHandleCount(::GetCurrentProcess(), &n);
+  return n;
+}
+}  // namespace test_support
+#else
 #include <filesystem>
 
 namespace test_support {
@@ -10,3 +22,4 @@ inline std::size_t open_fd_count() {
   return n;  // includes the descriptor of the directory being read, the same each time
 }
 }  // namespace test_support
+#endif

@@ -4,8 +4,13 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
 #include <netinet/in.h>
 #include <sys/socket.h>
+#endif
 import connpolicy;
 
 namespace cp = connpolicy;
@@ -34,9 +39,11 @@ TEST_CASE("parse reads IPv6 endpoints, with and without scope id", "[endpoint]")
   CHECK(scoped->scope_id() == 7);
   CHECK(scoped->port() == 8080);
   CHECK(cp::Endpoint::parse("[::]:1").value() == cp::Endpoint::any_v6(1));
+#ifndef _WIN32  // Linux names its loopback interface "lo"; Windows names differ per machine
   auto lo = cp::Endpoint::parse("[fe80::1%lo]:80");  // interface names become their index
   REQUIRE(lo);
   CHECK(lo->scope_id() != 0);
+#endif
   auto mapped = cp::Endpoint::parse("[::ffff:127.0.0.1]:80");
   REQUIRE(mapped);
   CHECK(mapped->is_v6());

@@ -38,7 +38,9 @@ TEST_CASE("a reservation makes a second bind of its port fail with local_port_bu
     REQUIRE(r);
     CHECK(r->holds());
     CHECK(r->port() != 0);
+#ifndef _WIN32  // Wine's GetProcessHandleCount is a stub (always 0): no handle counts there
     CHECK(open_fd_count() == before + 1);
+#endif
 
     CHECK(try_bind(cp::Endpoint::loopback_v4(r->port())) == cp::Errc::local_port_busy);
     auto second = cp::PortReservation::reserve(r->endpoint());
@@ -110,7 +112,12 @@ TEST_CASE("find_free_port with the fake: bind port 0, read it, close", "[ports][
   auto port = cp::find_free_port(cp::Endpoint::loopback_v4(1234), sys);  // any given port is ignored
   REQUIRE(port);
   CHECK(*port == cp::FakeSystem::first_ephemeral_port);
-  const auto calls = sys.calls();
+  auto calls = sys.calls();
+#ifdef _WIN32  // first SO_EXCLUSIVEADDRUSE, so no SO_REUSEADDR socket can share the port
+  REQUIRE(calls.size() == 5);
+  CHECK(calls[1].call == cp::Call::set_option);
+  calls.erase(calls.begin() + 1);
+#endif
   REQUIRE(calls.size() == 4);
   CHECK(calls[0].call == cp::Call::open_socket);
   CHECK(calls[1].endpoint == cp::Endpoint::loopback_v4(0));
