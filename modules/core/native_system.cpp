@@ -46,18 +46,6 @@ bool is_in_progress(const std::error_code& code) noexcept {
          (code.category() == std::system_category() || code.category() == std::generic_category());
 }
 
-std::string_view to_string(SocketOption option) noexcept {
-  switch (option) {
-    case SocketOption::reuse_address: return "SO_REUSEADDR";
-    case SocketOption::bind_address_no_port: return "IP_BIND_ADDRESS_NO_PORT";
-    case SocketOption::local_port_range: return "IP_LOCAL_PORT_RANGE";
-    case SocketOption::linger_reset: return "SO_LINGER{1,0}";
-    case SocketOption::no_delay: return "TCP_NODELAY";
-    case SocketOption::exclusive_address: return "SO_EXCLUSIVEADDRUSE";
-  }
-  return "option";
-}
-
 expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family, bool nonblocking) const noexcept {
   // SOCK_CLOEXEC always: a child process must never inherit a connection (or a reserved port).
   const int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);

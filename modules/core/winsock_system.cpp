@@ -68,18 +68,6 @@ bool is_in_progress(const std::error_code& code) noexcept {
   return code.category() == std::generic_category() && code.value() == EINPROGRESS;
 }
 
-std::string_view to_string(SocketOption option) noexcept {
-  switch (option) {
-    case SocketOption::reuse_address: return "SO_REUSEADDR";
-    case SocketOption::bind_address_no_port: return "SO_REUSE_UNICASTPORT";
-    case SocketOption::local_port_range: return "IP_LOCAL_PORT_RANGE";
-    case SocketOption::linger_reset: return "SO_LINGER{1,0}";
-    case SocketOption::no_delay: return "TCP_NODELAY";
-    case SocketOption::exclusive_address: return "SO_EXCLUSIVEADDRUSE";
-  }
-  return "option";
-}
-
 expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family, bool nonblocking) const noexcept {
   if (auto ec = winsock_started()) return unexpected(ec);
   const SOCKET s = ::WSASocketW(family == Family::ipv4 ? AF_INET : AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,

@@ -2,9 +2,11 @@ module;
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 module connpolicy.testing;
 import connpolicy.core;
@@ -47,22 +49,33 @@ void FakeCensus::set_time_wait_slack(std::chrono::milliseconds slack) {
   slack_ = slack;
 }
 
-expected<Census, NetError> FakeCensus::survey(PortRange range) {
+void FakeCensus::while_surveying(std::function<void()> hook) {
   std::lock_guard lock(mutex_);
-  ++surveys_;
-  if (failure_) return unexpected(NetError(Step::census, failure_).with_detail("FakeCensus::fail_with"));
-  const auto now = timer_->now();
-  std::erase_if(entries_, [&](const Entry& e) { return e.frees_at && *e.frees_at <= now; });  // the timer fired
-  Census census;
-  census.tcp_timestamps = timestamps_;
-  census.time_wait_slack = slack_;
-  for (const Entry& e : entries_) {
-    if (!range.contains(e.use.local.port())) continue;
-    PortUse use = e.use;
-    if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
-    census.uses.push_back(use);
-  }
-  return census;
+  while_surveying_ = std::move(hook);
+}
+
+expected<Census, NetError> FakeCensus::survey(PortRange range) {
+  std::function<void()> hook;
+  expected<Census, NetError> answer = [&]() -> expected<Census, NetError> {
+    std::lock_guard lock(mutex_);
+    ++surveys_;
+    hook = while_surveying_;
+    if (failure_) return unexpected(NetError(Step::census, failure_).with_detail("FakeCensus::fail_with"));
+    const auto now = timer_->now();
+    std::erase_if(entries_, [&](const Entry& e) { return e.frees_at && *e.frees_at <= now; });  // the timer fired
+    Census census;
+    census.tcp_timestamps = timestamps_;
+    census.time_wait_slack = slack_;
+    for (const Entry& e : entries_) {
+      if (!range.contains(e.use.local.port())) continue;
+      PortUse use = e.use;
+      if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+      census.uses.push_back(use);
+    }
+    return census;
+  }();
+  if (hook) hook();
+  return answer;
 }
 
 std::size_t FakeCensus::surveys() const {

@@ -12,6 +12,7 @@
 module;
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -40,6 +41,11 @@ class FakeCensus final : public PortCensus {
   // How late "the kernel's" TIME_WAIT timer may fire (the real one: time_wait_timer_slack()).
   void set_time_wait_slack(std::chrono::milliseconds slack);
 
+  // Runs `hook` in each survey after the answer is taken and before it is returned, on the
+  // surveying thread, outside the fake's lock. Use when: a test makes something happen while a
+  // census is in flight (a socket closing, another thread's plan() or snapshot()).
+  void while_surveying(std::function<void()> hook);
+
   expected<Census, NetError> survey(PortRange range) override;
   std::size_t surveys() const;
 
@@ -55,6 +61,7 @@ class FakeCensus final : public PortCensus {
   std::optional<bool> timestamps_ = true;
   std::chrono::milliseconds slack_{0};
   std::size_t surveys_ = 0;
+  std::function<void()> while_surveying_;
 };
 
 }  // namespace connpolicy

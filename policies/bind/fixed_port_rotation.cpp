@@ -1,6 +1,7 @@
 module;
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -41,12 +42,14 @@ struct FixedPortRotation::State {
     bool in_use = false;
     bool guessed = false;  // ready_at assumes how long the kernel holds the port: ask the census
     Rest rest = Rest::none;
+    std::uint64_t released = 0;  // State::releases when it last came back: newer than a census?
     Timer::time_point ready_at{};
     void on_close(CloseKind kind) noexcept override { state->closed(*this, kind); }
   };
 
   std::mt19937_64 random;           // guarded by mutex
   std::mutex mutex;
+  std::condition_variable census_done;  // a census in flight has been applied
   std::vector<Slot> slots;          // one per port; never resized (leases point into it)
   std::deque<std::size_t> queue;    // free slots, least recently released first
   PortRange range;
@@ -54,7 +57,8 @@ struct FixedPortRotation::State {
   Timer* timer;
   PortCensus* census;               // nullptr: memory only
   bool survey_due = true;           // at start, and after the memory proved wrong
-  bool surveyed = false;
+  bool surveying = false;           // one thread asks the kernel (without the mutex); others wait
+  std::uint64_t releases = 0;       // counts put_back()s, so a census knows which slots it predates
   Timer::time_point last_survey{};
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;   // net.ipv4.tcp_timestamps, from the last census
@@ -111,6 +115,7 @@ struct FixedPortRotation::State {
     slot.ready_at = timer->now() + rest;
     slot.rest = rest > milliseconds(0) ? why : Rest::none;
     slot.guessed = census != nullptr && rest > milliseconds(0) && !options.cooldown;
+    slot.released = ++releases;
     queue.push_back(static_cast<std::size_t>(&slot - slots.data()));
   }
 
@@ -128,18 +133,48 @@ struct FixedPortRotation::State {
     return a.with_port(0) == b.with_port(0);
   }
 
-  // Asks the kernel, and sets each free port's rest from what it says. Caller holds the mutex.
-  void survey(Timer::time_point now) {
+  // Asks the kernel and sets each free port's rest from what it says. The census can take tens of
+  // milliseconds on a busy host (docs/benchmarks.md, P6), so it runs without the mutex: sockets
+  // closing, snapshot() and failed() go on meanwhile; other plan()s wait for its answer rather than
+  // ask again. Called and returns with `lock` held.
+  void survey(std::unique_lock<std::mutex>& lock) {
+    if (surveying) {
+      census_done.wait(lock, [&] { return !surveying; });
+      return;
+    }
+    surveying = true;
     ++surveys;
-    last_survey = now;
     survey_due = false;
-    auto answer = census->survey(range);
+    const std::uint64_t as_of = releases;
+    // Back under the mutex, and the waiters woken, however survey() ends (a user's census may throw).
+    struct Relock {
+      State& state;
+      std::unique_lock<std::mutex>& lock;
+      ~Relock() {
+        lock.lock();
+        state.surveying = false;
+        state.census_done.notify_all();
+      }
+    };
+    std::optional<expected<Census, NetError>> answer;
+    {
+      lock.unlock();
+      Relock relock{*this, lock};
+      answer.emplace(census->survey(range));
+    }
+    apply(*answer, timer->now(), as_of);
+  }
+
+  // `now` is when the answer came back (TIME_WAIT time left counts from then, about). Slots put
+  // back after the census began (`released` > as_of) keep their memory: the census may predate
+  // their TIME_WAIT.
+  void apply(const expected<Census, NetError>& answer, Timer::time_point now, std::uint64_t as_of) {
+    last_survey = now;
     if (!answer) {
       census_problem = answer.error().message();
       census_retry_at = now + std::chrono::seconds(1);
       return;
     }
-    surveyed = true;
     census_problem.clear();
     timestamps = answer->tcp_timestamps;
     const bool time_wait_reusable = options.reuse_address && timestamps.value_or(false);
@@ -162,6 +197,7 @@ struct FixedPortRotation::State {
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot& slot = slots[i];
       if (slot.in_use) continue;  // ours: the census sees our own live socket
+      if (slot.released > as_of) continue;  // came back while the census ran
       const auto& hold = holds[i];
       if (!hold) {
         if (slot.guessed) {  // the kernel holds nothing there: free now
@@ -228,19 +264,21 @@ std::shared_ptr<FixedPortRotation::State> FixedPortRotation::state() const {
 
 expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   const std::shared_ptr<State> s = state();
-  std::lock_guard lock(s->mutex);
-  const auto now = s->timer->now();
+  std::unique_lock lock(s->mutex);
+  auto now = s->timer->now();
   bool surveyed_now = false;
-  // At most one census per plan(): at start or after a wrong guess, else when it can change the
-  // answer (every port cooling, or the chosen port's rest was assumed) and not too often.
+  // At most one census per plan() (its own or one in flight): at start or after a wrong guess, else
+  // when it can change the answer (every port cooling, or the chosen port's rest was assumed) and
+  // not too often.
   const auto survey = [&](bool due) {
     if (!s->census || surveyed_now || now < s->census_retry_at) return false;
-    if (!due && s->surveyed && now - s->last_survey < State::min_survey_gap) return false;
-    s->survey(now);
+    if (!due && s->surveys > 0 && now - s->last_survey < State::min_survey_gap) return false;
+    s->survey(lock);
     surveyed_now = true;
+    now = s->timer->now();
     return true;
   };
-  if (s->survey_due) survey(true);
+  if (s->survey_due || s->surveying) survey(true);
 
   for (int pass = 0; pass < 2; ++pass) {
     // The ready ports among the longest rested (the queue is in release order).

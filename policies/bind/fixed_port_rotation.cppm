@@ -60,8 +60,11 @@ struct RotationOptions {
   std::uint64_t seed = 0;          // for the random order and picks; 0: from std::random_device
   Timer* timer = nullptr;          // how time passes; nullptr: system_timer()
   // Ask the kernel which ports are in TIME_WAIT or in use (see above). On by default because a
-  // bind that fails costs a syscall and a cooldown, and a connect that fails costs a handshake,
-  // while a census of a 1000-port range costs well under a millisecond (docs/benchmarks.md).
+  // bind that fails costs a syscall and a cooldown, a connect that fails costs a handshake, and a
+  // guessed 60 s rest costs a port for a minute. A census is not free: 2-5 ms on a quiet host,
+  // 10-25 ms with 25 000 sockets (the kernel walks all of them; docs/benchmarks.md, P6). So it is
+  // taken rarely (at start, after a surprise, when every port looks cooling, before offering a port
+  // whose rest was guessed; at most every 10 ms), without the rotation's lock held.
   // Turn off where the census cannot be right: a test with a virtual clock and a fake system
   // (pass a FakeCensus instead), or ports that live in another network namespace.
   bool use_census = true;

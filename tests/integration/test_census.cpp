@@ -23,6 +23,7 @@
 #include "fd_count.hpp"
 import connpolicy;
 import connpolicy.testing;
+#include "counting_system.hpp"
 #include "loopback.hpp"
 
 extern char** environ;
@@ -33,13 +34,7 @@ using test_support::open_fd_count;
 
 namespace {
 
-struct CountingSystem : cp::NativeSystem {
-  std::shared_ptr<std::atomic<int>> binds = std::make_shared<std::atomic<int>>(0);
-  std::error_code bind(cp::native_handle_type h, const cp::Endpoint& local) const noexcept {
-    ++*binds;
-    return cp::NativeSystem::bind(h, local);
-  }
-};
+using test_support::CountingSystem;
 
 std::vector<cp::PortUse> in_state(const cp::Census& census, cp::TcpState state) {
   std::vector<cp::PortUse> out;

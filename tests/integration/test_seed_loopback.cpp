@@ -19,6 +19,7 @@
 #include "fd_count.hpp"
 import connpolicy;
 import connpolicy.testing;
+#include "counting_system.hpp"
 #include "loopback.hpp"
 
 namespace cp = connpolicy;
@@ -28,14 +29,7 @@ using test_support::open_fd_count;
 
 namespace {
 
-// The real system, counting bind() calls: the measure of how well a policy picks ports.
-struct CountingSystem : cp::NativeSystem {
-  std::shared_ptr<std::atomic<int>> binds = std::make_shared<std::atomic<int>>(0);
-  std::error_code bind(cp::native_handle_type h, const cp::Endpoint& local) const noexcept {
-    ++*binds;
-    return cp::NativeSystem::bind(h, local);
-  }
-};
+using test_support::CountingSystem;
 
 // Sockets on 127.0.0.1/0.0.0.0 with this local port in TIME_WAIT, from /proc/net/tcp.
 int time_wait_entries_now(std::uint16_t port) {

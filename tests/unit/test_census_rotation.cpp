@@ -4,10 +4,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 import connpolicy;
 import connpolicy.testing;
@@ -25,6 +28,22 @@ std::uint16_t take(cp::FixedPortRotation& r) {
   REQUIRE(plan);
   return plan->local->port();
 }
+// A job on another thread, to run inside a census: if the rotation held its lock there, the job
+// would block until the census ends, and finished_in_time() says false (rather than the test
+// deadlocking on its own thread). Joined when it goes out of scope.
+class OtherThread {
+ public:
+  explicit OtherThread(std::function<void()> job) : task_(std::move(job)), done_(task_.get_future()), thread_(std::move(task_)) {}
+  OtherThread(const OtherThread&) = delete;
+  OtherThread& operator=(const OtherThread&) = delete;
+  ~OtherThread() { thread_.join(); }
+  bool finished_in_time() { return done_.wait_for(5s) == std::future_status::ready; }
+
+ private:
+  std::packaged_task<void()> task_;
+  std::future<void> done_;
+  std::thread thread_;
+};
 }  // namespace
 
 TEST_CASE("a fresh rotation asks the census once and skips the ports in TIME_WAIT", "[census]") {
@@ -227,4 +246,57 @@ TEST_CASE("the census's other states hold a port; sockets of other addresses do 
   std::set<std::uint16_t> taken;
   while (auto plan = r.plan(server)) taken.insert(plan->local->port());
   CHECK(taken == std::set<std::uint16_t>{40000, 40002, 40003});  // 127.0.0.1 is not 127.0.0.2 either
+}
+
+TEST_CASE("a census runs without the rotation's lock: sockets close and snapshot() answers meanwhile", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 3, .timer = &timer, .census = &census}};
+  auto held = r.plan(server);  // the first census, at start
+  REQUIRE(held);
+  bool closed_meanwhile = false, snapshot_meanwhile = false;
+  std::size_t surveys_seen = 0;
+  std::optional<OtherThread> snapshot_job, close_job;
+  census.while_surveying([&] {
+    snapshot_job.emplace([&] { surveys_seen = r.snapshot().surveys; });
+    snapshot_meanwhile = snapshot_job->finished_in_time();
+    close_job.emplace([&] { held->lease->on_close(cp::CloseKind::reset); });
+    closed_meanwhile = close_job->finished_in_time();
+  });
+  r.plan(server).value().lease->on_close(cp::CloseKind::normal);  // 40001 now rests (assumed TIME_WAIT)
+  timer.advance(10ms);
+  auto again = r.plan(server);  // 40000 is back (reset: no rest); 40001's assumed rest is verified
+  REQUIRE(again);
+  CHECK(census.surveys() == 2);
+  CHECK(snapshot_meanwhile);
+  CHECK(surveys_seen == 2);  // the census in flight is already counted
+  CHECK(closed_meanwhile);
+}
+
+TEST_CASE("a port that comes back while a census runs keeps its rest: the census may predate it", "[census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 5, .timer = &timer, .census = &census}};
+  auto a = r.plan(server);
+  auto b = r.plan(server);
+  REQUIRE(a);
+  REQUIRE(b);
+  const auto port_a = a->local->port();
+  a->lease->on_close(cp::CloseKind::normal);  // assumed TIME_WAIT; the kernel (census) has none
+  timer.advance(10ms);
+  // The census's answer is taken, then b closes normally: its TIME_WAIT is newer than the answer.
+  std::optional<OtherThread> close_job;
+  bool closed_meanwhile = false;
+  census.while_surveying([&] {
+    close_job.emplace([&] { b->lease->on_close(cp::CloseKind::normal); });
+    closed_meanwhile = close_job->finished_in_time();
+  });
+  auto next = r.plan(server);  // nothing ready: ask the kernel, which frees a's port
+  REQUIRE(next);
+  REQUIRE(closed_meanwhile);
+  CHECK(next->local->port() == port_a);
+  const auto snap = r.snapshot();
+  CHECK(snap.cooling == 1);  // b's port was not freed by an answer older than its close
+  REQUIRE(snap.next_ready_in);
+  CHECK(*snap.next_ready_in == std::chrono::duration_cast<std::chrono::milliseconds>(cp::platform_time_wait));
 }
