@@ -1,7 +1,8 @@
 // P6, the census's cost: how long KernelCensus::survey takes for a 1000-port range on a host
 // with tens of thousands of TCP sockets, by netlink sock_diag (filtered in the kernel) and by
-// the /proc/net/tcp fallback (which reads every socket). scripts/bench.sh runs it in a network
-// namespace of its own, so the sockets it makes are the namespace's only ones.
+// the /proc/net/tcp fallback (which reads every socket); and how long KernelCensus::look_up
+// takes for connections known by their four ends (the kernel's hash, no walk). scripts/bench.sh
+// runs it in a network namespace of its own, so the sockets it makes are the namespace's only ones.
 //
 //   census_cost [time_wait=20000] [established_pairs=5000] [rounds=200]
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 #include <sys/resource.h>
@@ -25,12 +27,13 @@ struct Timing {
   std::size_t found = 0;
 };
 
-Timing time_survey(cp::KernelCensus& census, cp::PortRange range, int rounds) {
+template <class Ask>
+Timing time_census(Ask ask, int rounds) {
   std::vector<double> us;
   Timing t;
   for (int i = 0; i < rounds; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto c = census.survey(range);
+    auto c = ask();
     us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
     if (!c) {
       std::fprintf(stderr, "census_cost: %s\n", c.error().message().c_str());
@@ -65,7 +68,12 @@ int main(int argc, char** argv) {
   const auto range = cp::PortRange::make(20000, 20999).value();
   cp::Connector<cp::FixedPortRotation> in_range{cp::FixedPortRotation{range, {.reuse_address = true}}};
   int in_range_waits = 0;
-  for (int i = 0; i < 500; ++i) in_range_waits += in_range.connect(closing.endpoint()) ? 1 : 0;
+  std::vector<cp::SocketPair> known;  // what look_up asks about: connections this process closed
+  for (int i = 0; i < 500; ++i)
+    if (auto s = in_range.connect(closing.endpoint())) {
+      ++in_range_waits;
+      known.push_back({s->local_endpoint().value(), closing.endpoint()});
+    }
   closing.wait_closed(made_waits + in_range_waits, 10s);
 
   cp::LoopbackServer holding(cp::LoopbackServer::Mode::client_closes_first);
@@ -79,13 +87,19 @@ int main(int argc, char** argv) {
   const auto everything = proc.survey(cp::PortRange::make(1, 65535).value());
   const std::size_t sockets = everything ? everything->uses.size() : 0;
 
-  const Timing n = time_survey(netlink, range, rounds);
-  const Timing p = time_survey(proc, range, rounds);
+  const Timing n = time_census([&] { return netlink.survey(range); }, rounds);
+  const Timing p = time_census([&] { return proc.survey(range); }, rounds);
+  const std::span<const cp::SocketPair> one(known.data(), std::min<std::size_t>(known.size(), 1));
+  const std::span<const cp::SocketPair> hundred(known.data(), std::min<std::size_t>(known.size(), 100));
+  const Timing l1 = time_census([&] { return netlink.look_up(one); }, rounds);
+  const Timing l100 = time_census([&] { return netlink.look_up(hundred); }, rounds);
   std::printf("P6 census of a 1000-port range (%s) among %zu TCP sockets (%d TIME_WAIT made, %zu held open, "
               "%d TIME_WAIT in the range); %d surveys each\n\n",
               range.to_string().c_str(), sockets, made_waits + in_range_waits, 2 * held.size(), in_range_waits, rounds);
   std::printf("| census | sockets found in the range | median µs | p99 µs |\n|---|---|---|---|\n");
   std::printf("| netlink sock_diag (kernel-filtered) | %zu | %.0f | %.0f |\n", n.found, n.median_us, n.p99_us);
   std::printf("| /proc/net/tcp + tcp6 (fallback) | %zu | %.0f | %.0f |\n", p.found, p.median_us, p.p99_us);
+  std::printf("| look_up of %zu known connection (netlink, no walk) | %zu | %.0f | %.0f |\n", one.size(), l1.found, l1.median_us, l1.p99_us);
+  std::printf("| look_up of %zu known connections (netlink, no walk) | %zu | %.0f | %.0f |\n", hundred.size(), l100.found, l100.median_us, l100.p99_us);
   return 0;
 }

@@ -4,7 +4,9 @@ module;
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <algorithm>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -79,6 +81,47 @@ expected<Census, NetError> KernelCensus::survey(PortRange range) {
   census.source = CensusSource::proc_net_tcp;
   return census;
 #endif
+}
+
+namespace detail {
+bool same_end(const Endpoint& a, const Endpoint& b) noexcept {
+  return a.family() == b.family() && a.bytes() == b.bytes() && a.port() == b.port();
+}
+}  // namespace detail
+
+expected<Census, NetError> PortCensus::look_up(std::span<const SocketPair> pairs) {
+  if (pairs.empty()) return Census{};
+  const auto [low, high] = std::ranges::minmax(pairs, {}, [](const SocketPair& p) { return p.local.port(); });
+  auto range = PortRange::make(std::max<long>(low.local.port(), 1), std::max<long>(high.local.port(), 1));
+  if (!range) return unexpected(std::move(range).error());
+  auto census = survey(*range);
+  if (!census) return census;
+  std::erase_if(census->uses, [&](const PortUse& use) {
+    return std::ranges::none_of(pairs, [&](const SocketPair& p) {
+      return detail::same_end(p.local, use.local) && detail::same_end(p.remote, use.remote);
+    });
+  });
+  return census;
+}
+
+expected<Census, NetError> KernelCensus::look_up(std::span<const SocketPair> pairs) {
+#ifdef __linux__
+  const bool try_netlink = method_ == CensusMethod::netlink ||
+                           (method_ == CensusMethod::automatic && !netlink_refused_.load(std::memory_order_relaxed));
+  if (try_netlink) {
+    auto uses = detail::look_up_netlink(pairs);
+    if (uses) {
+      Census census;
+      census.tcp_timestamps = tcp_timestamps_enabled();
+      census.time_wait_slack = time_wait_timer_slack();
+      census.uses = std::move(*uses);
+      return census;
+    }
+    if (method_ == CensusMethod::netlink) return unexpected(std::move(uses).error());
+    if (netlink_refused(uses.error())) netlink_refused_.store(true, std::memory_order_relaxed);
+  }
+#endif
+  return PortCensus::look_up(pairs);  // survey() reads /proc here, or says why it cannot
 }
 
 PortCensus& kernel_census() noexcept {

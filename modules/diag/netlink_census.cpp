@@ -1,6 +1,7 @@
-// The census over netlink sock_diag (inet_diag): one dump per address family, filtered in the
-// kernel to the range's ports by a two-instruction bytecode, so its cost follows the sockets in
-// the range, not all the sockets on the host.
+// The census over netlink sock_diag (inet_diag). survey: a dump filtered in the kernel to the
+// range's ports by a two-instruction bytecode, so only the range's sockets are copied out, but the
+// kernel still walks every TCP socket of the host to test them (docs/benchmarks.md, P6).
+// look_up: one request per known connection, answered from the socket hash without a walk.
 module;
 #include <array>
 #include <atomic>
@@ -9,6 +10,7 @@ module;
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -31,6 +33,9 @@ namespace connpolicy::detail {
 
 #ifndef __linux__
 expected<std::vector<PortUse>, NetError> survey_netlink(PortRange) {
+  return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP)).with_detail("netlink is Linux's"));
+}
+expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketPair>) {
   return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP)).with_detail("netlink is Linux's"));
 }
 #else
@@ -107,20 +112,38 @@ Endpoint endpoint_of(std::uint8_t family, const __be32 (&address)[4], __be16 por
   return Endpoint::ipv6(bytes, ntohs(port));
 }
 
+PortUse use_of(const inet_diag_msg& m) {
+  PortUse use;
+  use.local = endpoint_of(m.idiag_family, m.id.idiag_src, m.id.idiag_sport);
+  use.remote = endpoint_of(m.idiag_family, m.id.idiag_dst, m.id.idiag_dport);
+  use.state = static_cast<TcpState>(m.idiag_state);
+  if (use.state == TcpState::time_wait) use.time_wait_left = std::chrono::milliseconds(m.idiag_expires);
+  return use;
+}
+
+bool send_request(const NetlinkSocket& nl, const void* request, std::size_t size, int& interrupts) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t sent;
+  do {
+    sent = ::sendto(nl.fd(), request, size, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+  } while (sent < 0 && errno == EINTR && ++interrupts < 100);
+  return sent >= 0;
+}
+
+bool set_receive_timeout(const NetlinkSocket& nl) {
+  const timeval two_seconds{2, 0};
+  return ::setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) == 0;
+}
+
 // One family's dump into `out`. Bounded: the kernel ends a dump with NLMSG_DONE; a receive
 // timeout and a cap on reads stop it should the kernel never say so.
 template <class Request>
 expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, PortRange range, std::uint32_t sequence,
                               std::vector<PortUse>& out) {
   const auto request = make_request<Request>(family, range, sequence);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  ssize_t sent;
   int interrupts = 0;
-  do {
-    sent = ::sendto(nl.fd(), &request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
-  } while (sent < 0 && errno == EINTR && ++interrupts < 100);
-  if (sent < 0) return unexpected(failure(errno, "sendto"));
+  if (!send_request(nl, &request, sizeof request, interrupts)) return unexpected(failure(errno, "sendto"));
 
   alignas(nlmsghdr) static thread_local std::array<char, 65536> buffer;
   constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
@@ -150,12 +173,8 @@ expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, Port
         continue;
       const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
       if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) continue;
-      PortUse use;
-      use.local = endpoint_of(m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
+      PortUse use = use_of(*m);
       if (!range.contains(use.local.port())) continue;  // the kernel filtered; this keeps us honest
-      use.remote = endpoint_of(m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
-      use.state = static_cast<TcpState>(m->idiag_state);
-      if (use.state == TcpState::time_wait) use.time_wait_left = std::chrono::milliseconds(m->idiag_expires);
       out.push_back(use);
     }
   }
@@ -167,9 +186,7 @@ expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, Port
 expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range) {
   NetlinkSocket nl;
   if (nl.fd() < 0) return unexpected(failure(errno, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)"));
-  const timeval two_seconds{2, 0};
-  if (::setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) != 0)
-    return unexpected(failure(errno, "SO_RCVTIMEO"));
+  if (!set_receive_timeout(nl)) return unexpected(failure(errno, "SO_RCVTIMEO"));
   std::vector<PortUse> uses;
   static std::atomic<bool> one_walk_refused{false};
   if (!one_walk_refused.load(std::memory_order_relaxed)) {
@@ -186,6 +203,67 @@ expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range) {
     if (r.error().code().value() != EAFNOSUPPORT && r.error().code().value() != ENOENT) return unexpected(std::move(r).error());
   }
   return uses;
+}
+
+// Not a dump: each request names one socket by its four ends, and the kernel answers from its
+// hash table (inet_diag_find_one_icsk: established and TIME_WAIT sockets alike) with the socket
+// or ENOENT. Requests go one at a time, so a lost answer cannot be mistaken for another's.
+expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketPair> pairs) {
+  std::vector<PortUse> found;
+  if (pairs.empty()) return found;
+  NetlinkSocket nl;
+  if (nl.fd() < 0) return unexpected(failure(errno, "socket(AF_NETLINK, NETLINK_SOCK_DIAG)"));
+  if (!set_receive_timeout(nl)) return unexpected(failure(errno, "SO_RCVTIMEO"));
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } r{};
+  static_assert(sizeof r == NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
+  alignas(nlmsghdr) std::array<char, 1024> buffer;  // one socket's message, no attributes asked
+  std::uint32_t sequence = 0;
+  int interrupts = 0;
+  for (const SocketPair& pair : pairs) {
+    if (pair.local.family() != pair.remote.family()) continue;  // no such socket can exist
+    const bool v4 = pair.local.is_v4();
+    r = {};
+    r.header.nlmsg_len = sizeof r;
+    r.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    r.header.nlmsg_flags = NLM_F_REQUEST;
+    r.header.nlmsg_seq = ++sequence;
+    r.request.sdiag_family = v4 ? AF_INET : AF_INET6;
+    r.request.sdiag_protocol = IPPROTO_TCP;
+    r.request.idiag_states = ~0u;
+    r.request.id.idiag_sport = htons(pair.local.port());
+    r.request.id.idiag_dport = htons(pair.remote.port());
+    std::memcpy(r.request.id.idiag_src, pair.local.bytes().data(), v4 ? 4 : 16);
+    std::memcpy(r.request.id.idiag_dst, pair.remote.bytes().data(), v4 ? 4 : 16);
+    r.request.id.idiag_if = pair.local.scope_id();
+    r.request.id.idiag_cookie[0] = r.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    if (!send_request(nl, &r, sizeof r, interrupts)) return unexpected(failure(errno, "sendto"));
+    bool answered = false;
+    for (int reads = 0; !answered && reads < 16; ++reads) {  // stray messages are skipped, not waited on forever
+      const ssize_t got = ::recv(nl.fd(), buffer.data(), buffer.size(), 0);
+      if (got < 0) {
+        if (errno == EINTR && ++interrupts < 100) continue;
+        return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recv"));
+      }
+      const auto total = static_cast<std::size_t>(got);
+      if (total < sizeof(nlmsghdr)) continue;
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data());
+      if (h->nlmsg_seq != sequence || h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > total) continue;
+      answered = true;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        const int error = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -e->error : EPROTO;
+        if (error == ENOENT) continue;  // no such socket: the kernel has let it go
+        return unexpected(failure(error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
+      }
+      if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && h->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
+        found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(h))));
+    }
+    if (!answered) return unexpected(failure(EPROTO, "no answer to the lookup of " + pair.local.to_string()));
+  }
+  return found;
 }
 #endif
 

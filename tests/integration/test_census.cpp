@@ -122,6 +122,70 @@ TEST_CASE("the census sees the TIME_WAIT entries a test made, with plausible tim
   CHECK(open_fd_count() == fds);  // the netlink socket and the /proc files were closed
 }
 
+TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its time left, by both methods", "[census][look_up]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    const auto first = test_support::free_port_block(6);
+    cp::Connector<cp::FixedPortRotation> client{cp::FixedPortRotation{cp::PortRange::make(first, first + 5).value()}};
+    std::vector<cp::SocketPair> closed;
+    for (int i = 0; i < 3; ++i) {
+      auto s = client.connect(server.endpoint());
+      REQUIRE(s);
+      closed.push_back({s->local_endpoint().value(), server.endpoint()});
+    }  // the client closes first: TIME_WAIT here
+    REQUIRE(server.wait_closed(3));
+    auto live = client.connect(server.endpoint());
+    REQUIRE(live);
+    const cp::SocketPair live_pair{live->local_endpoint().value(), server.endpoint()};
+    // Never made: a closed connection's port towards another port of the server's address.
+    const cp::SocketPair never{closed[0].local, server.endpoint().with_port(static_cast<std::uint16_t>(server.endpoint().port() ^ 1))};
+    std::vector<cp::SocketPair> asked = closed;
+    asked.push_back(live_pair);
+    asked.push_back(never);
+
+    for (const auto method : {cp::CensusMethod::netlink, cp::CensusMethod::proc_net_tcp}) {
+      CAPTURE(static_cast<int>(method));
+      cp::KernelCensus kernel(method);
+      std::optional<cp::Census> answer;
+      for (int tries = 0; tries < 100; ++tries) {  // a close under way becomes TIME_WAIT within moments
+        auto a = kernel.look_up(asked);
+        REQUIRE(a);
+        answer = *a;
+        if (in_state(*answer, cp::TcpState::time_wait).size() == 3) break;
+        std::this_thread::sleep_for(10ms);
+      }
+      REQUIRE(answer->uses.size() == 4);  // the three closed, the live one; not the one never made
+      const auto waits = in_state(*answer, cp::TcpState::time_wait);
+      REQUIRE(waits.size() == 3);
+      for (const auto& use : waits) {
+        CHECK(std::ranges::any_of(closed, [&](const cp::SocketPair& p) { return p.local == use.local && p.remote == use.remote; }));
+        REQUIRE(use.time_wait_left);
+        CHECK(*use.time_wait_left > 50s);
+        CHECK(*use.time_wait_left <= 60s);
+      }
+      const auto established = in_state(*answer, cp::TcpState::established);
+      REQUIRE(established.size() == 1);
+      CHECK(established[0].local == live_pair.local);
+      CHECK(answer->time_wait_slack == cp::time_wait_timer_slack());
+    }
+
+    // The exact lookup and the walk tell the same time left (within the 10 ms ticks of /proc and the time between).
+    auto by_look_up = cp::KernelCensus(cp::CensusMethod::netlink).look_up(closed);
+    auto by_survey = cp::KernelCensus(cp::CensusMethod::netlink).survey(cp::PortRange::make(first, first + 5).value());
+    REQUIRE(by_look_up);
+    REQUIRE(by_survey);
+    for (const auto& use : by_look_up->uses) {
+      const auto same = std::ranges::find_if(by_survey->uses, [&](const cp::PortUse& u) { return u.local == use.local && u.remote == use.remote; });
+      REQUIRE(same != by_survey->uses.end());
+      CHECK(same->state == use.state);
+      CHECK(*use.time_wait_left - *same->time_wait_left < 1s);
+      CHECK(*same->time_wait_left - *use.time_wait_left < 1s);
+    }
+  }
+  CHECK(open_fd_count() == fds);  // every lookup's netlink socket was closed
+}
+
 TEST_CASE("netlink and /proc/net/tcp agree, and a range filters out other ports", "[census]") {
   cp::LoopbackServer server;
   const auto first = test_support::free_port_block(4);

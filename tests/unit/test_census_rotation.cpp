@@ -300,3 +300,22 @@ TEST_CASE("a port that comes back while a census runs keeps its rest: the census
   REQUIRE(snap.next_ready_in);
   CHECK(*snap.next_ready_in == std::chrono::duration_cast<std::chrono::milliseconds>(cp::platform_time_wait));
 }
+
+TEST_CASE("look_up's default answers from a survey: only the pairs asked for, both ends matching", "[census][look_up]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  const auto other_server = cp::Endpoint::loopback_v4(7001);
+  census.add_time_wait(local(40001), server, 30s);
+  census.add_time_wait(local(40002), other_server, 20s);  // same port as asked, other remote
+  census.add(local(40003), server, cp::TcpState::established);
+  census.add_time_wait(local(40009), server, 10s);        // not asked
+  const std::vector<cp::SocketPair> asked{{local(40001), server}, {local(40002), server}, {local(40003), server}};
+  auto answer = census.look_up(asked);
+  REQUIRE(answer);
+  REQUIRE(answer->uses.size() == 2);
+  CHECK(answer->uses[0].local == local(40001));
+  CHECK(*answer->uses[0].time_wait_left == 30s);
+  CHECK(answer->uses[1].local == local(40003));
+  CHECK(answer->uses[1].state == cp::TcpState::established);
+  CHECK(census.look_up({})->uses.empty());
+}
