@@ -25,6 +25,11 @@ enum class CloseKind : std::uint8_t {
 class PortLease {
  public:
   virtual void on_close(CloseKind kind) noexcept = 0;
+  // Whether, just before a normal close, the lease wants the local address the connection used
+  // (one getsockname). A rotation with a census does: it can then ask the kernel about exactly
+  // that connection's TIME_WAIT (a hash lookup) instead of surveying every socket.
+  virtual bool wants_local_endpoint() const noexcept { return false; }
+  virtual void closing_from(const Endpoint& local) noexcept { (void)local; }
 
  protected:
   PortLease() = default;
@@ -106,6 +111,8 @@ class BasicSocket {
  private:
   std::error_code close_as(CloseKind kind) noexcept {
     if (!is_open()) return {};
+    if (kind == CloseKind::normal && lease_ && lease_->wants_local_endpoint())
+      if (auto local = system_.local_endpoint(handle_)) lease_->closing_from(*local);
     const std::error_code ec = system_.close(std::exchange(handle_, invalid_handle));
     end_lease(kind);  // after close: the port is free (or in TIME_WAIT) only now
     return ec;

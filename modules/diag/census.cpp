@@ -5,6 +5,7 @@ module;
 #include <ctime>
 #include <fstream>
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <span>
 #include <string>

@@ -1,10 +1,12 @@
 module;
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -54,33 +56,57 @@ void FakeCensus::while_surveying(std::function<void()> hook) {
   while_surveying_ = std::move(hook);
 }
 
+template <class Wanted>
+expected<Census, NetError> FakeCensus::answer(Wanted wanted) {
+  if (failure_) return unexpected(NetError(Step::census, failure_).with_detail("FakeCensus::fail_with"));
+  const auto now = timer_->now();
+  std::erase_if(entries_, [&](const Entry& e) { return e.frees_at && *e.frees_at <= now; });  // the timer fired
+  Census census;
+  census.tcp_timestamps = timestamps_;
+  census.time_wait_slack = slack_;
+  for (const Entry& e : entries_) {
+    if (!wanted(e.use)) continue;
+    PortUse use = e.use;
+    if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+    census.uses.push_back(use);
+  }
+  return census;
+}
+
 expected<Census, NetError> FakeCensus::survey(PortRange range) {
   std::function<void()> hook;
-  expected<Census, NetError> answer = [&]() -> expected<Census, NetError> {
+  auto census = [&] {
     std::lock_guard lock(mutex_);
     ++surveys_;
     hook = while_surveying_;
-    if (failure_) return unexpected(NetError(Step::census, failure_).with_detail("FakeCensus::fail_with"));
-    const auto now = timer_->now();
-    std::erase_if(entries_, [&](const Entry& e) { return e.frees_at && *e.frees_at <= now; });  // the timer fired
-    Census census;
-    census.tcp_timestamps = timestamps_;
-    census.time_wait_slack = slack_;
-    for (const Entry& e : entries_) {
-      if (!range.contains(e.use.local.port())) continue;
-      PortUse use = e.use;
-      if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
-      census.uses.push_back(use);
-    }
-    return census;
+    return answer([&](const PortUse& use) { return range.contains(use.local.port()); });
   }();
   if (hook) hook();
-  return answer;
+  return census;
+}
+
+expected<Census, NetError> FakeCensus::look_up(std::span<const SocketPair> pairs) {
+  std::function<void()> hook;
+  auto census = [&] {
+    std::lock_guard lock(mutex_);
+    ++look_ups_;
+    hook = while_surveying_;
+    return answer([&](const PortUse& use) {
+      return std::ranges::any_of(pairs, [&](const SocketPair& p) { return p.local == use.local && p.remote == use.remote; });
+    });
+  }();
+  if (hook) hook();
+  return census;
 }
 
 std::size_t FakeCensus::surveys() const {
   std::lock_guard lock(mutex_);
   return surveys_;
+}
+
+std::size_t FakeCensus::look_ups() const {
+  std::lock_guard lock(mutex_);
+  return look_ups_;
 }
 
 }  // namespace connpolicy

@@ -15,6 +15,7 @@ module;
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <system_error>
 #include <vector>
 export module connpolicy.testing:fake_census;
@@ -41,13 +42,16 @@ class FakeCensus final : public PortCensus {
   // How late "the kernel's" TIME_WAIT timer may fire (the real one: time_wait_timer_slack()).
   void set_time_wait_slack(std::chrono::milliseconds slack);
 
-  // Runs `hook` in each survey after the answer is taken and before it is returned, on the
-  // surveying thread, outside the fake's lock. Use when: a test makes something happen while a
-  // census is in flight (a socket closing, another thread's plan() or snapshot()).
+  // Runs `hook` in each survey and look_up after the answer is taken and before it is returned,
+  // on the asking thread, outside the fake's lock. Use when: a test makes something happen while
+  // a census is in flight (a socket closing, another thread's plan() or snapshot()).
   void while_surveying(std::function<void()> hook);
 
   expected<Census, NetError> survey(PortRange range) override;
+  // What the kernel's look_up does: the declared sockets with exactly these ends.
+  expected<Census, NetError> look_up(std::span<const SocketPair> pairs) override;
   std::size_t surveys() const;
+  std::size_t look_ups() const;
 
  private:
   struct Entry {
@@ -61,6 +65,10 @@ class FakeCensus final : public PortCensus {
   std::optional<bool> timestamps_ = true;
   std::chrono::milliseconds slack_{0};
   std::size_t surveys_ = 0;
+  std::size_t look_ups_ = 0;
+  // The census as the kernel would answer now, for the uses `wanted` keeps; counts nothing.
+  template <class Wanted>
+  expected<Census, NetError> answer(Wanted wanted);
   std::function<void()> while_surveying_;
 };
 

@@ -1,5 +1,6 @@
 module;
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -44,7 +45,14 @@ struct FixedPortRotation::State {
     Rest rest = Rest::none;
     std::uint64_t released = 0;  // State::releases when it last came back: newer than a census?
     Timer::time_point ready_at{};
+    // Its last connection's two ends, when known: the rest can then be checked with a look_up of
+    // that one connection instead of a survey. Written only while in_use (by plan() and by the
+    // socket's closing_from()), read only when back in the queue: the mutex orders the two.
+    std::optional<Endpoint> remote, local;
+    bool look_up_ok = false;  // the rest came from our own close (or a look_up of it): ask about the pair
     void on_close(CloseKind kind) noexcept override { state->closed(*this, kind); }
+    bool wants_local_endpoint() const noexcept override { return state->census != nullptr; }
+    void closing_from(const Endpoint& l) noexcept override { local = l; }
   };
 
   std::mt19937_64 random;           // guarded by mutex
@@ -63,6 +71,7 @@ struct FixedPortRotation::State {
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;   // net.ipv4.tcp_timestamps, from the last census
   std::size_t surveys = 0;
+  std::size_t look_ups = 0;
   std::string census_problem;
 
   // A port another socket holds (not TIME_WAIT) is looked at again after this; a census is not
@@ -125,6 +134,7 @@ struct FixedPortRotation::State {
     if (kind == CloseKind::reset) put_back(slot, milliseconds(0), Rest::none);
     else if (kind == CloseKind::released) put_back(slot, busy_rest(), Rest::assumed_time_wait);
     else put_back(slot, close_rest(), options.cooldown ? Rest::given : Rest::assumed_time_wait);
+    slot.look_up_ok = kind == CloseKind::normal && slot.guessed && slot.local && slot.remote;
   }
 
   // Two local addresses that cannot both bind one port: equal, or one of them any-address.
@@ -133,20 +143,27 @@ struct FixedPortRotation::State {
     return a.with_port(0) == b.with_port(0);
   }
 
-  // Asks the kernel and sets each free port's rest from what it says. The census can take tens of
-  // milliseconds on a busy host (docs/benchmarks.md, P6), so it runs without the mutex: sockets
-  // closing, snapshot() and failed() go on meanwhile; other plan()s wait for its answer rather than
-  // ask again. Called and returns with `lock` held.
-  void survey(std::unique_lock<std::mutex>& lock) {
+  // Asks the kernel and sets the free ports' rests from what it says: a survey of the whole range,
+  // or, given `asked` slots, a look_up of exactly their last connections (a hash lookup each, where
+  // a survey walks every socket of the host). Either can take a while, so it runs without the
+  // mutex: sockets closing, snapshot() and failed() go on meanwhile; other plan()s wait for its
+  // answer rather than ask again. Called and returns with `lock` held.
+  void ask(std::unique_lock<std::mutex>& lock, std::vector<std::size_t> asked = {}) {
     if (surveying) {
       census_done.wait(lock, [&] { return !surveying; });
       return;
     }
     surveying = true;
-    ++surveys;
-    survey_due = false;
+    std::vector<SocketPair> pairs;
+    if (asked.empty()) {
+      ++surveys;
+      survey_due = false;
+    } else {
+      ++look_ups;
+      for (std::size_t i : asked) pairs.push_back({*slots[i].local, *slots[i].remote});
+    }
     const std::uint64_t as_of = releases;
-    // Back under the mutex, and the waiters woken, however survey() ends (a user's census may throw).
+    // Back under the mutex, and the waiters woken, however this ends (a user's census may throw).
     struct Relock {
       State& state;
       std::unique_lock<std::mutex>& lock;
@@ -160,9 +177,62 @@ struct FixedPortRotation::State {
     {
       lock.unlock();
       Relock relock{*this, lock};
-      answer.emplace(census->survey(range));
+      answer.emplace(asked.empty() ? census->survey(range) : census->look_up(pairs));
     }
-    apply(*answer, timer->now(), as_of);
+    if (asked.empty()) apply(*answer, timer->now(), as_of);
+    else apply_look_up(*answer, timer->now(), as_of, asked);
+  }
+
+  // The slots whose rests a look_up can check: every cooling slot whose rest is a guess, if each
+  // of them knows its last connection; else none (a survey is needed). Caller holds the mutex.
+  std::vector<std::size_t> cooling_to_look_up(Timer::time_point now) const {
+    std::vector<std::size_t> asked;
+    for (std::size_t i : queue) {
+      const Slot& slot = slots[i];
+      if (slot.ready_at <= now || !slot.guessed) continue;
+      if (!slot.look_up_ok) return {};
+      asked.push_back(i);
+    }
+    return asked;
+  }
+
+  static bool same_end(const Endpoint& a, const Endpoint& b) noexcept {
+    return a.family() == b.family() && a.bytes() == b.bytes() && a.port() == b.port();
+  }
+
+  // A look_up's answer for the `asked` slots only: a TIME_WAIT gives the exact rest, another state
+  // (a close still under way) a recheck in a second, and no socket at all means free now.
+  void apply_look_up(const expected<Census, NetError>& answer, Timer::time_point now, std::uint64_t as_of,
+                     const std::vector<std::size_t>& asked) {
+    last_survey = now;
+    if (!answer) {
+      census_problem = answer.error().message();
+      census_retry_at = now + std::chrono::seconds(1);
+      return;
+    }
+    census_problem.clear();
+    timestamps = answer->tcp_timestamps;
+    const bool time_wait_reusable = options.reuse_address && timestamps.value_or(false);
+    for (std::size_t i : asked) {
+      Slot& slot = slots[i];
+      if (slot.in_use || slot.released > as_of) continue;  // taken or back again meanwhile
+      const auto use = std::ranges::find_if(answer->uses, [&](const PortUse& u) {
+        return same_end(u.local, *slot.local) && same_end(u.remote, *slot.remote);
+      });
+      if (use == answer->uses.end() || (use->state == TcpState::time_wait && time_wait_reusable)) {
+        slot.ready_at = now;
+        slot.guessed = false;
+        slot.rest = Rest::none;
+      } else if (use->state == TcpState::time_wait) {
+        slot.ready_at = now + use->time_wait_left.value_or(milliseconds(0)) + answer->time_wait_slack;
+        slot.guessed = false;
+        slot.rest = Rest::kernel_time_wait;
+      } else {
+        slot.ready_at = now + recheck_other_socket;
+        slot.guessed = true;
+        slot.rest = Rest::other_socket;
+      }
+    }
   }
 
   // `now` is when the answer came back (TIME_WAIT time left counts from then, about). Slots put
@@ -209,6 +279,7 @@ struct FixedPortRotation::State {
         slot.ready_at = hold->until;
         slot.guessed = hold->guessed;
         slot.rest = hold->why;
+        slot.look_up_ok = false;  // maybe another program's socket: only a survey sees it go
       }
     }
   }
@@ -270,10 +341,11 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   // At most one census per plan() (its own or one in flight): at start or after a wrong guess, else
   // when it can change the answer (every port cooling, or the chosen port's rest was assumed) and
   // not too often.
-  const auto survey = [&](bool due) {
+  // A question about known connections is a look_up (cheap); anything else is a survey.
+  const auto survey = [&](bool due, std::vector<std::size_t> asked = {}) {
     if (!s->census || surveyed_now || now < s->census_retry_at) return false;
-    if (!due && s->surveys > 0 && now - s->last_survey < State::min_survey_gap) return false;
-    s->survey(lock);
+    if (!due && s->surveys + s->look_ups > 0 && now - s->last_survey < State::min_survey_gap) return false;
+    s->ask(lock, due ? std::vector<std::size_t>{} : std::move(asked));
     surveyed_now = true;
     now = s->timer->now();
     return true;
@@ -287,14 +359,23 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
     for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
       if (s->slots[*it].ready_at <= now) candidates[found++] = it;
     if (found == 0) {
-      if (survey(false)) continue;
+      if (survey(false, s->cooling_to_look_up(now))) continue;
       break;
     }
-    const auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
-    State::Slot& slot = s->slots[*ready];
-    if (slot.guessed && survey(false) && slot.ready_at > now) continue;  // the kernel still holds it
+    auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
+    const std::size_t index = *ready;
+    State::Slot& slot = s->slots[index];
+    if (slot.guessed && survey(false, slot.look_up_ok ? std::vector<std::size_t>{index} : std::vector<std::size_t>{})) {
+      // The census ran without the mutex: a close may have moved the queue (so `ready` is stale),
+      // and a plan() that waited for the census may have taken this very port.
+      if (slot.in_use || slot.ready_at > now) continue;  // taken, or the kernel still holds it
+      ready = std::ranges::find(s->queue, index);
+    }
     s->queue.erase(ready);
     slot.in_use = true;
+    slot.remote = remote;
+    slot.local.reset();
+    slot.look_up_ok = false;
 
     BindPlan plan;
     plan.local = options_.source ? options_.source->with_port(slot.port) : any_address_for(remote, slot.port);
@@ -342,6 +423,7 @@ FixedPortRotation::Snapshot FixedPortRotation::snapshot() const {
   const auto now = s->timer->now();
   Snapshot snap;
   snap.surveys = s->surveys;
+  snap.look_ups = s->look_ups;
   snap.census_problem = s->census_problem;
   snap.in_use = s->slots.size() - s->queue.size();
   for (std::size_t i : s->queue) {

@@ -13,7 +13,10 @@
 //    held by other sockets, and for how long: when it starts (a fresh process knows nothing of
 //    the TIME_WAITs its predecessor left), when its memory proves wrong (a port it thought free
 //    fails for being busy), when every port looks cooling, and before it offers a port whose
-//    rest was only assumed. So the first bind works, even right after a restart;
+//    rest was only assumed. So the first bind works, even right after a restart. About ports
+//    whose rest it guessed from its own close, it asks for exactly that connection (a look_up,
+//    ~15 us: the socket tells it the local address just before closing), not for the range (a
+//    survey walks every socket of the host: ms);
 //  - when every port is cooling (or in use) it says so at once: local_ports_exhausted, with
 //    retry_after() = the time until the first port frees (the kernel's TIME_WAIT timer, plus its
 //    slack), so the retry policy waits exactly that instead of spinning through bind() calls
@@ -100,7 +103,8 @@ class FixedPortRotation {
     std::size_t ready = 0;    // can be offered now
     std::optional<std::chrono::milliseconds> next_ready_in;  // when the first cooling one frees
     std::optional<std::uint16_t> next_port;                  // the port plan() would offer now
-    std::size_t surveys = 0;                                 // censuses taken so far
+    std::size_t surveys = 0;                                 // censuses of the whole range so far
+    std::size_t look_ups = 0;                                // look_ups of its own closed connections
     std::string census_problem;                              // why the last one failed, if it did
   };
   Snapshot snapshot() const;

@@ -186,6 +186,30 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
   CHECK(open_fd_count() == fds);  // every lookup's netlink socket was closed
 }
 
+TEST_CASE("after its own closes, the rotation asks the kernel about exactly those connections and says the exact wait", "[census][look_up]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;  // the client closes first: TIME_WAIT on the client's ports
+    const auto first = test_support::free_port_block(3);
+    cp::Connector<cp::FixedPortRotation> client{cp::FixedPortRotation{cp::PortRange::make(first, first + 2).value()}};
+    for (int i = 0; i < 3; ++i) REQUIRE(client.connect(server.endpoint()));
+    REQUIRE(server.wait_closed(3));
+    std::this_thread::sleep_for(20ms);  // censuses are at least 10 ms apart unless a guess proved wrong
+    auto none = client.connect(server.endpoint());
+    REQUIRE_FALSE(none);
+    CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
+    CHECK_THAT(none.error().message(), Catch::Matchers::Contains("the kernel's TIME_WAIT timer"));
+    REQUIRE(none.error().retry_after());
+    CHECK(*none.error().retry_after() > 55s);
+    CHECK(*none.error().retry_after() <= 60s + cp::time_wait_timer_slack());
+    const auto snap = client.bind_policy().snapshot();
+    CHECK(snap.surveys == 1);   // at start only
+    CHECK(snap.look_ups == 1);  // the three closed connections, by their four ends
+    CHECK(snap.census_problem.empty());
+  }
+  CHECK(open_fd_count() == fds);
+}
+
 TEST_CASE("netlink and /proc/net/tcp agree, and a range filters out other ports", "[census]") {
   cp::LoopbackServer server;
   const auto first = test_support::free_port_block(4);

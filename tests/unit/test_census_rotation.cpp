@@ -2,10 +2,12 @@
 // ManualTimer, FakeSystem for the Connector cases). No sockets, no sleeping.
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -301,14 +303,22 @@ TEST_CASE("a port that comes back while a census runs keeps its rest: the census
   CHECK(*snap.next_ready_in == std::chrono::duration_cast<std::chrono::milliseconds>(cp::platform_time_wait));
 }
 
+// A census that only knows how to survey: look_up is PortCensus's default.
+struct SurveyOnly final : cp::PortCensus {
+  cp::FakeCensus* fake;
+  explicit SurveyOnly(cp::FakeCensus& f) : fake(&f) {}
+  cp::expected<cp::Census, cp::NetError> survey(cp::PortRange range) override { return fake->survey(range); }
+};
+
 TEST_CASE("look_up's default answers from a survey: only the pairs asked for, both ends matching", "[census][look_up]") {
   cp::ManualTimer timer;
-  cp::FakeCensus census(timer);
+  cp::FakeCensus fake(timer);
+  SurveyOnly census(fake);
   const auto other_server = cp::Endpoint::loopback_v4(7001);
-  census.add_time_wait(local(40001), server, 30s);
-  census.add_time_wait(local(40002), other_server, 20s);  // same port as asked, other remote
-  census.add(local(40003), server, cp::TcpState::established);
-  census.add_time_wait(local(40009), server, 10s);        // not asked
+  fake.add_time_wait(local(40001), server, 30s);
+  fake.add_time_wait(local(40002), other_server, 20s);  // same port as asked, other remote
+  fake.add(local(40003), server, cp::TcpState::established);
+  fake.add_time_wait(local(40009), server, 10s);        // not asked
   const std::vector<cp::SocketPair> asked{{local(40001), server}, {local(40002), server}, {local(40003), server}};
   auto answer = census.look_up(asked);
   REQUIRE(answer);
@@ -318,4 +328,97 @@ TEST_CASE("look_up's default answers from a survey: only the pairs asked for, bo
   CHECK(answer->uses[1].local == local(40003));
   CHECK(answer->uses[1].state == cp::TcpState::established);
   CHECK(census.look_up({})->uses.empty());
+  CHECK(fake.surveys() == 1);  // the default surveyed once (none for nothing asked)
+  CHECK(fake.look_ups() == 0);
+}
+
+
+TEST_CASE("a port the rotation closed itself is checked with a look_up of that connection, not a survey", "[census][look_up]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.set_time_wait_slack(500ms);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 6, .timer = &timer, .census = &census}};
+  auto a = r.plan(server);  // the census at start: a survey
+  auto b = r.plan(server);
+  REQUIRE(a);
+  REQUIRE(b);
+  const auto port_a = a->local->port(), port_b = b->local->port();
+  // Both close normally, as a Socket does: first the local address it used, then the close.
+  a->lease->closing_from(local(port_a));
+  a->lease->on_close(cp::CloseKind::normal);
+  b->lease->closing_from(local(port_b));
+  b->lease->on_close(cp::CloseKind::normal);
+  // The kernel: a's connection is in TIME_WAIT for 20 s more; b's left none (the server closed first).
+  census.add_time_wait(local(port_a), server, 20s);
+  census.add_time_wait(local(port_b), cp::Endpoint::loopback_v4(7001), 40s);  // b's port, another connection
+  timer.advance(10ms);
+  auto next = r.plan(server);  // every port looks cooling: ask about exactly those two connections
+  REQUIRE(next);
+  CHECK(next->local->port() == port_b);
+  CHECK(census.surveys() == 1);  // only the one at start
+  CHECK(census.look_ups() == 1);
+  const auto snap = r.snapshot();
+  CHECK(snap.look_ups == 1);
+  CHECK(snap.cooling == 1);
+  REQUIRE(snap.next_ready_in);
+  CHECK(*snap.next_ready_in == 20s - 10ms + 500ms);  // the kernel's timer and its slack
+
+  // Without the local address (a lease released, or a socket that never said): a survey, as before.
+  next->lease->on_close(cp::CloseKind::normal);
+  census.remove(port_b);
+  timer.advance(1s);
+  auto again = r.plan(server);  // a still rests (kernel's timer); b's rest is a guess with no pair to ask about
+  REQUIRE(again);
+  CHECK(again->local->port() == port_b);
+  CHECK(census.surveys() == 2);
+  CHECK(census.look_ups() == 1);
+}
+
+TEST_CASE("threads sharing a rotation while censuses run never get the same port at once", "[census][threads]") {
+  // Each thread takes a port, closes it normally (a guessed 60 s rest), and now and then moves
+  // time on, so guessed rests run out and plan() asks the census (look_ups and surveys) while
+  // other threads take and return ports: the census runs without the lock, so this is where a
+  // port could be lent twice or a stale queue position used.
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40007}, {.seed = 8, .timer = &timer, .census = &census}};
+  std::mutex lent_mutex;
+  std::set<std::uint16_t> lent;
+  std::atomic<int> twice{0}, made{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        auto plan = r.plan(server);
+        if (!plan) {
+          timer.advance(61s);  // every port cooling: let the guesses run out
+          continue;
+        }
+        const auto port = plan->local->port();
+        {
+          std::lock_guard lock(lent_mutex);
+          if (!lent.insert(port).second) ++twice;
+        }
+        ++made;
+        std::this_thread::yield();  // hold it a moment, as a connection would
+        {
+          std::lock_guard lock(lent_mutex);
+          lent.erase(port);
+        }
+        if ((i + t) % 3 == 0) {
+          plan->lease->on_close(cp::CloseKind::reset);
+        } else {
+          plan->lease->closing_from(local(port));
+          plan->lease->on_close(cp::CloseKind::normal);
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(twice == 0);
+  CHECK(made > 2000);
+  const auto snap = r.snapshot();
+  CHECK(snap.in_use == 0);
+  CHECK(snap.ready + snap.cooling == 8);  // every port back in the queue exactly once
+  CHECK(snap.look_ups > 0);                // the cheap question was asked ...
+  CHECK(snap.surveys >= 1);                // ... and the survey at start
 }
