@@ -179,9 +179,22 @@ struct FixedPortRotation::State {
       Relock relock{*this, lock};
       answer.emplace(asked.empty() ? census->survey(range) : census->look_up(pairs));
     }
-    if (asked.empty()) apply(*answer, timer->now(), as_of);
-    else apply_look_up(*answer, timer->now(), as_of, asked);
+    // `now` is when the answer came back (a TIME_WAIT's time left counts from then, about).
+    const auto now = timer->now();
+    last_survey = now;
+    if (!*answer) {
+      census_problem = answer->error().message();
+      census_retry_at = now + std::chrono::seconds(1);
+      return;
+    }
+    census_problem.clear();
+    timestamps = (*answer)->tcp_timestamps;
+    if (asked.empty()) apply(**answer, now, as_of);
+    else apply_look_up(**answer, now, as_of, asked);
   }
+
+  // With SO_REUSEADDR and TCP timestamps, Linux binds and connects through a TIME_WAIT safely.
+  bool time_wait_reusable() const { return options.reuse_address && timestamps.value_or(false); }
 
   // The slots whose rests a look_up can check: every cooling slot whose rest is a guess, if each
   // of them knows its last connection; else none (a survey is needed). Caller holds the mutex.
@@ -202,29 +215,20 @@ struct FixedPortRotation::State {
 
   // A look_up's answer for the `asked` slots only: a TIME_WAIT gives the exact rest, another state
   // (a close still under way) a recheck in a second, and no socket at all means free now.
-  void apply_look_up(const expected<Census, NetError>& answer, Timer::time_point now, std::uint64_t as_of,
+  void apply_look_up(const Census& answer, Timer::time_point now, std::uint64_t as_of,
                      const std::vector<std::size_t>& asked) {
-    last_survey = now;
-    if (!answer) {
-      census_problem = answer.error().message();
-      census_retry_at = now + std::chrono::seconds(1);
-      return;
-    }
-    census_problem.clear();
-    timestamps = answer->tcp_timestamps;
-    const bool time_wait_reusable = options.reuse_address && timestamps.value_or(false);
     for (std::size_t i : asked) {
       Slot& slot = slots[i];
       if (slot.in_use || slot.released > as_of) continue;  // taken or back again meanwhile
-      const auto use = std::ranges::find_if(answer->uses, [&](const PortUse& u) {
+      const auto use = std::ranges::find_if(answer.uses, [&](const PortUse& u) {
         return same_end(u.local, *slot.local) && same_end(u.remote, *slot.remote);
       });
-      if (use == answer->uses.end() || (use->state == TcpState::time_wait && time_wait_reusable)) {
+      if (use == answer.uses.end() || (use->state == TcpState::time_wait && time_wait_reusable())) {
         slot.ready_at = now;
         slot.guessed = false;
         slot.rest = Rest::none;
       } else if (use->state == TcpState::time_wait) {
-        slot.ready_at = now + use->time_wait_left.value_or(milliseconds(0)) + answer->time_wait_slack;
+        slot.ready_at = now + use->time_wait_left.value_or(milliseconds(0)) + answer.time_wait_slack;
         slot.guessed = false;
         slot.rest = Rest::kernel_time_wait;
       } else {
@@ -235,28 +239,18 @@ struct FixedPortRotation::State {
     }
   }
 
-  // `now` is when the answer came back (TIME_WAIT time left counts from then, about). Slots put
-  // back after the census began (`released` > as_of) keep their memory: the census may predate
-  // their TIME_WAIT.
-  void apply(const expected<Census, NetError>& answer, Timer::time_point now, std::uint64_t as_of) {
-    last_survey = now;
-    if (!answer) {
-      census_problem = answer.error().message();
-      census_retry_at = now + std::chrono::seconds(1);
-      return;
-    }
-    census_problem.clear();
-    timestamps = answer->tcp_timestamps;
-    const bool time_wait_reusable = options.reuse_address && timestamps.value_or(false);
-    const milliseconds slack = answer->time_wait_slack;
+  // A survey's answer for every free slot. Slots put back after the census began (`released` >
+  // as_of) keep their memory: the census may predate their TIME_WAIT.
+  void apply(const Census& answer, Timer::time_point now, std::uint64_t as_of) {
+    const milliseconds slack = answer.time_wait_slack;
     struct Hold { Timer::time_point until; bool guessed; Rest why; };
     std::vector<std::optional<Hold>> holds(slots.size());
     const Endpoint source = options.source.value_or(Endpoint::any_v4());
-    for (const PortUse& use : answer->uses) {
+    for (const PortUse& use : answer.uses) {
       if (!range.contains(use.local.port()) || !overlaps(use.local, source)) continue;
       Hold hold;
       if (use.state == TcpState::time_wait) {
-        if (time_wait_reusable) continue;
+        if (time_wait_reusable()) continue;
         hold = {now + use.time_wait_left.value_or(milliseconds(0)) + slack, false, Rest::kernel_time_wait};
       } else {
         hold = {now + recheck_other_socket, true, Rest::other_socket};
