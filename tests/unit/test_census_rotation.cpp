@@ -422,3 +422,29 @@ TEST_CASE("threads sharing a rotation while censuses run never get the same port
   CHECK(snap.look_ups > 0);                // the cheap question was asked ...
   CHECK(snap.surveys >= 1);                // ... and the survey at start
 }
+
+TEST_CASE("when guesses run out together, every one is checked before any is offered", "[census][look_up]") {
+  // The storm case: ports closed within moments rest until the same instant; the kernel frees
+  // them a little later (its timer wheel). A check of only the port drawn first would let the
+  // next draw through unchecked, into a bind that fails.
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.set_time_wait_slack(500ms);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.seed = 9, .timer = &timer, .census = &census}};
+  for (int i = 0; i < 3; ++i) {
+    auto plan = r.plan(server);
+    REQUIRE(plan);
+    const auto port = plan->local->port();
+    plan->lease->closing_from(local(port));
+    plan->lease->on_close(cp::CloseKind::normal);
+    census.add_time_wait(local(port), server, cp::platform_time_wait + 1s);  // the kernel: 1 s past our guess
+  }
+  timer.advance(cp::platform_time_wait);  // every guess runs out now
+  auto none = r.plan(server);
+  REQUIRE_FALSE(none);  // nothing offered: each is still in TIME_WAIT
+  CHECK(*none.error().retry_after() == 1s + 500ms);
+  CHECK(census.look_ups() == 1);  // one question about all three
+  CHECK(r.snapshot().cooling == 3);
+  timer.advance(1s + 500ms);
+  CHECK(r.plan(server));
+}
