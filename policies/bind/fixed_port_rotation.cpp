@@ -196,15 +196,16 @@ struct FixedPortRotation::State {
   // With SO_REUSEADDR and TCP timestamps, Linux binds and connects through a TIME_WAIT safely.
   bool time_wait_reusable() const { return options.reuse_address && timestamps.value_or(false); }
 
-  // The slots whose rests a look_up can check: every free slot whose rest is a guess and that is
-  // `ready` (its guess ran out) or not, if each of them knows its last connection; else none (a
-  // survey is needed). All of them, not just the one about to be offered: one census per plan(),
-  // so a guessed slot left unasked would be offered unchecked next. Caller holds the mutex.
-  std::vector<std::size_t> guessed_to_look_up(Timer::time_point now, bool ready) const {
+  // The slots whose rests a look_up can check: every free slot whose rest is a guess, if each of
+  // them knows its last connection; else none (a survey is needed). All of them, as a survey
+  // would, not just the one about to be offered: a guess left unasked runs out a moment later,
+  // when the census was just taken (at most one per plan(), one per 10 ms), and its port would be
+  // offered unchecked into a TIME_WAIT. Caller holds the mutex.
+  std::vector<std::size_t> guessed_to_look_up() const {
     std::vector<std::size_t> asked;
     for (std::size_t i : queue) {
       const Slot& slot = slots[i];
-      if ((slot.ready_at <= now) != ready || !slot.guessed) continue;
+      if (!slot.guessed) continue;
       if (!slot.look_up_ok) return {};
       asked.push_back(i);
     }
@@ -355,13 +356,13 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
     for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
       if (s->slots[*it].ready_at <= now) candidates[found++] = it;
     if (found == 0) {
-      if (survey(false, s->guessed_to_look_up(now, /*ready=*/false))) continue;
+      if (survey(false, s->guessed_to_look_up())) continue;
       break;
     }
     auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
     const std::size_t index = *ready;
     State::Slot& slot = s->slots[index];
-    if (slot.guessed && survey(false, s->guessed_to_look_up(now, /*ready=*/true))) {
+    if (slot.guessed && survey(false, s->guessed_to_look_up())) {
       // The census ran without the mutex: a close may have moved the queue (so `ready` is stale),
       // and a plan() that waited for the census may have taken this very port.
       if (slot.in_use || slot.ready_at > now) continue;  // taken, or the kernel still holds it

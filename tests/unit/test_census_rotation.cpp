@@ -424,9 +424,10 @@ TEST_CASE("threads sharing a rotation while censuses run never get the same port
 }
 
 TEST_CASE("when guesses run out together, every one is checked before any is offered", "[census][look_up]") {
-  // The storm case: ports closed within moments rest until the same instant; the kernel frees
-  // them a little later (its timer wheel). A check of only the port drawn first would let the
-  // next draw through unchecked, into a bind that fails.
+  // The storm case: ports closed within moments rest until about the same instant; the kernel
+  // frees them a little later (its timer wheel). Checking only the ports whose guess has run out
+  // would leave the next ones, a millisecond later, to be offered unchecked (censuses are at least
+  // 10 ms apart) into binds that fail: every guess is asked about at once.
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.set_time_wait_slack(500ms);
@@ -438,12 +439,17 @@ TEST_CASE("when guesses run out together, every one is checked before any is off
     plan->lease->closing_from(local(port));
     plan->lease->on_close(cp::CloseKind::normal);
     census.add_time_wait(local(port), server, cp::platform_time_wait + 1s);  // the kernel: 1 s past our guess
+    timer.advance(1ms);
   }
-  timer.advance(cp::platform_time_wait);  // every guess runs out now
+  timer.advance(cp::platform_time_wait - 3ms);  // the first guess runs out; the others 1 and 2 ms later
   auto none = r.plan(server);
   REQUIRE_FALSE(none);  // nothing offered: each is still in TIME_WAIT
   CHECK(*none.error().retry_after() == 1s + 500ms);
   CHECK(census.look_ups() == 1);  // one question about all three
+  timer.advance(2ms);  // every guess has run out, within 10 ms of that census: no new one
+  auto still_none = r.plan(server);
+  REQUIRE_FALSE(still_none);
+  CHECK(census.look_ups() == 1);
   CHECK(r.snapshot().cooling == 3);
   timer.advance(1s + 500ms);
   CHECK(r.plan(server));
