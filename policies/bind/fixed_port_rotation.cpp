@@ -5,7 +5,7 @@ module;
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -53,13 +53,57 @@ struct FixedPortRotation::State {
     void on_close(CloseKind kind) noexcept override { state->closed(*this, kind); }
     bool wants_local_endpoint() const noexcept override { return state->census != nullptr; }
     void closing_from(const Endpoint& l) noexcept override { local = l; }
+    std::size_t prev = npos, next = npos;  // neighbours in the free list while not in use
+  };
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // The free slots, least recently released first: a list threaded through the slots, so taking
+  // a port from the middle or putting one back moves nothing and allocates nothing (a deque did
+  // both, and cost more than the rest of plan()). Caller holds the mutex.
+  class FreeList {
+   public:
+    explicit FreeList(std::vector<Slot>& slots) noexcept : slots_(&slots) {}
+    struct iterator {
+      const std::vector<Slot>* slots;
+      std::size_t at;
+      std::size_t operator*() const noexcept { return at; }
+      iterator& operator++() noexcept { at = (*slots)[at].next; return *this; }
+      iterator operator++(int) noexcept { auto old = *this; ++*this; return old; }
+      bool operator==(const iterator& other) const noexcept { return at == other.at; }
+      using iterator_concept = std::forward_iterator_tag;
+      using value_type = std::size_t;
+      using difference_type = std::ptrdiff_t;
+    };
+    iterator begin() const noexcept { return {slots_, head_}; }
+    iterator end() const noexcept { return {slots_, npos}; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+    void push_back(std::size_t i) noexcept {
+      Slot& slot = (*slots_)[i];
+      slot.prev = tail_;
+      slot.next = npos;
+      (tail_ == npos ? head_ : (*slots_)[tail_].next) = i;
+      tail_ = i;
+      ++size_;
+    }
+    void erase(std::size_t i) noexcept {
+      Slot& slot = (*slots_)[i];
+      (slot.prev == npos ? head_ : (*slots_)[slot.prev].next) = slot.next;
+      (slot.next == npos ? tail_ : (*slots_)[slot.next].prev) = slot.prev;
+      slot.prev = slot.next = npos;
+      --size_;
+    }
+
+   private:
+    std::vector<Slot>* slots_;
+    std::size_t head_ = npos, tail_ = npos, size_ = 0;
   };
 
   std::mt19937_64 random;           // guarded by mutex
   std::mutex mutex;
   std::condition_variable census_done;  // a census in flight has been applied
   std::vector<Slot> slots;          // one per port; never resized (leases point into it)
-  std::deque<std::size_t> queue;    // free slots, least recently released first
+  FreeList queue;                   // free slots, least recently released first
   PortRange range;
   RotationOptions options;
   Timer* timer;
@@ -82,17 +126,20 @@ struct FixedPortRotation::State {
   State(PortRange r, const RotationOptions& o)
       : random(o.seed != 0 ? o.seed : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
         slots(r.size()),
+        queue(slots),
         range(r),
         options(o),
         timer(o.timer ? o.timer : &system_timer()),
         census(!o.use_census ? nullptr : o.census ? o.census : default_census()) {
+    std::vector<std::size_t> order(slots.size());
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].state = this;
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
-      queue.push_back(i);
+      order[i] = i;
     }
     // RFC 6056: a random order, so the ports a process will use cannot be guessed.
-    std::shuffle(queue.begin(), queue.end(), random);
+    std::shuffle(order.begin(), order.end(), random);
+    for (std::size_t i : order) queue.push_back(i);
   }
 
   // The kernel's census where there is one (Linux). Windows has no TIME_WAIT time-left to ask
@@ -119,9 +166,13 @@ struct FixedPortRotation::State {
   }
   milliseconds busy_rest() const { return options.cooldown.value_or(milliseconds(platform_time_wait)); }
 
+  // A slot that needs no rest: ready whatever the clock says, without reading it (a reset close
+  // or a refused attempt puts its port back on every cycle; a clock read is ~40 instructions).
+  static constexpr Timer::time_point ready_now = Timer::time_point::min();
+
   void put_back(Slot& slot, milliseconds rest, Rest why) {
     slot.in_use = false;
-    slot.ready_at = timer->now() + rest;
+    slot.ready_at = rest > milliseconds(0) ? timer->now() + rest : ready_now;
     slot.rest = rest > milliseconds(0) ? why : Rest::none;
     slot.guessed = census != nullptr && rest > milliseconds(0) && !options.cooldown;
     slot.released = ++releases;
@@ -323,7 +374,7 @@ FixedPortRotation& FixedPortRotation::operator=(const FixedPortRotation& other) 
 
 FixedPortRotation::~FixedPortRotation() = default;
 
-std::shared_ptr<FixedPortRotation::State> FixedPortRotation::state() const {
+const std::shared_ptr<FixedPortRotation::State>& FixedPortRotation::state() const {
   std::call_once(made_, [this] {
     if (!state_) state_ = std::make_shared<State>(range_, options_);
   });
@@ -331,7 +382,7 @@ std::shared_ptr<FixedPortRotation::State> FixedPortRotation::state() const {
 }
 
 expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
-  const std::shared_ptr<State> s = state();
+  const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   std::unique_lock lock(s->mutex);
   auto now = s->timer->now();
   bool surveyed_now = false;
@@ -351,24 +402,21 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
 
   for (int pass = 0; pass < 2; ++pass) {
     // The ready ports among the longest rested (the queue is in release order).
-    std::deque<std::size_t>::iterator candidates[State::pick_window];
+    std::size_t candidates[State::pick_window];
     std::size_t found = 0;
     for (auto it = s->queue.begin(); it != s->queue.end() && found < State::pick_window; ++it)
-      if (s->slots[*it].ready_at <= now) candidates[found++] = it;
+      if (s->slots[*it].ready_at <= now) candidates[found++] = *it;
     if (found == 0) {
       if (survey(false, s->guessed_to_look_up())) continue;
       break;
     }
-    auto ready = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
-    const std::size_t index = *ready;
+    const std::size_t index = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(s->random)];
     State::Slot& slot = s->slots[index];
     if (slot.guessed && survey(false, s->guessed_to_look_up())) {
-      // The census ran without the mutex: a close may have moved the queue (so `ready` is stale),
-      // and a plan() that waited for the census may have taken this very port.
+      // The census ran without the mutex: a plan() that waited for it may have taken this very port.
       if (slot.in_use || slot.ready_at > now) continue;  // taken, or the kernel still holds it
-      ready = std::ranges::find(s->queue, index);
     }
-    s->queue.erase(ready);
+    s->queue.erase(index);
     slot.in_use = true;
     slot.remote = remote;
     slot.local.reset();
@@ -402,7 +450,7 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
 
 void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
   if (!plan.lease) return;
-  const std::shared_ptr<State> s = state();
+  const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   auto& slot = static_cast<State::Slot&>(*plan.lease);
   std::lock_guard lock(s->mutex);
   if (!slot.in_use) return;
@@ -415,7 +463,7 @@ void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
 }
 
 FixedPortRotation::Snapshot FixedPortRotation::snapshot() const {
-  const std::shared_ptr<State> s = state();
+  const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   std::lock_guard lock(s->mutex);
   const auto now = s->timer->now();
   Snapshot snap;

@@ -113,7 +113,7 @@ class FixedPortRotation {
 
  private:
   struct State;
-  std::shared_ptr<State> state() const;  // made on first use, then shared by every copy
+  const std::shared_ptr<State>& state() const;  // made on first use, then shared by every copy
 
   PortRange range_;
   RotationOptions options_;
