@@ -178,25 +178,6 @@ std::size_t Endpoint::to_sockaddr(sockaddr_storage& storage) const noexcept {
   return sizeof in6;
 }
 
-bool Endpoint::is_unspecified() const noexcept {
-  const std::size_t n = is_v4() ? 4 : 16;
-  return std::all_of(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(n),
-                     [](std::uint8_t b) { return b == 0; });
-}
-
-bool Endpoint::is_loopback() const noexcept {
-  if (is_v4()) return bytes_[0] == 127;
-  return bytes_ == loopback_v6(0).bytes();
-}
-
-bool Endpoint::is_multicast() const noexcept {
-  return is_v4() ? (bytes_[0] & 0xf0) == 0xe0 : bytes_[0] == 0xff;
-}
-
-bool Endpoint::is_broadcast() const noexcept {
-  return is_v4() && bytes_[0] == 255 && bytes_[1] == 255 && bytes_[2] == 255 && bytes_[3] == 255;
-}
-
 std::string Endpoint::address_string() const {
   if (is_v4()) {
     return std::to_string(bytes_[0]) + "." + std::to_string(bytes_[1]) + "." +

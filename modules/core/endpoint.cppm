@@ -75,10 +75,24 @@ class Endpoint {
     e.port_ = port;
     return e;
   }
-  bool is_unspecified() const noexcept;
-  bool is_loopback() const noexcept;
-  bool is_multicast() const noexcept;  // 224.0.0.0/4, ff00::/8
-  bool is_broadcast() const noexcept;  // 255.255.255.255
+  // Inline (the Connector checks every destination on every connect()) and usable at compile time.
+  constexpr bool is_unspecified() const noexcept {  // 0.0.0.0, ::
+    for (std::size_t i = 0; i < (is_v4() ? 4u : 16u); ++i)
+      if (bytes_[i] != 0) return false;
+    return true;
+  }
+  constexpr bool is_loopback() const noexcept {  // 127.0.0.0/8, ::1
+    if (is_v4()) return bytes_[0] == 127;
+    for (std::size_t i = 0; i < 15; ++i)
+      if (bytes_[i] != 0) return false;
+    return bytes_[15] == 1;
+  }
+  constexpr bool is_multicast() const noexcept {  // 224.0.0.0/4, ff00::/8
+    return is_v4() ? (bytes_[0] & 0xf0) == 0xe0 : bytes_[0] == 0xff;
+  }
+  constexpr bool is_broadcast() const noexcept {  // 255.255.255.255
+    return is_v4() && bytes_[0] == 255 && bytes_[1] == 255 && bytes_[2] == 255 && bytes_[3] == 255;
+  }
 
   // "127.0.0.1", "::1", "fe80::1%2" (the scope id is numeric, so it round-trips everywhere).
   std::string address_string() const;

@@ -195,3 +195,14 @@ TEST_CASE("unspecified and loopback addresses are recognised", "[endpoint]") {
   CHECK_FALSE(cp::Endpoint::parse("[::2]:1").value().is_loopback());
   CHECK(cp::Endpoint::parse("[::1]:1").value().address_string() == "::1");
 }
+
+// The classifiers are constexpr: a destination known at compile time can be checked there.
+static_assert(cp::Endpoint::any_v4(80).is_unspecified() && cp::Endpoint::any_v6(80).is_unspecified());
+static_assert(!cp::Endpoint::ipv4({0, 0, 0, 1}, 80).is_unspecified());
+static_assert(!cp::Endpoint::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 80).is_unspecified());
+static_assert(cp::Endpoint::loopback_v4(1).is_loopback() && cp::Endpoint::loopback_v6(1).is_loopback());
+static_assert(!cp::Endpoint::ipv6({1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 80).is_loopback());
+static_assert(cp::Endpoint::ipv4({239, 1, 2, 3}, 80).is_multicast() && !cp::Endpoint::ipv4({240, 0, 0, 1}, 80).is_multicast());
+static_assert(cp::Endpoint::ipv6({0xff, 2}, 80).is_multicast() && !cp::Endpoint::loopback_v6(80).is_multicast());
+static_assert(cp::Endpoint::ipv4({255, 255, 255, 255}, 80).is_broadcast() && !cp::Endpoint::ipv4({255, 255, 255, 254}, 80).is_broadcast());
+static_assert(!cp::Endpoint::ipv6({0xff, 0xff, 0xff, 0xff}, 80).is_broadcast());
