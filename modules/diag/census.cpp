@@ -36,7 +36,12 @@ std::string_view to_string(TcpState state) noexcept {
 }
 
 std::string_view to_string(CensusSource source) noexcept {
-  return source == CensusSource::netlink ? "netlink sock_diag" : "/proc/net/tcp";
+  switch (source) {
+    case CensusSource::netlink: return "netlink sock_diag";
+    case CensusSource::proc_net_tcp: return "/proc/net/tcp";
+    case CensusSource::tcp_table: return "GetExtendedTcpTable";
+  }
+  return "unknown";
 }
 
 #ifdef __linux__
@@ -56,10 +61,18 @@ bool netlink_refused(const NetError& error) {
 #endif
 
 expected<Census, NetError> KernelCensus::survey(PortRange range) {
-#ifndef __linux__
+#if defined(_WIN32)
+  // No TIME_WAIT time left, no timestamps setting to read, no timer slack to add.
+  auto uses = detail::survey_tcp_table(range);
+  if (!uses) return unexpected(std::move(uses).error());
+  Census census;
+  census.uses = std::move(*uses);
+  census.source = CensusSource::tcp_table;
+  return census;
+#elif !defined(__linux__)
   (void)range;
   return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP))
-                        .with_detail("no kernel census on this platform yet: sock_diag and /proc/net/tcp are Linux's"));
+                        .with_detail("no kernel census on this platform yet: Linux and Windows only"));
 #else
   Census census;
   census.tcp_timestamps = tcp_timestamps_enabled();

@@ -49,11 +49,16 @@ struct PortUse {
   Endpoint remote;  // unspecified for a listening socket
   TcpState state = TcpState::established;
   // TIME_WAIT only: how long until the kernel frees the port (ms from netlink, 10 ms ticks from
-  // /proc; the kernel's timer may fire a little later than this says).
+  // /proc; the kernel's timer may fire a little later than this says). Empty where the system
+  // does not say (Windows): the port is held for an unknown while, at most its TIME_WAIT.
   std::optional<std::chrono::milliseconds> time_wait_left;
 };
 
-enum class CensusSource : std::uint8_t { netlink, proc_net_tcp };
+enum class CensusSource : std::uint8_t {
+  netlink,       // Linux: sock_diag, with each TIME_WAIT's time left
+  proc_net_tcp,  // Linux: /proc/net/tcp{,6}, with time left in 10 ms ticks
+  tcp_table,     // Windows: GetExtendedTcpTable; TIME_WAIT listed without its time left
+};
 std::string_view to_string(CensusSource source) noexcept;
 
 struct Census {
@@ -99,8 +104,9 @@ enum class CensusMethod : std::uint8_t {
   proc_net_tcp,  // /proc/net/tcp and /proc/net/tcp6 only: reads every TCP socket of the namespace
 };
 
-// The kernel's census of TCP sockets (Linux). Elsewhere survey() fails with
-// operation_not_supported and FixedPortRotation falls back to its own memory.
+// The kernel's census of TCP sockets: Linux (netlink, /proc) and Windows (GetExtendedTcpTable;
+// `method` is ignored there). Elsewhere survey() fails with operation_not_supported and
+// FixedPortRotation falls back to its own memory.
 class KernelCensus final : public PortCensus {
  public:
   explicit KernelCensus(CensusMethod method = CensusMethod::automatic) noexcept : method_(method) {}
@@ -136,6 +142,7 @@ namespace connpolicy::detail {
 expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range);
 expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range);
 expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketPair> pairs);
+expected<std::vector<PortUse>, NetError> survey_tcp_table(PortRange range);  // Windows only
 // Same family, address bytes and port (the kernel does not report an IPv6 scope id).
 bool same_end(const Endpoint& a, const Endpoint& b) noexcept;
 }  // namespace connpolicy::detail

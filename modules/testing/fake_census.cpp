@@ -51,6 +51,11 @@ void FakeCensus::set_time_wait_slack(std::chrono::milliseconds slack) {
   slack_ = slack;
 }
 
+void FakeCensus::report_time_left(bool report) {
+  std::lock_guard lock(mutex_);
+  report_time_left_ = report;
+}
+
 void FakeCensus::while_surveying(std::function<void()> hook) {
   std::lock_guard lock(mutex_);
   while_surveying_ = std::move(hook);
@@ -67,7 +72,8 @@ expected<Census, NetError> FakeCensus::answer(Wanted wanted) {
   for (const Entry& e : entries_) {
     if (!wanted(e.use)) continue;
     PortUse use = e.use;
-    if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+    if (e.frees_at && report_time_left_) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+    if (!report_time_left_) use.time_wait_left.reset();
     census.uses.push_back(use);
   }
   return census;

@@ -42,6 +42,10 @@ class FakeCensus final : public PortCensus {
   // How late "the kernel's" TIME_WAIT timer may fire (the real one: time_wait_timer_slack()).
   void set_time_wait_slack(std::chrono::milliseconds slack);
 
+  // false: TIME_WAITs are reported without their time left, as Windows' GetExtendedTcpTable
+  // reports them (they still vanish when their time is up). Default true, as on Linux.
+  void report_time_left(bool report);
+
   // Runs `hook` in each survey and look_up after the answer is taken and before it is returned,
   // on the asking thread, outside the fake's lock. Use when: a test makes something happen while
   // a census is in flight (a socket closing, another thread's plan() or snapshot()).
@@ -64,6 +68,7 @@ class FakeCensus final : public PortCensus {
   std::error_code failure_;
   std::optional<bool> timestamps_ = true;
   std::chrono::milliseconds slack_{0};
+  bool report_time_left_ = true;
   std::size_t surveys_ = 0;
   std::size_t look_ups_ = 0;
   // The census as the kernel would answer now, for the uses `wanted` keeps; counts nothing.

@@ -23,13 +23,16 @@ using std::chrono::milliseconds;
 
 struct FixedPortRotation::State {
   // Why a port rests: what the error says when every port is cooling.
-  enum class Rest : std::uint8_t { none, assumed_time_wait, kernel_time_wait, other_socket, busy_failure, given };
+  enum class Rest : std::uint8_t {
+    none, assumed_time_wait, kernel_time_wait, time_wait_unknown_end, other_socket, busy_failure, given,
+  };
 
   static std::string_view describe(Rest why) noexcept {
     switch (why) {
       case Rest::none: return "";
       case Rest::assumed_time_wait: return "assumed TIME_WAIT";
       case Rest::kernel_time_wait: return "the kernel's TIME_WAIT timer";
+      case Rest::time_wait_unknown_end: return "in TIME_WAIT, and the system does not say for how long";
       case Rest::other_socket: return "held by another socket";
       case Rest::busy_failure: return "failed for being busy";
       case Rest::given: return "the cooldown you set";
@@ -118,9 +121,10 @@ struct FixedPortRotation::State {
   std::size_t look_ups = 0;
   std::string census_problem;
 
-  // A port another socket holds (not TIME_WAIT) is looked at again after this; a census is not
-  // taken more often than every min_survey_gap unless the memory just proved wrong.
-  static constexpr milliseconds recheck_other_socket{1000};
+  // A port another socket holds (not TIME_WAIT), or a TIME_WAIT whose end the system does not
+  // tell (Windows), is looked at again after this; a census is not taken more often than every
+  // min_survey_gap unless the memory just proved wrong.
+  static constexpr milliseconds recheck_held{1000};
   static constexpr milliseconds min_survey_gap{10};
 
   State(PortRange r, const RotationOptions& o)
@@ -142,10 +146,10 @@ struct FixedPortRotation::State {
     for (std::size_t i : order) queue.push_back(i);
   }
 
-  // The kernel's census where there is one (Linux). Windows has no TIME_WAIT time-left to ask
-  // for (GetExtendedTcpTable lists TIME_WAIT sockets without it): memory only, for now.
+  // The kernel's census where there is one: Linux, and Windows (whose table lists TIME_WAITs
+  // without their time left: such a port is looked at again every recheck_held).
   static PortCensus* default_census() noexcept {
-#ifdef __linux__
+#if defined(__linux__) || defined(_WIN32)
     return &kernel_census();
 #else
     return nullptr;
@@ -281,12 +285,16 @@ struct FixedPortRotation::State {
         slot.ready_at = now;
         slot.guessed = false;
         slot.rest = Rest::none;
-      } else if (use->state == TcpState::time_wait) {
-        slot.ready_at = now + use->time_wait_left.value_or(milliseconds(0)) + answer.time_wait_slack;
+      } else if (use->state == TcpState::time_wait && use->time_wait_left) {
+        slot.ready_at = now + *use->time_wait_left + answer.time_wait_slack;
         slot.guessed = false;
         slot.rest = Rest::kernel_time_wait;
+      } else if (use->state == TcpState::time_wait) {  // held, for how long unknown: ask again
+        slot.ready_at = now + recheck_held;
+        slot.guessed = true;
+        slot.rest = Rest::time_wait_unknown_end;
       } else {
-        slot.ready_at = now + recheck_other_socket;
+        slot.ready_at = now + recheck_held;
         slot.guessed = true;
         slot.rest = Rest::other_socket;
       }
@@ -305,9 +313,10 @@ struct FixedPortRotation::State {
       Hold hold;
       if (use.state == TcpState::time_wait) {
         if (time_wait_reusable()) continue;
-        hold = {now + use.time_wait_left.value_or(milliseconds(0)) + slack, false, Rest::kernel_time_wait};
+        if (use.time_wait_left) hold = {now + *use.time_wait_left + slack, false, Rest::kernel_time_wait};
+        else hold = {now + recheck_held, true, Rest::time_wait_unknown_end};  // Windows: ask again
       } else {
-        hold = {now + recheck_other_socket, true, Rest::other_socket};
+        hold = {now + recheck_held, true, Rest::other_socket};
       }
       auto& h = holds[use.local.port() - range.first()];
       if (!h || hold.until > h->until) h = hold;
@@ -318,7 +327,12 @@ struct FixedPortRotation::State {
       if (slot.released > as_of) continue;  // came back while the census ran
       const auto& hold = holds[i];
       if (!hold) {
-        if (slot.guessed) {  // the kernel holds nothing there: free now
+        if (slot.guessed && slot.rest == Rest::busy_failure) {
+          // A bind failed here, yet the census shows nothing: a socket it cannot see holds the
+          // port (bound but neither listening nor connected is in no table the kernel lists).
+          // Keep the rest the failure earned; binding decides again when it ends.
+          slot.guessed = false;
+        } else if (slot.guessed) {  // the kernel holds nothing there: free now
           slot.ready_at = now;
           slot.guessed = false;
           slot.rest = Rest::none;
@@ -440,7 +454,10 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
     const std::size_t in_use = range_.size() - s->queue.size();
     detail += "cooling down after a close (TIME_WAIT) or a busy failure";
     if (in_use > 0) detail += ", or in use (" + std::to_string(in_use) + ")";
-    detail += "; port " + std::to_string(slot.port) + " frees in " + seconds_text(wait);
+    if (slot.rest == State::Rest::time_wait_unknown_end || slot.rest == State::Rest::other_socket)
+      detail += "; port " + std::to_string(slot.port) + " is looked at again in " + seconds_text(wait);
+    else
+      detail += "; port " + std::to_string(slot.port) + " frees in " + seconds_text(wait);
     if (slot.rest != State::Rest::none) detail += " (" + std::string(State::describe(slot.rest)) + ")";
     if (!s->census_problem.empty()) detail += "; the kernel census failed: " + s->census_problem;
     error.with_retry_after(wait);

@@ -29,7 +29,9 @@
 // reusable at once (cooldown 0 by default), provided TCP timestamps are on; see FixedPort.
 // Windows: ports are bound with SO_EXCLUSIVEADDRUSE unless reuse_address is set (where
 // SO_REUSEADDR would let another socket take a port in use); 10048 at connect() rotates like at
-// bind(); the assumed TIME_WAIT is 120 s (TcpTimedWaitDelay's default); there is no census yet.
+// bind(); the assumed TIME_WAIT is 120 s (TcpTimedWaitDelay's default); the census is
+// GetExtendedTcpTable, which lists TIME_WAITs without their time left, so such a port is looked
+// at again every second rather than waited for exactly.
 module;
 #include <chrono>
 #include <cstddef>

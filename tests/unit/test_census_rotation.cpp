@@ -454,3 +454,80 @@ TEST_CASE("when guesses run out together, every one is checked before any is off
   timer.advance(1s + 500ms);
   CHECK(r.plan(server));
 }
+
+TEST_CASE("a census that does not say how long a TIME_WAIT lasts (Windows) keeps the port and looks again every second", "[census][windows]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.report_time_left(false);  // as GetExtendedTcpTable: TIME_WAIT, without the time left
+  for (int port = 40000; port <= 40002; ++port) census.add_time_wait(local(port), server, 5s);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.seed = 5, .timer = &timer, .census = &census}};
+  CHECK(take(r) == 40003);
+  CHECK(census.surveys() == 1);
+
+  auto none = r.plan(server);
+  REQUIRE_FALSE(none);
+  REQUIRE(none.error().retry_after());
+  CHECK(*none.error().retry_after() == 1s);  // not "free now", not a made-up 120 s: look again
+  CHECK_THAT(none.error().message(),
+             Contains("is looked at again in 1.0 s (in TIME_WAIT, and the system does not say for how long)"));
+  timer.advance(1s);
+  REQUIRE_FALSE(r.plan(server));  // looked again: still in TIME_WAIT
+  CHECK(census.surveys() == 2);
+  timer.advance(4s);  // the TIME_WAITs end
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  CHECK(plan->local->port() >= 40000);
+  CHECK(plan->local->port() <= 40002);
+  CHECK(census.surveys() == 3);
+}
+
+TEST_CASE("a look_up that finds its own TIME_WAIT without the time left does not offer the port", "[census][look_up][windows]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.report_time_left(false);
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.seed = 6, .timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  plan->lease->closing_from(local(40000));
+  plan->lease->on_close(cp::CloseKind::normal);
+  census.add_time_wait(local(40000), server, cp::platform_time_wait + 3s);  // longer than the guess
+  timer.advance(cp::platform_time_wait);  // the guess runs out
+  auto none = r.plan(server);
+  REQUIRE_FALSE(none);  // the look_up says TIME_WAIT: not offered into it
+  CHECK(census.look_ups() == 1);
+  CHECK(*none.error().retry_after() == 1s);
+  timer.advance(1s);
+  REQUIRE_FALSE(r.plan(server));
+  CHECK(census.look_ups() == 2);  // its own connection: still the cheap question
+  timer.advance(2s);
+  CHECK(r.plan(server));
+}
+
+TEST_CASE("a port whose bind failed keeps its rest when the census shows nothing there", "[census]") {
+  // A socket that is bound and nothing more appears in no table the census reads (/proc, older
+  // kernels' netlink, Windows): the failed bind is the only witness, so it is believed.
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);  // sees nothing at all
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .timer = &timer, .census = &census}};
+  auto plan = r.plan(server);
+  REQUIRE(plan);
+  const auto held = plan->local->port();
+  r.failed(*plan, cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
+  for (int i = 0; i < 10; ++i) {
+    auto next = r.plan(server);
+    REQUIRE(next);
+    CHECK(next->local->port() != held);
+    next->lease->on_close(cp::CloseKind::reset);
+    timer.advance(1s);
+  }
+  CHECK(census.surveys() >= 2);  // the failure made it ask; the answer did not clear the port
+  timer.advance(cp::platform_time_wait);  // the rest the failure earned is over: binding decides again
+  std::set<std::uint16_t> offered;
+  for (int i = 0; i < 20; ++i) {
+    auto next = r.plan(server);
+    REQUIRE(next);
+    offered.insert(next->local->port());
+    next->lease->on_close(cp::CloseKind::reset);
+  }
+  CHECK(offered.contains(held));
+}

@@ -1,9 +1,10 @@
 // Real Winsock: what the Windows build does with real sockets on 127.0.0.1, run under Wine in CI
 // (the windows-cross preset). Wine reproduces 10048 for two live sockets, refused connects
-// (10061), SO_EXCLUSIVEADDRUSE and non-inheritable sockets. It does NOT reproduce TIME_WAIT: Wine
-// sets Linux SO_REUSEADDR on every socket, so a fixed port rebinds at once where Windows says
-// 10048. That case is tested with FakeSystem replaying Winsock's codes (the last test here, and
-// "connector: a rotation also moves on when connect says the address pair is taken").
+// (10061), SO_EXCLUSIVEADDRUSE, non-inheritable sockets, and the TCP table (GetExtendedTcpTable,
+// read from the host's kernel, TIME_WAITs included). It does NOT reproduce TIME_WAIT *blocking*
+// a port: Wine sets Linux SO_REUSEADDR on every socket, so a fixed port rebinds at once where
+// Windows says 10048. That case is tested with FakeSystem replaying Winsock's codes (the last
+// test here, and "connector: a rotation also moves on when connect says the address pair is taken").
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
@@ -145,6 +146,53 @@ TEST_CASE("winsock: sockets are not inherited by child processes", "[winsock][se
   DWORD flags = 0;
   REQUIRE(::GetHandleInformation(reinterpret_cast<HANDLE>(s->native_handle()), &flags));
   CHECK((flags & HANDLE_FLAG_INHERIT) == 0);
+}
+
+TEST_CASE("winsock: the census (GetExtendedTcpTable) lists the port a client closed first as TIME_WAIT", "[winsock][census]") {
+  // Wine's table comes from the host's kernel, where the TIME_WAIT really is (Wine only stops it
+  // from blocking the next bind). Windows lists it the same way, also without the time left.
+  cp::LoopbackServer server;  // closes after the client: TIME_WAIT on the client's port
+  const auto port = cp::find_free_port().value();
+  cp::Connector<cp::FixedPort> client{cp::FixedPort::make(port).value()};
+  {
+    auto s = client.connect(server.endpoint());
+    REQUIRE(s);
+    auto census = cp::kernel_census().survey(cp::PortRange::make(port, port).value());
+    REQUIRE(census);
+    CHECK(census->source == cp::CensusSource::tcp_table);
+    REQUIRE(census->uses.size() == 1);
+    CHECK(census->uses[0].state == cp::TcpState::established);
+    CHECK(census->uses[0].remote == server.endpoint());
+  }
+  REQUIRE(server.wait_closed(1));
+  auto census = cp::kernel_census().survey(cp::PortRange::make(port, port).value());
+  REQUIRE(census);
+  REQUIRE(census->uses.size() == 1);
+  CHECK(census->uses[0].state == cp::TcpState::time_wait);
+  CHECK(census->uses[0].local.port() == port);
+  CHECK(census->uses[0].remote == server.endpoint());
+  CHECK_FALSE(census->uses[0].time_wait_left);  // Windows does not say
+}
+
+TEST_CASE("winsock: a fresh FixedPortRotation skips the ports an earlier client left in TIME_WAIT", "[winsock][census]") {
+  // The seed's restart on Windows: the new rotation knows nothing of the old connections, but
+  // the census does, so its first bind is on a port that is free.
+  cp::LoopbackServer server;
+  const auto range = cp::find_free_port_range(2).value();
+  {
+    cp::Connector<cp::FixedPort> earlier{cp::FixedPort::make(range.first()).value()};
+    auto s = earlier.connect(server.endpoint());
+    REQUIRE(s);
+  }
+  REQUIRE(server.wait_closed(1));
+  for (int run = 0; run < 3; ++run) {  // several fresh rotations: never the TIME_WAIT port, whatever the draw
+    cp::FixedPortRotation rotation{range, {.seed = static_cast<std::uint64_t>(run + 1)}};
+    auto plan = rotation.plan(server.endpoint());
+    REQUIRE(plan);
+    CHECK(plan->local->port() == range.last());
+    CHECK(rotation.snapshot().surveys == 1);
+    CHECK(rotation.snapshot().census_problem.empty());
+  }
 }
 
 // Wine cannot show this one (see the top of the file): Windows reports a port still in TIME_WAIT
