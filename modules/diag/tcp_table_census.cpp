@@ -10,6 +10,7 @@ module;
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -67,37 +68,41 @@ expected<std::vector<unsigned char>, NetError> tcp_table(ULONG family) {
                         .with_detail("GetExtendedTcpTable: the table kept growing faster than it could be read"));
 }
 
+// The rows of `table` whose local port is in `range`; `ends(row, port)` gives the two endpoints.
+template <class Table, class Ends>
+void collect(const std::vector<unsigned char>& table, PortRange range, Ends ends, std::vector<PortUse>& uses) {
+  const auto* t = reinterpret_cast<const Table*>(table.data());
+  for (DWORD i = 0; i < t->dwNumEntries; ++i) {
+    const auto& row = t->table[i];
+    const auto state = state_of(row.dwState);
+    const std::uint16_t port = port_of(row.dwLocalPort);
+    if (!state || !range.contains(port)) continue;
+    const auto [local, remote] = ends(row, port);
+    uses.push_back({local, remote, *state, std::nullopt});
+  }
+}
+
 }  // namespace
 
 expected<std::vector<PortUse>, NetError> survey_tcp_table(PortRange range) {
   std::vector<PortUse> uses;
   auto v4 = tcp_table<MIB_TCPTABLE_OWNER_PID>(AF_INET);
   if (!v4) return unexpected(std::move(v4).error());
-  const auto* t4 = reinterpret_cast<const MIB_TCPTABLE_OWNER_PID*>(v4->data());
-  for (DWORD i = 0; i < t4->dwNumEntries; ++i) {
-    const MIB_TCPROW_OWNER_PID& row = t4->table[i];
-    const auto state = state_of(row.dwState);
-    const std::uint16_t port = port_of(row.dwLocalPort);
-    if (!state || !range.contains(port)) continue;
+  collect<MIB_TCPTABLE_OWNER_PID>(*v4, range, [](const MIB_TCPROW_OWNER_PID& row, std::uint16_t port) {
     std::array<std::uint8_t, 4> local{}, remote{};
     std::memcpy(local.data(), &row.dwLocalAddr, 4);  // network order, as Endpoint keeps it
     std::memcpy(remote.data(), &row.dwRemoteAddr, 4);
-    uses.push_back({Endpoint::ipv4(local, port), Endpoint::ipv4(remote, port_of(row.dwRemotePort)), *state, std::nullopt});
-  }
+    return std::pair{Endpoint::ipv4(local, port), Endpoint::ipv4(remote, port_of(row.dwRemotePort))};
+  }, uses);
   auto v6 = tcp_table<MIB_TCP6TABLE_OWNER_PID>(AF_INET6);
   if (!v6) return unexpected(std::move(v6).error());
-  const auto* t6 = reinterpret_cast<const MIB_TCP6TABLE_OWNER_PID*>(v6->data());
-  for (DWORD i = 0; i < t6->dwNumEntries; ++i) {
-    const MIB_TCP6ROW_OWNER_PID& row = t6->table[i];
-    const auto state = state_of(row.dwState);
-    const std::uint16_t port = port_of(row.dwLocalPort);
-    if (!state || !range.contains(port)) continue;
+  collect<MIB_TCP6TABLE_OWNER_PID>(*v6, range, [](const MIB_TCP6ROW_OWNER_PID& row, std::uint16_t port) {
     std::array<std::uint8_t, 16> local{}, remote{};
     std::memcpy(local.data(), row.ucLocalAddr, 16);
     std::memcpy(remote.data(), row.ucRemoteAddr, 16);
-    uses.push_back({Endpoint::ipv6(local, port, row.dwLocalScopeId),
-                    Endpoint::ipv6(remote, port_of(row.dwRemotePort), row.dwRemoteScopeId), *state, std::nullopt});
-  }
+    return std::pair{Endpoint::ipv6(local, port, row.dwLocalScopeId),
+                     Endpoint::ipv6(remote, port_of(row.dwRemotePort), row.dwRemoteScopeId)};
+  }, uses);
   return uses;
 }
 
