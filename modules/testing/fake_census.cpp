@@ -72,8 +72,8 @@ expected<Census, NetError> FakeCensus::answer(Wanted wanted) {
   for (const Entry& e : entries_) {
     if (!wanted(e.use)) continue;
     PortUse use = e.use;
-    if (e.frees_at && report_time_left_) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
-    if (!report_time_left_) use.time_wait_left.reset();
+    if (e.frees_at) use.time_wait_left = std::chrono::ceil<std::chrono::milliseconds>(*e.frees_at - now);
+    if (!report_time_left_) use.time_wait_left.reset();  // as Windows: TIME_WAIT, no time
     census.uses.push_back(use);
   }
   return census;

@@ -329,8 +329,9 @@ struct FixedPortRotation::State {
       if (!hold) {
         if (slot.guessed && slot.rest == Rest::busy_failure) {
           // A bind failed here, yet the census shows nothing: a socket it cannot see holds the
-          // port (bound but neither listening nor connected is in no table the kernel lists).
-          // Keep the rest the failure earned; binding decides again when it ends.
+          // port (one that is only bound is not in /proc/net/tcp, nor in netlink's dump before
+          // recent kernels, nor in Windows' table as Wine builds it). Keep the rest the failure
+          // earned; binding decides again when it ends.
           slot.guessed = false;
         } else if (slot.guessed) {  // the kernel holds nothing there: free now
           slot.ready_at = now;
