@@ -95,6 +95,8 @@ expected<std::vector<PortUse>, NetError> survey_tcp_table(PortRange range) {
     return std::pair{Endpoint::ipv4(local, port), Endpoint::ipv4(remote, port_of(row.dwRemotePort))};
   }, uses);
   auto v6 = tcp_table<MIB_TCP6TABLE_OWNER_PID>(AF_INET6);
+  if (!v6 && v6.error().code() == std::error_code(ERROR_NOT_SUPPORTED, std::system_category()))
+    return uses;  // a host without IPv6: its IPv4 table is the whole answer
   if (!v6) return unexpected(std::move(v6).error());
   collect<MIB_TCP6TABLE_OWNER_PID>(*v6, range, [](const MIB_TCP6ROW_OWNER_PID& row, std::uint16_t port) {
     std::array<std::uint8_t, 16> local{}, remote{};
