@@ -161,6 +161,10 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo "\`build/release/bench/connect_cycles MODE 5000\`. Rates are medians over the rounds; the ratio is the"
   echo "median of the 9 per-round ratios (connpolicy / hand-written), with their range: on a shared 2-core"
   echo "machine single runs differ by up to ±20 %, so only a ratio well outside the range means anything."
+  echo "The rotation's first connect is made before the clock starts: it takes the rotation's start census, one"
+  echo "walk of every TCP socket of the host (P6), which with the tens of thousands of TIME_WAITs the earlier"
+  echo "rounds leave cost up to a second and made the rotation look 20 % slower (0.785, range 0.146-0.981,"
+  echo "before 2026-12-02). A process that makes few connections does pay it once."
   echo
   echo "| bind policy | hand-written | connpolicy | ratio (median) | ratios (min-max) |"
   echo "|---|---|---|---|---|"
