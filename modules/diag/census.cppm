@@ -6,7 +6,9 @@
 // its own closes is not enough: a fresh process knows nothing of what its predecessor left, and
 // another program may hold a port. The kernel knows, exactly: netlink sock_diag (inet_diag) gives
 // every socket's state and, for TIME_WAIT, the milliseconds left on its timer; /proc/net/tcp{,6}
-// gives the same in 10 ms ticks where netlink is refused (some sandboxes).
+// gives the same in 10 ms ticks where netlink is refused (some sandboxes). Windows' TCP table
+// (GetExtendedTcpTable) gives the states but not the time left; a socket that is only bound is
+// in /proc and Windows' table not at all (recent kernels' netlink lists it as CLOSE).
 //
 // Use when: you bind ports yourself and want to know which will bind, and when. FixedPortRotation
 // uses it by default; `connpolicy-census`-style tools and tests can call KernelCensus directly:
