@@ -46,6 +46,7 @@ done
 # P3: cycles per second, raw and connpolicy back to back in each of 9 rounds. This machine's
 # noise is as large as the effect (single runs differ by +-20 %), so the table gives the median of
 # the per-round ratios and their range, not just a ratio of medians.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 declare -A rates ratios
 for round in 1 2 3 4 5 6 7 8 9; do
   echo "bench: P3 round $round of 9"
@@ -54,7 +55,7 @@ for round in 1 2 3 4 5 6 7 8 9; do
     ours=$("$bin/connect_cycles" "connpolicy_$pair" 5000 | awk '{print $(NF-1)}')
     rates[raw_$pair]="${rates[raw_$pair]:-} $raw"
     rates[connpolicy_$pair]="${rates[connpolicy_$pair]:-} $ours"
-    ratios[$pair]="${ratios[$pair]:-} $(awk -v a="$ours" -v b="$raw" 'BEGIN {printf "%.3f", a / b}')"
+    ratios[$pair]="${ratios[$pair]:-} $(ratio "$ours" "$raw")"
   done
 done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -96,7 +97,6 @@ else
   p6="(skipped: unshare -n needs root and iproute2)"
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; }
 {
   echo "# Benchmarks"

@@ -271,8 +271,24 @@ struct FixedPortRotation::State {
     return a.family() == b.family() && a.bytes() == b.bytes() && a.port() == b.port();
   }
 
-  // A look_up's answer for the `asked` slots only: a TIME_WAIT gives the exact rest, another state
-  // (a close still under way) a recheck in a second, and no socket at all means free now.
+  // How long one socket the census reports keeps its port from us: a TIME_WAIT with its time left
+  // exactly (plus the timer's slack); one without (Windows) or another state (another program, a
+  // close under way) until a second look. Empty: it does not hold the port (a TIME_WAIT that
+  // SO_REUSEADDR binds through). The one reading of a census answer, for surveys and look_ups.
+  struct Hold {
+    Timer::time_point until;
+    bool guessed;
+    Rest why;
+  };
+  std::optional<Hold> hold_of(const PortUse& use, Timer::time_point now, milliseconds slack) const {
+    if (use.state != TcpState::time_wait) return Hold{now + recheck_held, true, Rest::other_socket};
+    if (time_wait_reusable()) return std::nullopt;
+    if (use.time_wait_left) return Hold{now + *use.time_wait_left + slack, false, Rest::kernel_time_wait};
+    return Hold{now + recheck_held, true, Rest::time_wait_unknown_end};
+  }
+
+  // A look_up's answer for the `asked` slots only: its connection's hold, or free now when the
+  // kernel no longer has that connection.
   void apply_look_up(const Census& answer, Timer::time_point now, std::uint64_t as_of,
                      const std::vector<std::size_t>& asked) {
     for (std::size_t i : asked) {
@@ -281,45 +297,24 @@ struct FixedPortRotation::State {
       const auto use = std::ranges::find_if(answer.uses, [&](const PortUse& u) {
         return same_end(u.local, *slot.local) && same_end(u.remote, *slot.remote);
       });
-      if (use == answer.uses.end() || (use->state == TcpState::time_wait && time_wait_reusable())) {
-        slot.ready_at = now;
-        slot.guessed = false;
-        slot.rest = Rest::none;
-      } else if (use->state == TcpState::time_wait && use->time_wait_left) {
-        slot.ready_at = now + *use->time_wait_left + answer.time_wait_slack;
-        slot.guessed = false;
-        slot.rest = Rest::kernel_time_wait;
-      } else if (use->state == TcpState::time_wait) {  // held, for how long unknown: ask again
-        slot.ready_at = now + recheck_held;
-        slot.guessed = true;
-        slot.rest = Rest::time_wait_unknown_end;
-      } else {
-        slot.ready_at = now + recheck_held;
-        slot.guessed = true;
-        slot.rest = Rest::other_socket;
-      }
+      const auto hold = use == answer.uses.end() ? std::nullopt : hold_of(*use, now, answer.time_wait_slack);
+      slot.ready_at = hold ? hold->until : now;
+      slot.guessed = hold && hold->guessed;
+      slot.rest = hold ? hold->why : Rest::none;
     }
   }
 
   // A survey's answer for every free slot. Slots put back after the census began (`released` >
   // as_of) keep their memory: the census may predate their TIME_WAIT.
   void apply(const Census& answer, Timer::time_point now, std::uint64_t as_of) {
-    const milliseconds slack = answer.time_wait_slack;
-    struct Hold { Timer::time_point until; bool guessed; Rest why; };
     std::vector<std::optional<Hold>> holds(slots.size());
     const Endpoint source = options.source.value_or(Endpoint::any_v4());
     for (const PortUse& use : answer.uses) {
       if (!range.contains(use.local.port()) || !overlaps(use.local, source)) continue;
-      Hold hold;
-      if (use.state == TcpState::time_wait) {
-        if (time_wait_reusable()) continue;
-        if (use.time_wait_left) hold = {now + *use.time_wait_left + slack, false, Rest::kernel_time_wait};
-        else hold = {now + recheck_held, true, Rest::time_wait_unknown_end};  // Windows: ask again
-      } else {
-        hold = {now + recheck_held, true, Rest::other_socket};
-      }
+      const auto hold = hold_of(use, now, answer.time_wait_slack);
+      if (!hold) continue;
       auto& h = holds[use.local.port() - range.first()];
-      if (!h || hold.until > h->until) h = hold;
+      if (!h || hold->until > h->until) h = hold;
     }
     for (std::size_t i = 0; i < slots.size(); ++i) {
       Slot& slot = slots[i];
