@@ -1,5 +1,9 @@
 # Installs the library, its module sources (consumers build their own BMIs from them, as CMake
-# requires) and a package config so that `find_package(connpolicy)` + `import connpolicy;` work.
+# requires) and a package config, in two components:
+#   library  connpolicy::connpolicy      find_package(connpolicy)
+#   testing  connpolicy::testing         find_package(connpolicy COMPONENTS testing)
+# The testing component is a separate export set, so a plain find_package(connpolicy) defines (and
+# builds) none of the test support.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -7,15 +11,27 @@ set(connpolicy_cmake_dir "${CMAKE_INSTALL_LIBDIR}/cmake/connpolicy")
 
 install(TARGETS connpolicy
   EXPORT connpolicy-targets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-  FILE_SET CXX_MODULES DESTINATION "${CMAKE_INSTALL_DATADIR}/connpolicy/modules")
-
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT library
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT library
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT library
+  FILE_SET CXX_MODULES DESTINATION "${CMAKE_INSTALL_DATADIR}/connpolicy/modules" COMPONENT library)
 install(EXPORT connpolicy-targets
   NAMESPACE connpolicy::
   DESTINATION "${connpolicy_cmake_dir}"
-  CXX_MODULES_DIRECTORY cxx-modules)
+  CXX_MODULES_DIRECTORY cxx-modules
+  COMPONENT library)
+
+install(TARGETS connpolicy_testing
+  EXPORT connpolicy-testing-targets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT testing
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT testing
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT testing
+  FILE_SET CXX_MODULES DESTINATION "${CMAKE_INSTALL_DATADIR}/connpolicy/modules" COMPONENT testing)
+install(EXPORT connpolicy-testing-targets
+  NAMESPACE connpolicy::
+  DESTINATION "${connpolicy_cmake_dir}"
+  CXX_MODULES_DIRECTORY cxx-modules-testing
+  COMPONENT testing)
 
 configure_package_config_file(cmake/connpolicyConfig.cmake.in
   "${PROJECT_BINARY_DIR}/connpolicyConfig.cmake"
@@ -24,4 +40,10 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/connpolicyConfigVersion.
   COMPATIBILITY SameMinorVersion)
 install(FILES "${PROJECT_BINARY_DIR}/connpolicyConfig.cmake"
               "${PROJECT_BINARY_DIR}/connpolicyConfigVersion.cmake"
-        DESTINATION "${connpolicy_cmake_dir}")
+        DESTINATION "${connpolicy_cmake_dir}"
+        COMPONENT library)
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
+        DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/connpolicy"
+        COMPONENT library)
+
+include(cmake/package.cmake)

@@ -54,14 +54,17 @@ struct ConnectorOptions {
   bool blocking_result = true;   // false: the returned socket stays non-blocking
 };
 
-// One attempt as an observer sees it (for logs and metrics).
+// One attempt as an observer sees it (for logs and metrics). It owns everything it holds, so an
+// observer may keep events after connect() returns.
 struct AttemptEvent {
-  const Endpoint& remote;
+  Endpoint remote;
   std::optional<Endpoint> local;  // the local address the bind policy chose (bind() was called
                                   // when step is bind or later); empty: the kernel chose
-  int attempt;                    // 1, 2, ... over the whole connect()
-  Step step;                      // where it failed (or Step::connect on success)
-  std::error_code error;          // empty: connected
+  int attempt = 0;                // 1, 2, ... over the whole connect()
+  Step step = Step::connect;      // where it failed (or Step::connect on success)
+  std::error_code error;          // what the OS or connpolicy said; empty: connected
+  Errc condition = Errc::other;   // what kind of failure, as NetError::condition() says (the
+                                  // one to compare: see NetError); meaningless on success
   std::optional<Action> action;   // what happens next (empty on success)
   Timer::duration delay{};        // the wait before the next round, for Action::retry
   bool connected() const noexcept { return !error; }
@@ -120,7 +123,8 @@ class Connector {
                std::optional<Action> action, Timer::duration delay) {
     if constexpr (!std::is_same_v<Observer, NoObserver>) {
       observer_(AttemptEvent{remote, local, attempt, error ? error->step() : Step::connect,
-                             error ? error->code() : std::error_code{}, action, delay});
+                             error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other,
+                             action, delay});
     }
   }
 

@@ -46,7 +46,7 @@ std::string quoted(std::string_view text) {
 }
 
 unexpected<NetError> invalid(std::string_view text, std::string why) {
-  return unexpected(NetError(Step::resolve, LibraryError::invalid_endpoint,
+  return unexpected(NetError(Step::parse, LibraryError::invalid_endpoint,
                              "cannot read " + quoted(text) + " as an endpoint: " + why));
 }
 
@@ -154,7 +154,7 @@ expected<Endpoint, NetError> Endpoint::from_sockaddr(const sockaddr_storage& sto
     std::memcpy(a.data(), &in6.sin6_addr, 16);
     return ipv6(a, ntohs(in6.sin6_port), in6.sin6_scope_id);
   }
-  return unexpected(NetError(Step::resolve, make_system_error(EAFNOSUPPORT))
+  return unexpected(NetError(Step::parse, make_system_error(EAFNOSUPPORT))
                         .with_detail("socket address of family " + std::to_string(storage.ss_family) +
                                      " and length " + std::to_string(length) + " is not IPv4 or IPv6"));
 }

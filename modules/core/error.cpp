@@ -225,7 +225,8 @@ std::string_view to_string(Step step) noexcept {
     case Step::bind: return "bind";
     case Step::connect: return "connect";
     case Step::wait: return "wait";
-    case Step::resolve: return "resolve";
+    case Step::parse: return "parse";
+    case Step::read_address: return "read_address";
     case Step::census: return "census";
   }
   return "step";

@@ -2,9 +2,15 @@
 // error codes (LibraryError), and the one table that maps errno and Winsock codes to conditions.
 //
 // Model: Asio / <system_error>. A NetError's code() is what the OS said (errno, or the Winsock
-// code on Windows) or what connpolicy decided (LibraryError); compare it with an Errc condition to
-// ask "what kind of failure is this?" the same way on every platform:
-//     if (err.code() == connpolicy::Errc::local_port_busy) ...   // EADDRINUSE and 10048 alike
+// code on Windows) or what connpolicy decided (LibraryError). To ask "what kind of failure is
+// this?", compare the NetError itself with an Errc: the one comparison that is always right.
+//     if (err == connpolicy::Errc::local_port_busy) ...   // EADDRINUSE and 10048 alike
+// It compares err.condition(), which also knows the step and whether the kernel chose the local
+// port. A bare std::error_code compared with an Errc (`err.code() == Errc::x`) can only use the
+// table below, so it answers for the code alone and differs in exactly three cases (see
+// NetError::condition): EADDRNOTAVAIL or EADDRINUSE/10048 at connect from a kernel-chosen port
+// (local_ports_exhausted), EADDRNOTAVAIL at connect from our own port (local_port_busy), and
+// EADDRINUSE at bind to port 0 (local_ports_exhausted).
 module;
 #include <cstdint>
 #include <expected>
@@ -44,9 +50,12 @@ enum class Errc : int {
   other,                     // none of the above: look at code() itself
 };
 
-// Which step of making a connection failed.
-// census: asking the kernel which local ports are in use or in TIME_WAIT (connpolicy.diag).
-enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, resolve, census };
+// Which step failed.
+//   socket, set_option, bind, connect, wait   making a connection (wait: for the handshake)
+//   parse         reading an address from text or from a sockaddr (Endpoint::parse, from_sockaddr)
+//   read_address  asking a socket for its own or its peer's address (getsockname, getpeername)
+//   census        asking the kernel which local ports are in use or in TIME_WAIT (connpolicy.diag)
+enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse, read_address, census };
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {

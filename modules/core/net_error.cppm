@@ -20,7 +20,8 @@ class NetError {
 
   // What the OS (errno, Winsock) or connpolicy (LibraryError) said. Compare with an Errc.
   std::error_code code() const noexcept { return code_; }
-  // The portable kind of failure. Mostly condition_of(code()), refined by the step: on Linux
+  // The portable kind of failure; `error == Errc::x` compares this. Mostly condition_of(code()),
+  // refined by the step (the only cases where it differs from `code() == Errc::x`): on Linux
   // ephemeral exhaustion shows as EADDRNOTAVAIL at connect (or EADDRINUSE at bind to port 0),
   // on Windows as 10048 at connect, and all of these are local_ports_exhausted here when the
   // local port was the kernel's choice; with a port of our own (EADDRNOTAVAIL at connect: the
@@ -54,6 +55,8 @@ class NetError {
   NetError&& with_retry_after(std::chrono::milliseconds d) && noexcept { return std::move(with_retry_after(d)); }
 
   friend bool operator==(const NetError&, const NetError&) = default;
+  // "What kind of failure is this?": `if (error == Errc::local_port_busy)`. Compares condition().
+  friend bool operator==(const NetError& error, Errc condition) noexcept { return error.condition() == condition; }
 
  private:
   std::error_code code_;

@@ -92,12 +92,12 @@ class BasicSocket {
 
   expected<Endpoint, NetError> local_endpoint() const {
     auto e = system_.local_endpoint(handle_);
-    if (!e) return unexpected(NetError(Step::resolve, e.error()).with_detail("getsockname"));
+    if (!e) return unexpected(NetError(Step::read_address, e.error()).with_detail("getsockname"));
     return *e;
   }
   expected<Endpoint, NetError> remote_endpoint() const {
     auto e = system_.remote_endpoint(handle_);
-    if (!e) return unexpected(NetError(Step::resolve, e.error()).with_detail("getpeername"));
+    if (!e) return unexpected(NetError(Step::read_address, e.error()).with_detail("getpeername"));
     return *e;
   }
 

@@ -1,7 +1,9 @@
 module;
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
+#include <random>
 #include <stop_token>
 #include <thread>
 module connpolicy.core;
@@ -26,6 +28,12 @@ class SystemTimer final : public Timer {
   }
 };
 }  // namespace
+
+std::uint64_t seed_or_random(std::uint64_t given) {
+  if (given != 0) return given;
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) | device();
+}
 
 Timer& system_timer() noexcept {
   static SystemTimer timer;

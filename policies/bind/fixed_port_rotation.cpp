@@ -128,12 +128,12 @@ struct FixedPortRotation::State {
   static constexpr milliseconds min_survey_gap{10};
 
   State(PortRange r, const RotationOptions& o)
-      : random(o.seed != 0 ? o.seed : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+      : random(seed_or_random(o.seed)),
         slots(r.size()),
         queue(slots),
         range(r),
         options(o),
-        timer(o.timer ? o.timer : &system_timer()),
+        timer(&timer_or_system(o.timer)),
         census(!o.use_census ? nullptr : o.census ? o.census : default_census()) {
     std::vector<std::size_t> order(slots.size());
     for (std::size_t i = 0; i < slots.size(); ++i) {

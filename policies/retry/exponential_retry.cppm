@@ -38,20 +38,20 @@ struct ExponentialOptions {
   Timer* timer = nullptr;                             // nullptr: system_timer()
 };
 
-class ExponentialRetry {
+class ExponentialRetry : public SleepsOnTimer {
  public:
   class schedule_type {
    public:
     schedule_type(const ExponentialOptions& options, Timer& timer, std::uint64_t seed) noexcept;
     expected<Timer::duration, GiveUp> next_delay(const NetError& error) noexcept;
-    std::optional<Timer::duration> time_left() const noexcept { return budget_.time_left(); }
-    // The wait for round n (0-based) before the budget is asked: exposed for tests and sims.
+    std::optional<Timer::duration> time_left() const noexcept { return limit_.time_left(); }
+    // The wait for round n (0-based) before the limits are asked: exposed for tests and sims.
     Timer::duration backoff() noexcept;
 
    private:
     double uniform() noexcept;  // [0, 1), from a per-schedule SplitMix64 stream
     const ExponentialOptions* options_;
-    RetryBudget budget_;
+    AttemptLimit limit_;
     std::uint64_t rng_;
     int round_ = 0;
     Timer::duration previous_;
@@ -63,11 +63,9 @@ class ExponentialRetry {
   // Each schedule draws its own stream (seed, then a per-policy counter), so threads sharing a
   // policy do not jitter in lockstep, and a fixed seed replays exactly.
   schedule_type schedule() const noexcept;
-  bool sleep(Timer::duration d, std::stop_token stop) const { return timer().sleep_for(d, stop); }
   const ExponentialOptions& options() const noexcept { return *options_; }
 
  private:
-  Timer& timer() const noexcept { return options_->timer ? *options_->timer : system_timer(); }
   std::shared_ptr<const ExponentialOptions> options_;  // schedules point into it; copies share
   std::uint64_t seed_;
   std::shared_ptr<std::atomic<std::uint64_t>> schedules_made_;

@@ -20,32 +20,30 @@ struct FixedDelayOptions {
   Timer* timer = nullptr;                               // nullptr: system_timer()
 };
 
-class FixedDelayRetry {
+class FixedDelayRetry : public SleepsOnTimer {
  public:
   class schedule_type {
    public:
     explicit schedule_type(const FixedDelayOptions& o, Timer& timer) noexcept
-        : delay_(o.delay), budget_(timer, o.max_attempts, o.deadline) {}
+        : delay_(o.delay), limit_(timer, o.max_attempts, o.deadline) {}
     // Waits the delay, or exactly what the error says when it knows (a cooling rotation).
     expected<Timer::duration, GiveUp> next_delay(const NetError& error) noexcept {
-      return budget_.admit(error.retry_after() ? Timer::duration(*error.retry_after()) : Timer::duration(delay_));
+      return limit_.admit(error.retry_after() ? Timer::duration(*error.retry_after()) : Timer::duration(delay_));
     }
-    std::optional<Timer::duration> time_left() const noexcept { return budget_.time_left(); }
+    std::optional<Timer::duration> time_left() const noexcept { return limit_.time_left(); }
 
    private:
     std::chrono::milliseconds delay_;
-    RetryBudget budget_;
+    AttemptLimit limit_;
   };
 
-  FixedDelayRetry() noexcept = default;
-  explicit FixedDelayRetry(FixedDelayOptions options) noexcept : options_(options) {}
+  FixedDelayRetry() noexcept : FixedDelayRetry(FixedDelayOptions{}) {}
+  explicit FixedDelayRetry(FixedDelayOptions options) noexcept : SleepsOnTimer(options.timer), options_(options) {}
 
   schedule_type schedule() const noexcept { return schedule_type(options_, timer()); }
-  bool sleep(Timer::duration d, std::stop_token stop) const { return timer().sleep_for(d, stop); }
   const FixedDelayOptions& options() const noexcept { return options_; }
 
  private:
-  Timer& timer() const noexcept { return options_.timer ? *options_.timer : system_timer(); }
   FixedDelayOptions options_;
 };
 

@@ -30,9 +30,9 @@ std::string_view to_string(GiveUp reason) noexcept {
 }
 
 ExponentialRetry::ExponentialRetry(ExponentialOptions options)
-    : options_(std::make_shared<const ExponentialOptions>(options)),
-      seed_(options.seed != 0 ? options.seed
-                              : (std::uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+    : SleepsOnTimer(options.timer),
+      options_(std::make_shared<const ExponentialOptions>(options)),
+      seed_(seed_or_random(options.seed)),
       schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
 
 ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
@@ -41,7 +41,7 @@ ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
 }
 
 ExponentialRetry::schedule_type::schedule_type(const ExponentialOptions& options, Timer& timer, std::uint64_t seed) noexcept
-    : options_(&options), budget_(timer, options.max_attempts, options.deadline), rng_(seed),
+    : options_(&options), limit_(timer, options.max_attempts, options.deadline), rng_(seed),
       previous_(options.initial) {}
 
 double ExponentialRetry::schedule_type::uniform() noexcept {
@@ -71,8 +71,8 @@ Timer::duration ExponentialRetry::schedule_type::backoff() noexcept {
 }
 
 expected<Timer::duration, GiveUp> ExponentialRetry::schedule_type::next_delay(const NetError& error) noexcept {
-  if (error.retry_after()) return budget_.admit(*error.retry_after());
-  return budget_.admit(backoff());
+  if (error.retry_after()) return limit_.admit(*error.retry_after());
+  return limit_.admit(backoff());
 }
 
 }  // namespace connpolicy

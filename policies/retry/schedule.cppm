@@ -33,20 +33,23 @@ concept RetryPolicy = std::copy_constructible<R> &&
       { policy.sleep(delay, stop) } -> std::same_as<bool>;
     };
 
-// The bookkeeping every counting policy shares: attempts made, the deadline, and the rule that
-// a wait which would end past the deadline is not started. Reusable by your own policies.
-class RetryBudget {
+// One connect()'s limits, which every counting policy shares: rounds made against max_attempts,
+// the deadline, and the rule that a wait which would end past the deadline is not started.
+// Reusable by your own policies. (Not a retry budget in the field's sense, a token bucket shared
+// by many connects: this counts one connect's rounds.)
+class AttemptLimit {
  public:
-  // max_attempts: rounds in all, the first included (0 = no limit). deadline: from now.
-  RetryBudget(Timer& timer, int max_attempts, std::optional<std::chrono::milliseconds> deadline) noexcept
+  // max_attempts: rounds in all, the first included (0 = no limit). deadline: from now; a huge
+  // one saturates at the clock's end (never reached) instead of overflowing.
+  AttemptLimit(Timer& timer, int max_attempts, std::optional<std::chrono::milliseconds> deadline) noexcept
       : timer_(&timer), max_attempts_(max_attempts),
-        deadline_(deadline ? std::optional(timer.now() + *deadline) : std::nullopt) {}
+        deadline_(deadline ? std::optional(saturating_add(timer.now(), *deadline)) : std::nullopt) {}
 
   // Called once per failed round with the wait the policy would like next.
   expected<Timer::duration, GiveUp> admit(Timer::duration delay) noexcept {
     ++rounds_;
     if (max_attempts_ > 0 && rounds_ >= max_attempts_) return unexpected(GiveUp::max_attempts);
-    if (deadline_ && timer_->now() + delay > *deadline_) return unexpected(GiveUp::deadline);
+    if (deadline_ && saturating_add(timer_->now(), delay) > *deadline_) return unexpected(GiveUp::deadline);
     return delay;
   }
   std::optional<Timer::duration> time_left() const noexcept {
@@ -61,6 +64,20 @@ class RetryBudget {
   int max_attempts_;
   std::optional<Timer::time_point> deadline_;
   int rounds_ = 0;
+};
+
+// What every retry policy that waits on a Timer shares: sleep() on the timer its options name
+// (nullptr: the system's). Derive from it in your own policy to get the RetryPolicy's sleep().
+class SleepsOnTimer {
+ public:
+  bool sleep(Timer::duration d, std::stop_token stop) const { return timer().sleep_for(d, stop); }
+
+ protected:
+  explicit SleepsOnTimer(Timer* timer) noexcept : timer_(timer) {}
+  Timer& timer() const noexcept { return timer_or_system(timer_); }
+
+ private:
+  Timer* timer_;
 };
 
 }  // namespace connpolicy

@@ -8,6 +8,7 @@
 #include <stop_token>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 import connpolicy;
 import connpolicy.testing;
@@ -268,6 +269,26 @@ TEST_CASE("connector: the observer sees each attempt, its action and its delay",
   CHECK(events[2].connected());
   CHECK(events[2].attempt == 3);
   CHECK(events[2].local.has_value());
+}
+
+TEST_CASE("connector: events own what they hold, so an observer may keep them", "[connector][observer]") {
+  cp::FakeSystem sys;
+  sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});
+  std::vector<cp::AttemptEvent> events;
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
+      cp::NoBind{}, {}, {}, sys, {}, Recorder{&events}};
+  {
+    const cp::Endpoint short_lived = cp::Endpoint::loopback_v4(7123);  // gone before the checks
+    REQUIRE_FALSE(c.connect(short_lived));
+  }
+  const cp::Endpoint other = cp::Endpoint::loopback_v4(9);  // reuses the stack where it stood
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].remote == cp::Endpoint::loopback_v4(7123));
+  CHECK(events[0].remote != other);
+  // The condition, as NetError::condition() says: 10048 at connect from a kernel-chosen port.
+  CHECK(events[0].condition == cp::Errc::local_ports_exhausted);
+  CHECK(events[0].error == cp::make_winsock_error(10048));
+  static_assert(std::is_copy_assignable_v<cp::AttemptEvent>, "no reference members");
 }
 
 TEST_CASE("connector: no endpoints is invalid_argument", "[connector]") {

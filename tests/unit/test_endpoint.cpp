@@ -118,7 +118,7 @@ TEST_CASE("parse rejects malformed text, saying what is wrong", "[endpoint]") {
     REQUIRE_FALSE(e);
     CHECK(e.error().code() == cp::Errc::invalid_argument);
     CHECK(e.error().condition() == cp::Errc::invalid_argument);
-    CHECK(e.error().step() == cp::Step::resolve);
+    CHECK(e.error().step() == cp::Step::parse);
     CHECK_THAT(e.error().message(), Contains(std::string(c.says)));
   }
   // Overlong input is refused without echoing all of it.

@@ -103,5 +103,6 @@ TEST_CASE("categories have names and messages", "[error]") {
 TEST_CASE("steps have names", "[error]") {
   CHECK(cp::to_string(cp::Step::bind) == "bind");
   CHECK(cp::to_string(cp::Step::connect) == "connect");
-  CHECK(cp::to_string(cp::Step::resolve) == "resolve");
+  CHECK(cp::to_string(cp::Step::parse) == "parse");
+  CHECK(cp::to_string(cp::Step::read_address) == "read_address");
 }
