@@ -12,7 +12,7 @@ unexpected<NetError> invalid_range(std::string why) {
 }  // namespace
 
 expected<PortRange, NetError> PortRange::make(long first, long last) {
-  if (first < 1 || first > 65535 || last < 1 || last > 65535)
+  if (!is_port_number(first) || !is_port_number(last))
     return invalid_range("port range " + std::to_string(first) + "-" + std::to_string(last) +
                          ": ports are 1-65535 (0 means \"any port\" and cannot be rotated)");
   if (first > last)

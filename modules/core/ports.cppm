@@ -38,6 +38,9 @@ expected<BasicSocket<System>, NetError> bind_socket(const Endpoint& local, Syste
 
 export namespace connpolicy {
 
+// A local port one can name: 1-65535 (0 means "any port": the kernel's choice, not a port).
+constexpr bool is_port_number(long port) noexcept { return port >= 1 && port <= 65535; }
+
 // A non-empty range of local ports, first..last inclusive, 1-65535.
 //   PortRange{40000, 40009}        checked at compile time: {0, 10} or {10, 1} do not compile
 //   PortRange::make(first, last)   checked at run time: invalid_argument says what is wrong
@@ -46,7 +49,7 @@ class PortRange {
  public:
   consteval PortRange(int first, int last) : first_(0), last_(0) {
     if (first < 1) detail::port_range_first_port_is_0_use_1_to_65535();
-    if (last > 65535) detail::port_range_last_port_is_above_65535();
+    if (!is_port_number(last)) detail::port_range_last_port_is_above_65535();
     if (first > last) detail::port_range_first_is_greater_than_last();
     first_ = static_cast<std::uint16_t>(first);
     last_ = static_cast<std::uint16_t>(last);

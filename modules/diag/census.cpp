@@ -97,11 +97,9 @@ expected<Census, NetError> KernelCensus::survey(PortRange range) {
 #endif
 }
 
-namespace detail {
 bool same_end(const Endpoint& a, const Endpoint& b) noexcept {
   return a.family() == b.family() && a.bytes() == b.bytes() && a.port() == b.port();
 }
-}  // namespace detail
 
 expected<Census, NetError> PortCensus::look_up(std::span<const SocketPair> pairs) {
   if (pairs.empty()) return Census{};
@@ -112,7 +110,7 @@ expected<Census, NetError> PortCensus::look_up(std::span<const SocketPair> pairs
   if (!census) return census;
   std::erase_if(census->uses, [&](const PortUse& use) {
     return std::ranges::none_of(pairs, [&](const SocketPair& p) {
-      return detail::same_end(p.local, use.local) && detail::same_end(p.remote, use.remote);
+      return same_end(p.local, use.local) && same_end(p.remote, use.remote);
     });
   });
   return census;

@@ -124,6 +124,10 @@ class KernelCensus final : public PortCensus {
   std::atomic<bool> netlink_refused_{false};
 };
 
+// Whether a census's socket end and one of ours are the same: family, address bytes and port (the
+// kernel does not report an IPv6 scope id, so it is not compared).
+bool same_end(const Endpoint& a, const Endpoint& b) noexcept;
+
 // One KernelCensus (automatic) for the process: what FixedPortRotation asks unless told otherwise.
 PortCensus& kernel_census() noexcept;
 
@@ -145,6 +149,4 @@ expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range);
 expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range);
 expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketPair> pairs);
 expected<std::vector<PortUse>, NetError> survey_tcp_table(PortRange range);  // Windows only
-// Same family, address bytes and port (the kernel does not report an IPv6 scope id).
-bool same_end(const Endpoint& a, const Endpoint& b) noexcept;
 }  // namespace connpolicy::detail

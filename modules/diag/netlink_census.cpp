@@ -136,24 +136,27 @@ bool set_receive_timeout(const NetlinkSocket& nl) {
   return ::setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) == 0;
 }
 
-// One family's dump into `out`. Bounded: the kernel ends a dump with NLMSG_DONE; a receive
-// timeout and a cap on reads stop it should the kernel never say so.
-template <class Request>
-expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, PortRange range, std::uint32_t sequence,
-                              std::vector<PortUse>& out) {
-  const auto request = make_request<Request>(family, range, sequence);
-  int interrupts = 0;
-  if (!send_request(nl, &request, sizeof request, interrupts)) return unexpected(failure(errno, "sendto"));
+// What a message handler says: read on, or the answer is complete.
+enum class Heard : bool { more, complete };
 
+// The errno an NLMSG_ERROR carries (EPROTO when it is too short to say).
+int error_of(const nlmsghdr& h, std::size_t length) {
+  return length >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -static_cast<const nlmsgerr*>(NLMSG_DATA(&h))->error : EPROTO;
+}
+
+// Receives until `on_message(header, length)` says the answer is complete; it sees every message
+// of our `sequence` and may fail. Bounded: `max_reads` reads, each within the 2 s receive timeout.
+template <class OnMessage>
+expected<void, NetError> receive(const NetlinkSocket& nl, std::uint32_t sequence, int max_reads, int& interrupts,
+                                 OnMessage&& on_message) {
   alignas(nlmsghdr) static thread_local std::array<char, 65536> buffer;
-  constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
   for (int reads = 0; reads < max_reads; ++reads) {
     const ssize_t got = ::recv(nl.fd(), buffer.data(), buffer.size(), 0);
     if (got < 0) {
       if (errno == EINTR && ++interrupts < 100) continue;
       return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recv"));
     }
-    if (got == 0) return unexpected(failure(EPROTO, "the kernel closed the socket mid-dump"));
+    if (got == 0) return unexpected(failure(EPROTO, "the kernel closed the socket mid-answer"));
     // Walk the messages by hand (NLMSG_OK/NLMSG_NEXT mix signed and unsigned lengths).
     const auto total = static_cast<std::size_t>(got);
     std::size_t length = 0;
@@ -162,23 +165,37 @@ expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, Port
       length = h->nlmsg_len;
       if (length < sizeof(nlmsghdr) || length > total - offset) break;  // truncated: read on
       if (h->nlmsg_seq != sequence) continue;
-      if (h->nlmsg_type == NLMSG_DONE) return {};
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        const int error = length >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -e->error : EPROTO;
-        return unexpected(failure(error, family == AF_INET ? "IPv4 dump" : family == AF_INET6 ? "IPv6 dump" : "TCPDIAG_GETSOCK dump"));
-      }
-      if ((h->nlmsg_type != SOCK_DIAG_BY_FAMILY && h->nlmsg_type != TCPDIAG_GETSOCK) ||
-          length < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        continue;
-      const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
-      if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) continue;
-      PortUse use = use_of(*m);
-      if (!range.contains(use.local.port())) continue;  // the kernel filtered; this keeps us honest
-      out.push_back(use);
+      expected<Heard, NetError> heard = on_message(*h, length);
+      if (!heard) return unexpected(std::move(heard).error());
+      if (*heard == Heard::complete) return {};
     }
   }
-  return unexpected(failure(EPROTO, "the dump did not end"));
+  return unexpected(failure(EPROTO, "the answer did not end"));
+}
+
+// One family's dump into `out`. The kernel ends a dump with NLMSG_DONE.
+template <class Request>
+expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, PortRange range, std::uint32_t sequence,
+                              std::vector<PortUse>& out) {
+  const auto request = make_request<Request>(family, range, sequence);
+  int interrupts = 0;
+  if (!send_request(nl, &request, sizeof request, interrupts)) return unexpected(failure(errno, "sendto"));
+  constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
+  return receive(nl, sequence, max_reads, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
+    if (h.nlmsg_type == NLMSG_DONE) return Heard::complete;
+    if (h.nlmsg_type == NLMSG_ERROR)
+      return unexpected(failure(error_of(h, length), family == AF_INET    ? "IPv4 dump"
+                                                     : family == AF_INET6 ? "IPv6 dump"
+                                                                          : "TCPDIAG_GETSOCK dump"));
+    if ((h.nlmsg_type != SOCK_DIAG_BY_FAMILY && h.nlmsg_type != TCPDIAG_GETSOCK) ||
+        length < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+      return Heard::more;
+    const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(&h));
+    if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) return Heard::more;
+    PortUse use = use_of(*m);
+    if (range.contains(use.local.port())) out.push_back(use);  // the kernel filtered; this keeps us honest
+    return Heard::more;
+  });
 }
 
 }  // namespace
@@ -219,7 +236,6 @@ expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketP
     inet_diag_req_v2 request;
   } r{};
   static_assert(sizeof r == NLMSG_LENGTH(sizeof(inet_diag_req_v2)));
-  alignas(nlmsghdr) std::array<char, 1024> buffer;  // one socket's message, no attributes asked
   std::uint32_t sequence = 0;
   int interrupts = 0;
   for (const SocketPair& pair : pairs) {
@@ -240,28 +256,18 @@ expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketP
     r.request.id.idiag_if = pair.local.scope_id();
     r.request.id.idiag_cookie[0] = r.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     if (!send_request(nl, &r, sizeof r, interrupts)) return unexpected(failure(errno, "sendto"));
-    bool answered = false;
-    for (int reads = 0; !answered && reads < 16; ++reads) {  // stray messages are skipped, not waited on forever
-      const ssize_t got = ::recv(nl.fd(), buffer.data(), buffer.size(), 0);
-      if (got < 0) {
-        if (errno == EINTR && ++interrupts < 100) continue;
-        return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recv"));
-      }
-      const auto total = static_cast<std::size_t>(got);
-      if (total < sizeof(nlmsghdr)) continue;
-      const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data());
-      if (h->nlmsg_seq != sequence || h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > total) continue;
-      answered = true;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        const int error = h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -e->error : EPROTO;
-        if (error == ENOENT) continue;  // no such socket: the kernel has let it go
+    // One answer: the socket, or ENOENT when the kernel has let it go. Stray messages are skipped.
+    auto heard = receive(nl, sequence, 16, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
+      if (h.nlmsg_type == NLMSG_ERROR) {
+        const int error = error_of(h, length);
+        if (error == ENOENT) return Heard::complete;
         return unexpected(failure(error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
       }
-      if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && h->nlmsg_len >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(h))));
-    }
-    if (!answered) return unexpected(failure(EPROTO, "no answer to the lookup of " + pair.local.to_string()));
+      if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && length >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
+        found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(&h))));
+      return Heard::complete;
+    });
+    if (!heard) return unexpected(std::move(heard).error());
   }
   return found;
 }

@@ -38,12 +38,12 @@ class FixedPort {
 
   // FixedPort{40000}: checked at compile time (FixedPort{0} does not compile).
   consteval FixedPort(int port, FixedPortOptions options = {}) : port_(0), options_(options) {
-    if (port < 1 || port > 65535) detail::fixed_port_must_be_1_to_65535();
+    if (!is_port_number(port)) detail::fixed_port_must_be_1_to_65535();
     port_ = static_cast<std::uint16_t>(port);
   }
   // A port known only at run time: invalid_argument unless 1-65535.
   static expected<FixedPort, NetError> make(long port, FixedPortOptions options = {}) {
-    if (port < 1 || port > 65535)
+    if (!is_port_number(port))
       return unexpected(NetError(Step::bind, LibraryError::invalid_port_range,
                                  "FixedPort " + std::to_string(port) + ": ports are 1-65535"));
     return FixedPort(static_cast<std::uint16_t>(port), options);
