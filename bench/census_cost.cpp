@@ -99,7 +99,9 @@ int main(int argc, char** argv) {
   std::printf("| census | sockets found in the range | median µs | p99 µs |\n|---|---|---|---|\n");
   std::printf("| netlink sock_diag (kernel-filtered) | %zu | %.0f | %.0f |\n", n.found, n.median_us, n.p99_us);
   std::printf("| /proc/net/tcp + tcp6 (fallback) | %zu | %.0f | %.0f |\n", p.found, p.median_us, p.p99_us);
-  std::printf("| look_up of %zu known connection (netlink, no walk) | %zu | %.0f | %.0f |\n", one.size(), l1.found, l1.median_us, l1.p99_us);
-  std::printf("| look_up of %zu known connections (netlink, no walk) | %zu | %.0f | %.0f |\n", hundred.size(), l100.found, l100.median_us, l100.p99_us);
+  std::printf("| look_up of %zu known connection (netlink, no walk) | %zu | %.0f | %.0f |\n", one.size(), l1.found,
+              l1.median_us, l1.p99_us);
+  std::printf("| look_up of %zu known connections (netlink, no walk) | %zu | %.0f | %.0f |\n", hundred.size(),
+              l100.found, l100.median_us, l100.p99_us);
   return 0;
 }

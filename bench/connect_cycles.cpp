@@ -31,10 +31,10 @@ constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
 
 // What the hand-written loop does before and after the connect, per mode.
 struct RawPlan {
-  bool bind = false;           // bind() a local address first
-  bool no_port = false;        // IP_BIND_ADDRESS_NO_PORT before bind (EphemeralBind's way)
-  std::uint16_t port = 0;      // the local port to bind (0: the kernel's choice)
-  bool reset = false;          // SO_LINGER {1,0} before close (Socket::close_reset()'s way)
+  bool bind = false;       // bind() a local address first
+  bool no_port = false;    // IP_BIND_ADDRESS_NO_PORT before bind (EphemeralBind's way)
+  std::uint16_t port = 0;  // the local port to bind (0: the kernel's choice)
+  bool reset = false;      // SO_LINGER {1,0} before close (Socket::close_reset()'s way)
 };
 
 // The baseline: what a careful programmer writes by hand, for one cycle.
@@ -131,12 +131,18 @@ int main(int argc, char** argv) {
   }
   const auto start = std::chrono::steady_clock::now();
   int made = -1;
-  if (mode == "raw_nobind") made = run_raw(server.endpoint(), cycles, 0, ports);
-  else if (mode == "raw_ephemeral") made = run_raw(server.endpoint(), cycles, 1, ports);
-  else if (mode == "connpolicy_nobind") made = run_connpolicy<cp::NoBind>(server.endpoint(), cycles);
-  else if (mode == "connpolicy_ephemeral") made = run_connpolicy<cp::EphemeralBind>(server.endpoint(), cycles);
-  else if (mode == "raw_rotation") made = run_raw(server.endpoint(), cycles, 2, ports);
-  else if (mode == "connpolicy_rotation") made = run_connpolicy_rotation(server.endpoint(), cycles, rotation_client);
+  if (mode == "raw_nobind")
+    made = run_raw(server.endpoint(), cycles, 0, ports);
+  else if (mode == "raw_ephemeral")
+    made = run_raw(server.endpoint(), cycles, 1, ports);
+  else if (mode == "connpolicy_nobind")
+    made = run_connpolicy<cp::NoBind>(server.endpoint(), cycles);
+  else if (mode == "connpolicy_ephemeral")
+    made = run_connpolicy<cp::EphemeralBind>(server.endpoint(), cycles);
+  else if (mode == "raw_rotation")
+    made = run_raw(server.endpoint(), cycles, 2, ports);
+  else if (mode == "connpolicy_rotation")
+    made = run_connpolicy_rotation(server.endpoint(), cycles, rotation_client);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (made < 0) {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());

@@ -35,7 +35,8 @@ struct Result {
   double seconds_until_all_in = 0;
 };
 
-Result simulate(cp::Jitter jitter, int clients, int admitted_per_tick, std::chrono::milliseconds tick, std::uint64_t seed) {
+Result simulate(cp::Jitter jitter, int clients, int admitted_per_tick, std::chrono::milliseconds tick,
+                std::uint64_t seed) {
   SimulatedTime time;
   const cp::Timer::time_point start = time.now();
   // The AWS-style parameters: base 10 ms, cap 1 s, doubling, no attempt limit.
@@ -44,8 +45,12 @@ Result simulate(cp::Jitter jitter, int clients, int admitted_per_tick, std::chro
   policies.reserve(static_cast<std::size_t>(clients));
   schedules.reserve(static_cast<std::size_t>(clients));
   for (int c = 0; c < clients; ++c) {
-    policies.emplace_back(cp::ExponentialOptions{.initial = 10ms, .multiplier = 2.0, .max_delay = 1s, .max_attempts = 0,
-                                                 .jitter = jitter, .seed = seed * 1000003 + static_cast<std::uint64_t>(c) + 1,
+    policies.emplace_back(cp::ExponentialOptions{.initial = 10ms,
+                                                 .multiplier = 2.0,
+                                                 .max_delay = 1s,
+                                                 .max_attempts = 0,
+                                                 .jitter = jitter,
+                                                 .seed = seed * 1000003 + static_cast<std::uint64_t>(c) + 1,
                                                  .timer = &time});
     schedules.push_back(policies.back().schedule());
   }
@@ -84,12 +89,14 @@ int main(int argc, char** argv) {
   const auto tick = std::chrono::milliseconds(argc > 3 ? std::atoi(argv[3]) : 10);
   const std::uint64_t seed = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1;
   std::printf("P5 thundering herd: %d clients, server admits %d per %lld ms tick; ExponentialRetry "
-              "10 ms base, x2, 1 s cap; virtual time\n\n", clients, per_tick, static_cast<long long>(tick.count()));
+              "10 ms base, x2, 1 s cap; virtual time\n\n",
+              clients, per_tick, static_cast<long long>(tick.count()));
   std::printf("| jitter | attempts | attempts / client | time until all in (s) | attempts vs none |\n");
   std::printf("|---|---|---|---|---|\n");
   const Result none = simulate(cp::Jitter::none, clients, per_tick, tick, seed);
-  for (auto [name, jitter] : {std::pair{"none", cp::Jitter::none}, std::pair{"full", cp::Jitter::full},
-                              std::pair{"equal", cp::Jitter::equal}, std::pair{"decorrelated", cp::Jitter::decorrelated}}) {
+  for (auto [name, jitter] :
+       {std::pair{"none", cp::Jitter::none}, std::pair{"full", cp::Jitter::full}, std::pair{"equal", cp::Jitter::equal},
+        std::pair{"decorrelated", cp::Jitter::decorrelated}}) {
     const Result r = jitter == cp::Jitter::none ? none : simulate(jitter, clients, per_tick, tick, seed);
     std::printf("| %s | %ld | %.2f | %.2f | %.0f %% |\n", name, r.attempts, static_cast<double>(r.attempts) / clients,
                 r.seconds_until_all_in, 100.0 * static_cast<double>(r.attempts) / static_cast<double>(none.attempts));

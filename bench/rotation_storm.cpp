@@ -44,7 +44,7 @@ using namespace std::chrono_literals;
 
 namespace {
 std::atomic<long> bind_calls{0};
-}
+}  // namespace
 
 // Every bind() of this process, connpolicy's and libcurl's alike, passes here.
 extern "C" int bind(int fd, const sockaddr* address, socklen_t length) {
@@ -70,7 +70,8 @@ void print(const std::string& name, const Row& r) {
 
 // A progress line every 20 connections on stderr: the exact waits make a row take minutes.
 void progress(const char* row, int done, int cycles, int made) {
-  if (done % 20 == 0 || done == cycles) std::fprintf(stderr, "rotation_storm: %s %d/%d (%d made)\n", row, done, cycles, made);
+  if (done % 20 == 0 || done == cycles)
+    std::fprintf(stderr, "rotation_storm: %s %d/%d (%d made)\n", row, done, cycles, made);
 }
 
 template <class Body>
@@ -101,7 +102,10 @@ Row connpolicy_rotation(const char* row, cp::LoopbackServer& server, cp::PortRan
       return false;
     }
     const int closed = server.closed();
-    if (reset) s->close_reset(); else s->close();
+    if (reset)
+      s->close_reset();
+    else
+      s->close();
     server.wait_closed(closed + 1, 1s);  // the server closes after us: our port is in TIME_WAIT
     return true;
   });
@@ -137,16 +141,17 @@ class HAProxy {
                            << "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 10s\n"
                            << "  timeout server 10s\n  retries 3\n"
                            << "frontend storm\n  bind 127.0.0.1:" << front_ << "\n  default_backend storm\n"
-                           << "backend storm\n  server s " << server.endpoint().to_string() << " source 127.0.0.1:"
-                           << range.first() << "-" << range.last() << "\n";
-    std::vector<std::string> args = {"strace", "-f", "-qq", "-e", "trace=bind", "-o", trace_,
-                                     "haproxy", "-db", "-q", "-f", config_};
+                           << "backend storm\n  server s " << server.endpoint().to_string()
+                           << " source 127.0.0.1:" << range.first() << "-" << range.last() << "\n";
+    std::vector<std::string> args = {"strace", "-f",      "-qq", "-e", "trace=bind", "-o",
+                                     trace_,   "haproxy", "-db", "-q", "-f",         config_};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (posix_spawnp(&strace_, "strace", nullptr, nullptr, argv.data(), environ) != 0) strace_ = 0;
     // Up when its frontend accepts (5 s at most).
-    for (int i = 0; i < 500 && strace_ && !cp::Connector<cp::NoBind>{}.connect(frontend()); ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 500 && strace_ && !cp::Connector<cp::NoBind>{}.connect(frontend()); ++i)
+      std::this_thread::sleep_for(10ms);
   }
   ~HAProxy() {
     // HAProxy runs as strace's child: stop it, then strace ends by itself.
@@ -273,8 +278,10 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) rows.emplace_back(argv[i]);
   if (rows.empty()) rows = {"connpolicy", "reuse", "reset", "libcurl"};
   std::printf("P2 rotation storm: %d sequential connections over %d local ports, client closes first, "
-              "TCP timestamps %s; %s\n\n", cycles, ports, cp::tcp_timestamps_enabled().value_or(true) ? "on" : "off", curl_version());
-  std::printf("| client | made | failed | bind calls | binds per connection made | time s |\n|---|---|---|---|---|---|\n");
+              "TCP timestamps %s; %s\n\n",
+              cycles, ports, cp::tcp_timestamps_enabled().value_or(true) ? "on" : "off", curl_version());
+  std::printf(
+      "| client | made | failed | bind calls | binds per connection made | time s |\n|---|---|---|---|---|---|\n");
   std::fflush(stdout);
   for (const auto& row : rows) {
     const auto range = cp::find_free_port_range(static_cast<std::size_t>(ports)).value();

@@ -49,7 +49,8 @@ void hold(const char* name, Bind bind, cp::LoopbackServer& server, long cap) {
   while (static_cast<long>(held.size()) < cap) {
     auto s = client.connect(server.endpoint());
     if (!s) {
-      stopped = std::string(cp::describe(s.error().condition())) + " at " + std::string(cp::to_string(s.error().step()));
+      stopped =
+          std::string(cp::describe(s.error().condition())) + " at " + std::string(cp::to_string(s.error().step()));
       break;
     }
     held.push_back(std::move(*s));
@@ -75,11 +76,13 @@ int main(int argc, char** argv) {
   range >> low >> high;
   cp::LoopbackServer server;
   std::printf("P4 scale: connections held open to one server (%s); ephemeral range %ld-%ld (%ld ports); "
-              "descriptor limit %llu; cap %ld per row\n\n", server.endpoint().to_string().c_str(), low, high,
-              high - low + 1, static_cast<unsigned long long>(limit.rlim_cur), cap);
+              "descriptor limit %llu; cap %ld per row\n\n",
+              server.endpoint().to_string().c_str(), low, high, high - low + 1,
+              static_cast<unsigned long long>(limit.rlim_cur), cap);
   std::printf("| bind policy | held | stopped by | time s | memory MiB (client + server) |\n|---|---|---|---|---|\n");
   hold("bind(127.0.0.1:0) without IP_BIND_ADDRESS_NO_PORT", PortZeroWithoutNoPort{}, server, cap);
-  hold("EphemeralBind (127.0.0.1, IP_BIND_ADDRESS_NO_PORT)", cp::EphemeralBind{cp::Endpoint::loopback_v4(0)}, server, cap);
+  hold("EphemeralBind (127.0.0.1, IP_BIND_ADDRESS_NO_PORT)", cp::EphemeralBind{cp::Endpoint::loopback_v4(0)}, server,
+       cap);
   std::vector<cp::Endpoint> four;
   for (std::uint8_t i = 1; i <= 4; ++i) four.push_back(cp::Endpoint::ipv4({127, 0, 0, i}, 0));
   hold("SourceAddressPool of 4 (127.0.0.1-4)", cp::SourceAddressPool::make(four).value(), server, cap);

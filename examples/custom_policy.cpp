@@ -11,7 +11,7 @@
 #include <memory>
 #include <vector>
 import connpolicy;
-import connpolicy.testing;  // LoopbackServer, the demo's peer
+import connpolicy.testing; // LoopbackServer, the demo's peer
 
 namespace cp = connpolicy;
 
@@ -27,7 +27,8 @@ class PortsFromList {
 
   cp::expected<cp::BindPlan, cp::NetError> plan(const cp::Endpoint& remote) const {
     if (ports_->empty())
-      return cp::unexpected(cp::NetError(cp::Step::bind, cp::LibraryError::invalid_port_range, "the port list is empty"));
+      return cp::unexpected(
+          cp::NetError(cp::Step::bind, cp::LibraryError::invalid_port_range, "the port list is empty"));
     cp::BindPlan plan;
     plan.local = cp::any_address_for(remote, (*ports_)[next_->fetch_add(1) % ports_->size()]);
     return plan;
@@ -74,6 +75,7 @@ int main() {
   // offers another, so it is the Connector's bound, ConnectorOptions::max_rebinds (64), that
   // ends the round: 65 attempts, then the error.
   auto third = client.connect(server.endpoint());
-  std::printf("  a third while both are open: %s\n", third ? "connected (unexpected)" : third.error().message().c_str());
+  std::printf("  a third while both are open: %s\n",
+              third ? "connected (unexpected)" : third.error().message().c_str());
   return third ? 1 : 0;
 }

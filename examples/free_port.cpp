@@ -40,17 +40,14 @@ int main() {
   const cp::NetError& error = again.error();
   std::printf("3. binding it again fails:\n   %s\n", error.message().c_str());
   std::printf("   condition: %s; on Windows the same condition is error %d (%s)\n",
-              std::string(cp::describe(error.condition())).c_str(),
-              cp::winsock_code_of(cp::Errc::local_port_busy),
+              std::string(cp::describe(error.condition())).c_str(), cp::winsock_code_of(cp::Errc::local_port_busy),
               cp::make_winsock_error(cp::winsock::eaddrinuse).message().c_str());
-  std::printf("   error == Errc::local_port_busy: %s\n",
-              error.code() == cp::Errc::local_port_busy ? "true" : "false");
+  std::printf("   error == Errc::local_port_busy: %s\n", error.code() == cp::Errc::local_port_busy ? "true" : "false");
 
   // 4. Released, the port is free for the next bind.
   reservation->release();
   auto after = cp::PortReservation::reserve(reservation->endpoint());
-  std::printf("4. after release(), binding it again: %s\n",
-              after ? "succeeds" : after.error().message().c_str());
+  std::printf("4. after release(), binding it again: %s\n", after ? "succeeds" : after.error().message().c_str());
 
   // 5. Errors for bad input say what is wrong.
   for (const char* text : {"127.0.0.1:99999", "localhost:80", "::1:80"}) {

@@ -19,12 +19,12 @@ using namespace std::chrono_literals;
 template <class System = cp::NativeSystem>
 using LoginClient = cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, System>;
 
-#define EXPECT(cond)                                                        \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::printf("FAILED: %s (line %d)\n", #cond, __LINE__);               \
-      return 1;                                                             \
-    }                                                                       \
+#define EXPECT(cond)                                                                                                   \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      std::printf("FAILED: %s (line %d)\n", #cond, __LINE__);                                                          \
+      return 1;                                                                                                        \
+    }                                                                                                                  \
   } while (false)
 
 int main() {
@@ -37,7 +37,8 @@ int main() {
   LoginClient<cp::FakeSystem> client{
       cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &census}},
       cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
-      {}, sys};
+      {},
+      sys};
   {
     auto socket = client.connect(cp::Endpoint::loopback_v4(7000));
     EXPECT(socket.has_value());
@@ -65,15 +66,16 @@ int main() {
   LoginClient<cp::FakeSystem> restarted{
       cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &after_restart}},
       cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
-      {}, sys};
+      {},
+      sys};
   const auto binds_before = sys.count(cp::Call::bind);
   auto again = restarted.connect(server);
   EXPECT(again.has_value());
-  EXPECT(timer.sleeps().back() == 2s);                          // the exact wait, not a backoff
-  EXPECT(sys.count(cp::Call::bind) == binds_before + 1);        // one bind, no failed ones
-  EXPECT(again->local_endpoint().value().port() == 40004);      // the port that freed first
+  EXPECT(timer.sleeps().back() == 2s);                      // the exact wait, not a backoff
+  EXPECT(sys.count(cp::Call::bind) == binds_before + 1);    // one bind, no failed ones
+  EXPECT(again->local_endpoint().value().port() == 40004);  // the port that freed first
 
-  std::printf("policies_in_tests: all expectations held (%zu fake syscalls, %zu virtual waits)\n",
-              sys.calls().size(), timer.sleeps().size());
+  std::printf("policies_in_tests: all expectations held (%zu fake syscalls, %zu virtual waits)\n", sys.calls().size(),
+              timer.sleeps().size());
   return 0;
 }

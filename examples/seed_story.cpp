@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 import connpolicy;
-import connpolicy.testing;  // LoopbackServer: the peer for this demo
+import connpolicy.testing; // LoopbackServer: the peer for this demo
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -32,7 +32,8 @@ struct Meter {
   Tally* tally;
   void operator()(const cp::AttemptEvent& e) const {
     ++tally->tried;
-    const bool bind_called = e.local && (e.connected() || (e.step != cp::Step::socket && e.step != cp::Step::set_option));
+    const bool bind_called =
+        e.local && (e.connected() || (e.step != cp::Step::socket && e.step != cp::Step::set_option));
     if (bind_called) ++tally->binds;
     if (e.action == cp::Action::retry) ++tally->waits;
   }
@@ -51,7 +52,10 @@ Tally run(Connector& client, cp::LoopbackServer& server, bool reset_close = fals
     }
     ++t.made;
     const int closed_before = server.closed();
-    if (reset_close) socket->close_reset(); else socket->close();
+    if (reset_close)
+      socket->close_reset();
+    else
+      socket->close();
     server.wait_closed(closed_before + 1, 1s);  // as in the seed: the server closes after us
   }
   t.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -110,7 +114,8 @@ int main() {
   std::vector<std::pair<std::string, std::string>> notes;
   {
     Tally t;
-    Metered<cp::FixedPort> c{cp::FixedPort::make(cp::find_free_port_range(1).value().first()).value(), {}, {}, {}, {}, Meter{&t}};
+    Metered<cp::FixedPort> c{
+        cp::FixedPort::make(cp::find_free_port_range(1).value().first()).value(), {}, {}, {}, {}, Meter{&t}};
     row("FixedPort (the seed's bug)", run(c, server));
     notes.emplace_back("FixedPort", t.last_error);
   }
@@ -123,8 +128,12 @@ int main() {
     Tally t;
     const auto range = cp::find_free_port_range(10).value();
     Metered<cp::FixedPortRotation, cp::ExponentialRetry> c{
-        cp::FixedPortRotation{range}, cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .deadline = 2s}},
-        {}, {}, {}, Meter{&t}};
+        cp::FixedPortRotation{range},
+        cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .deadline = 2s}},
+        {},
+        {},
+        {},
+        Meter{&t}};
     row("FixedPortRotation, 10 ports (fix 2: rebind)", run(c, server));
     notes.emplace_back("FixedPortRotation", t.last_error);
   }
@@ -139,8 +148,12 @@ int main() {
       restarted.emplace(cp::LoopbackServer::Mode::client_closes_first, port);
     });
     Metered<cp::NoBind, cp::ExponentialRetry> c{
-        cp::NoBind{}, cp::ExponentialRetry{{.initial = 20ms, .max_delay = 200ms, .max_attempts = 12, .jitter = cp::Jitter::equal}},
-        {}, {}, {}, Meter{&t}};
+        cp::NoBind{},
+        cp::ExponentialRetry{{.initial = 20ms, .max_delay = 200ms, .max_attempts = 12, .jitter = cp::Jitter::equal}},
+        {},
+        {},
+        {},
+        Meter{&t}};
     const auto start = std::chrono::steady_clock::now();
     auto first = c.connect(cp::Endpoint::loopback_v4(port));
     restart.join();
@@ -158,29 +171,39 @@ int main() {
   }
   {
     Tally t;
-    Metered<cp::FixedPort> c{cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value(),
-                             {}, {}, {}, {}, Meter{&t}};
+    Metered<cp::FixedPort> c{
+        cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value(),
+        {},
+        {},
+        {},
+        {},
+        Meter{&t}};
     row("FixedPort + reuse_address", run(c, server));
   }
   {
     Tally t;
-    Metered<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::find_free_port_range(10).value(), {.reuse_address = true}},
-                                     {}, {}, {}, {}, Meter{&t}};
+    Metered<cp::FixedPortRotation> c{
+        cp::FixedPortRotation{cp::find_free_port_range(10).value(), {.reuse_address = true}},
+        {},
+        {},
+        {},
+        {},
+        Meter{&t}};
     row("FixedPortRotation + reuse_address", run(c, server));
   }
   {
     Tally t;
-    Metered<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::find_free_port_range(10).value()}, {}, {}, {}, {}, Meter{&t}};
+    Metered<cp::FixedPortRotation> c{
+        cp::FixedPortRotation{cp::find_free_port_range(10).value()}, {}, {}, {}, {}, Meter{&t}};
     row("FixedPortRotation + close_reset()", run(c, server, /*reset_close=*/true));
   }
 
   std::printf("\nWhy the failures:\n");
   for (const auto& [who, error] : notes)
     if (!error.empty()) std::printf("- %s: %s\n", who.c_str(), error.c_str());
-  std::printf(
-      "\nRead it so: FixedPort cannot reconnect for 60 s (Windows: 120-240 s). EphemeralBind and NoBind never\n"
-      "collide. A 10-port rotation makes 10 connections at once, then knows every port is in TIME_WAIT and\n"
-      "says when the first frees instead of hammering bind(); with reuse_address (needs TCP timestamps) or a\n"
-      "reset close it goes on at once, one bind per connection.\n");
+  std::printf("\nRead it so: FixedPort cannot reconnect for 60 s (Windows: 120-240 s). EphemeralBind and NoBind never\n"
+              "collide. A 10-port rotation makes 10 connections at once, then knows every port is in TIME_WAIT and\n"
+              "says when the first frees instead of hammering bind(); with reuse_address (needs TCP timestamps) or a\n"
+              "reset close it goes on at once, one bind per connection.\n");
   return 0;
 }

@@ -20,5 +20,8 @@ if [ "$preset" = windows-cross ]; then
   wine cmd /c exit </dev/null >/dev/null 2>&1 || true
   trap 'wineserver -k 2>/dev/null || true' EXIT
 fi
-echo "test: cmake --workflow --preset $preset (configure, build, ctest)"
+# As many tests at once as there are cores, unless the caller says otherwise (the presets name no
+# job count). An empty CTEST_PARALLEL_LEVEL would mean the same to CMake >= 3.29.
+export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(nproc)}"
+echo "test: cmake --workflow --preset $preset (configure, build, ctest -j$CTEST_PARALLEL_LEVEL)"
 cmake --workflow --preset "$preset"

@@ -50,8 +50,8 @@ inline const char* not_a_destination(const Endpoint& remote) noexcept {
 
 struct ConnectorOptions {
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // per attempt
-  int max_rebinds = 64;          // immediate port changes per round, before waiting instead
-  bool blocking_result = true;   // false: the returned socket stays non-blocking
+  int max_rebinds = 64;         // immediate port changes per round, before waiting instead
+  bool blocking_result = true;  // false: the returned socket stays non-blocking
 };
 
 // One attempt as an observer sees it (for logs and metrics). It owns everything it holds, so an
@@ -90,14 +90,15 @@ class Connector {
   using socket_type = BasicSocket<System>;
   using result_type = expected<socket_type, NetError>;
 
-  Connector() requires std::default_initializable<Bind> && std::default_initializable<Retry> &&
-                       std::default_initializable<Error> && std::default_initializable<System> &&
-                       std::default_initializable<Observer>
+  Connector()
+    requires std::default_initializable<Bind> && std::default_initializable<Retry> &&
+                 std::default_initializable<Error> && std::default_initializable<System> &&
+                 std::default_initializable<Observer>
   = default;
   explicit Connector(Bind bind, Retry retry = Retry{}, Error error = Error{}, System system = System{},
                      ConnectorOptions options = {}, Observer observer = Observer{})
-      : bind_(std::move(bind)), retry_(std::move(retry)), error_(std::move(error)),
-        system_(std::move(system)), options_(options), observer_(std::move(observer)) {}
+      : bind_(std::move(bind)), retry_(std::move(retry)), error_(std::move(error)), system_(std::move(system)),
+        options_(options), observer_(std::move(observer)) {}
 
   result_type connect(const Endpoint& remote) { return connect(std::span(&remote, 1), std::stop_token{}); }
   result_type connect(const Endpoint& remote, std::stop_token stop) { return connect(std::span(&remote, 1), stop); }
@@ -142,7 +143,8 @@ class Connector {
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
-  if (remotes.empty()) return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
+  if (remotes.empty())
+    return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
   for (const Endpoint& remote : remotes)  // refused before any syscall: nothing is sent to them
     if (const char* why = not_a_destination(remote))
       return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote));
@@ -166,7 +168,8 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
         delay = *d;
       } else {
         action = Action::give_up;
-        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") + "gave up: " + std::string(to_string(d.error())));
+        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") +
+                          "gave up: " + std::string(to_string(d.error())));
       }
     }
     observe(remote, error.local_endpoint(), attempts, &error, action, delay);
@@ -175,7 +178,9 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
       case Action::next_endpoint: ++current; break;
       case Action::retry:
         if (!retry_.sleep(delay, stop))
-          return unexpected(NetError(Step::wait, LibraryError::cancelled).with_remote(remote).with_attempts(attempts)
+          return unexpected(NetError(Step::wait, LibraryError::cancelled)
+                                .with_remote(remote)
+                                .with_attempts(attempts)
                                 .with_detail("while waiting to retry after: " + error.message()));
         current = 0;
         rebinds = 0;
@@ -212,7 +217,8 @@ auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& re
   if (is_in_progress(ec)) {
     if (auto waited = wait_connected(*handle, schedule, stop)) {
       const bool timeout = waited == Errc::timed_out;
-      return fail(Step::wait, waited, timeout ? "no answer within " + std::to_string(options_.connect_timeout.count()) + " ms" : "");
+      return fail(Step::wait, waited,
+                  timeout ? "no answer within " + std::to_string(options_.connect_timeout.count()) + " ms" : "");
     }
     ec = system_.pending_error(*handle);
   }

@@ -46,8 +46,8 @@ std::string quoted(std::string_view text) {
 }
 
 unexpected<NetError> invalid(std::string_view text, std::string why) {
-  return unexpected(NetError(Step::parse, LibraryError::invalid_endpoint,
-                             "cannot read " + quoted(text) + " as an endpoint: " + why));
+  return unexpected(
+      NetError(Step::parse, LibraryError::invalid_endpoint, "cannot read " + quoted(text) + " as an endpoint: " + why));
 }
 
 // Four decimal numbers 0-255 separated by dots, no leading zeros (so "010" is not read as octal
@@ -67,53 +67,8 @@ bool parse_ipv4(std::string_view s, std::array<std::uint8_t, 4>& out) noexcept {
   return true;
 }
 
-}  // namespace
-
-expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
-  if (text.empty())
-    return invalid(text, "it is empty; write address:port, e.g. 127.0.0.1:80 or [::1]:80");
-  if (text.size() > max_text)
-    return invalid(text, "it is " + std::to_string(text.size()) + " characters long, more than any endpoint");
-  if (std::ranges::any_of(text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f; }))
-    return invalid(text, "it contains a space, a control or a non-ASCII character");
-
-  std::string_view host, port_text;
-  const bool bracketed = text.front() == '[';
-  if (bracketed) {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos) return invalid(text, "missing ']' after the IPv6 address");
-    host = text.substr(1, close - 1);
-    const std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) return invalid(text, "missing ':port' after ']'");
-    if (rest.front() != ':') return invalid(text, "expected ':' right after ']'");
-    port_text = rest.substr(1);
-  } else {
-    const auto colons = std::ranges::count(text, ':');
-    if (colons == 0) return invalid(text, "missing ':port'");
-    if (colons > 1) return invalid(text, "an IPv6 address needs brackets, e.g. [::1]:80");
-    const std::size_t colon = text.find(':');
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-  }
-
-  if (port_text.empty()) return invalid(text, "missing port number after ':'");
-  if (!all_digits(port_text))
-    return invalid(text, "port " + quoted(port_text) + " is not a decimal number");
-  unsigned long port_value = 0;
-  for (char c : port_text) port_value = std::min(port_value * 10 + static_cast<unsigned long>(c - '0'), 100000ul);
-  if (port_value > 65535)
-    return invalid(text, "port " + std::string(port_text) + " is out of range (0-65535)");
-  const auto port = static_cast<std::uint16_t>(port_value);
-
-  if (!bracketed) {
-    if (host.empty()) return invalid(text, "missing address before ':'");
-    std::array<std::uint8_t, 4> v4{};
-    if (parse_ipv4(host, v4)) return ipv4(v4, port);
-    if (std::ranges::any_of(host, [](char c) { return !is_digit(c) && c != '.'; }))
-      return invalid(text, quoted(host) + " is not a numeric IPv4 address (names are not resolved here)");
-    return invalid(text, quoted(host) + " is not an IPv4 address (four numbers 0-255 with dots, no leading zeros)");
-  }
-
+// The part of parse() between '[' and ']': an IPv6 address, with a numeric or named scope id.
+expected<Endpoint, NetError> parse_ipv6_host(std::string_view text, std::string_view host, std::uint16_t port) {
   const std::size_t percent = host.find('%');
   const std::string_view address = host.substr(0, percent);
   if (address.empty()) return invalid(text, "no IPv6 address between '[' and ']'");
@@ -136,7 +91,55 @@ expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
       if (scope == 0) return invalid(text, "no network interface is named " + quoted(scope_text));
     }
   }
-  return ipv6(v6, port, scope);
+  return Endpoint::ipv6(v6, port, scope);
+}
+
+}  // namespace
+
+expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
+  if (text.empty()) return invalid(text, "it is empty; write address:port, e.g. 127.0.0.1:80 or [::1]:80");
+  if (text.size() > max_text)
+    return invalid(text, "it is " + std::to_string(text.size()) + " characters long, more than any endpoint");
+  if (std::ranges::any_of(
+          text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f; }))
+    return invalid(text, "it contains a space, a control or a non-ASCII character");
+
+  std::string_view host, port_text;
+  const bool bracketed = text.front() == '[';
+  if (bracketed) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) return invalid(text, "missing ']' after the IPv6 address");
+    host = text.substr(1, close - 1);
+    const std::string_view rest = text.substr(close + 1);
+    if (rest.empty()) return invalid(text, "missing ':port' after ']'");
+    if (rest.front() != ':') return invalid(text, "expected ':' right after ']'");
+    port_text = rest.substr(1);
+  } else {
+    const auto colons = std::ranges::count(text, ':');
+    if (colons == 0) return invalid(text, "missing ':port'");
+    if (colons > 1) return invalid(text, "an IPv6 address needs brackets, e.g. [::1]:80");
+    const std::size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+
+  if (port_text.empty()) return invalid(text, "missing port number after ':'");
+  if (!all_digits(port_text)) return invalid(text, "port " + quoted(port_text) + " is not a decimal number");
+  unsigned long port_value = 0;
+  for (char c : port_text) port_value = std::min(port_value * 10 + static_cast<unsigned long>(c - '0'), 100000ul);
+  if (port_value > 65535) return invalid(text, "port " + std::string(port_text) + " is out of range (0-65535)");
+  const auto port = static_cast<std::uint16_t>(port_value);
+
+  if (!bracketed) {
+    if (host.empty()) return invalid(text, "missing address before ':'");
+    std::array<std::uint8_t, 4> v4{};
+    if (parse_ipv4(host, v4)) return ipv4(v4, port);
+    if (std::ranges::any_of(host, [](char c) { return !is_digit(c) && c != '.'; }))
+      return invalid(text, quoted(host) + " is not a numeric IPv4 address (names are not resolved here)");
+    return invalid(text, quoted(host) + " is not an IPv4 address (four numbers 0-255 with dots, no leading zeros)");
+  }
+
+  return parse_ipv6_host(text, host, port);
 }
 
 expected<Endpoint, NetError> Endpoint::from_sockaddr(const sockaddr_storage& storage, std::size_t length) {
@@ -155,8 +158,8 @@ expected<Endpoint, NetError> Endpoint::from_sockaddr(const sockaddr_storage& sto
     return ipv6(a, ntohs(in6.sin6_port), in6.sin6_scope_id);
   }
   return unexpected(NetError(Step::parse, make_system_error(EAFNOSUPPORT))
-                        .with_detail("socket address of family " + std::to_string(storage.ss_family) +
-                                     " and length " + std::to_string(length) + " is not IPv4 or IPv6"));
+                        .with_detail("socket address of family " + std::to_string(storage.ss_family) + " and length " +
+                                     std::to_string(length) + " is not IPv4 or IPv6"));
 }
 
 std::size_t Endpoint::to_sockaddr(sockaddr_storage& storage) const noexcept {
@@ -180,8 +183,8 @@ std::size_t Endpoint::to_sockaddr(sockaddr_storage& storage) const noexcept {
 
 std::string Endpoint::address_string() const {
   if (is_v4()) {
-    return std::to_string(bytes_[0]) + "." + std::to_string(bytes_[1]) + "." +
-           std::to_string(bytes_[2]) + "." + std::to_string(bytes_[3]);
+    return std::to_string(bytes_[0]) + "." + std::to_string(bytes_[1]) + "." + std::to_string(bytes_[2]) + "." +
+           std::to_string(bytes_[3]);
   }
   char buffer[INET6_ADDRSTRLEN] = {};
   inet_ntop(AF_INET6, bytes_.data(), buffer, sizeof buffer);

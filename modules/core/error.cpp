@@ -67,9 +67,8 @@ const ErrorMapping* row_of(const std::error_code& code) noexcept {
   if (!code || code.value() == 0) return nullptr;
   const bool ws = is_winsock(code);
   if (!ws && !is_errno(code)) return nullptr;
-  auto it = std::ranges::find_if(table, [&](const ErrorMapping& m) {
-    return ws ? m.winsock == code.value() : m.posix == code.value();
-  });
+  auto it = std::ranges::find_if(
+      table, [&](const ErrorMapping& m) { return ws ? m.winsock == code.value() : m.posix == code.value(); });
   return it == table.end() ? nullptr : &*it;
 }
 
@@ -98,9 +97,7 @@ std::string_view library_error_name(int value) noexcept {
 class ConditionCategory final : public std::error_category {
  public:
   const char* name() const noexcept override { return "connpolicy"; }
-  std::string message(int value) const override {
-    return std::string(describe(static_cast<Errc>(value)));
-  }
+  std::string message(int value) const override { return std::string(describe(static_cast<Errc>(value))); }
   bool equivalent(const std::error_code& code, int condition) const noexcept override {
     return condition_of(code) == static_cast<Errc>(condition);
   }
@@ -154,12 +151,8 @@ const std::error_category& winsock_category() noexcept {
   return category;
 }
 
-std::error_condition make_error_condition(Errc e) noexcept {
-  return {static_cast<int>(e), condition_category()};
-}
-std::error_code make_error_code(LibraryError e) noexcept {
-  return {static_cast<int>(e), library_category()};
-}
+std::error_condition make_error_condition(Errc e) noexcept { return {static_cast<int>(e), condition_category()}; }
+std::error_code make_error_code(LibraryError e) noexcept { return {static_cast<int>(e), library_category()}; }
 std::error_code make_winsock_error(int wsa_code) noexcept { return {wsa_code, winsock_category()}; }
 std::error_code make_system_error(int errno_value) noexcept {
 #ifdef _WIN32
@@ -172,8 +165,7 @@ std::error_code make_system_error(int errno_value) noexcept {
 std::span<const ErrorMapping> error_mappings() noexcept { return table; }
 
 Errc condition_of(const std::error_code& code) noexcept {
-  if (code.category() == library_category())
-    return library_condition(static_cast<LibraryError>(code.value()));
+  if (code.category() == library_category()) return library_condition(static_cast<LibraryError>(code.value()));
   const ErrorMapping* row = row_of(code);
   return row ? row->condition : other;
 }

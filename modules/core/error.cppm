@@ -31,23 +31,23 @@ using unexpected = std::unexpected<E>;
 
 // What kind of failure, whatever the platform said. Compare an error_code with these.
 enum class Errc : int {
-  local_port_busy = 1,       // EADDRINUSE, WSAEADDRINUSE 10048: the local port is taken (often TIME_WAIT)
-  local_ports_exhausted,     // no local port left: ephemeral range or a rotation range used up
-  connection_refused,        // nothing listens there
-  timed_out,                 // the peer did not answer in time
+  local_port_busy = 1,    // EADDRINUSE, WSAEADDRINUSE 10048: the local port is taken (often TIME_WAIT)
+  local_ports_exhausted,  // no local port left: ephemeral range or a rotation range used up
+  connection_refused,     // nothing listens there
+  timed_out,              // the peer did not answer in time
   network_unreachable,
   host_unreachable,
-  address_not_available,     // the local address is not on this host (or the 4-tuple is taken)
-  cancelled,                 // a stop_token asked to stop
-  invalid_argument,          // bad input: an endpoint, a port range, an option
-  permission_denied,         // privileged port, firewall
+  address_not_available,  // the local address is not on this host (or the 4-tuple is taken)
+  cancelled,              // a stop_token asked to stop
+  invalid_argument,       // bad input: an endpoint, a port range, an option
+  permission_denied,      // privileged port, firewall
   connection_reset,
   connection_aborted,
   address_family_not_supported,
-  too_many_open_sockets,     // EMFILE / ENFILE / WSAEMFILE: out of descriptors
+  too_many_open_sockets,  // EMFILE / ENFILE / WSAEMFILE: out of descriptors
   network_down,
-  out_of_resources,          // the kernel is short of buffers or memory
-  other,                     // none of the above: look at code() itself
+  out_of_resources,  // the kernel is short of buffers or memory
+  other,             // none of the above: look at code() itself
 };
 
 // Which step failed.
@@ -59,11 +59,11 @@ enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse,
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {
-  invalid_endpoint = 1,   // Endpoint::parse got text it cannot read        -> invalid_argument
-  invalid_port_range,     // a port range with first > last, or port 0      -> invalid_argument
-  all_ports_cooling,      // every port of a rotation is busy or cooling    -> local_ports_exhausted
-  deadline_exceeded,      // the overall deadline passed                    -> timed_out
-  cancelled,              // a stop_token asked to stop                     -> cancelled
+  invalid_endpoint = 1,  // Endpoint::parse got text it cannot read        -> invalid_argument
+  invalid_port_range,    // a port range with first > last, or port 0      -> invalid_argument
+  all_ports_cooling,     // every port of a rotation is busy or cooling    -> local_ports_exhausted
+  deadline_exceeded,     // the overall deadline passed                    -> timed_out
+  cancelled,             // a stop_token asked to stop                     -> cancelled
 };
 
 // Categories. errno codes use std::system_category() (std::generic_category() compares equal
@@ -82,11 +82,10 @@ std::error_code make_system_error(int errno_value) noexcept;
 // Winsock error numbers, spelled out so they can be named on every platform.
 namespace winsock {
 inline constexpr int eintr = 10004, eacces = 10013, einval = 10022, emfile = 10024, enoprotoopt = 10042,
-                     ewouldblock = 10035, einprogress = 10036, eafnosupport = 10047,
-                     eaddrinuse = 10048, eaddrnotavail = 10049, enetdown = 10050,
-                     enetunreach = 10051, econnaborted = 10053, econnreset = 10054,
-                     enobufs = 10055, etimedout = 10060, econnrefused = 10061,
-                     ehostdown = 10064, ehostunreach = 10065, ecancelled = 10103;
+                     ewouldblock = 10035, einprogress = 10036, eafnosupport = 10047, eaddrinuse = 10048,
+                     eaddrnotavail = 10049, enetdown = 10050, enetunreach = 10051, econnaborted = 10053,
+                     econnreset = 10054, enobufs = 10055, etimedout = 10060, econnrefused = 10061, ehostdown = 10064,
+                     ehostunreach = 10065, ecancelled = 10103;
 }  // namespace winsock
 
 // One row of the mapping table: a condition, and the errno and Winsock code that mean it
@@ -94,8 +93,8 @@ inline constexpr int eintr = 10004, eacces = 10013, einval = 10022, emfile = 100
 // the codes that stand for it (see posix_code_of / winsock_code_of).
 struct ErrorMapping {
   Errc condition;
-  int posix;                  // errno value, 0 if none
-  int winsock;                // Winsock code, 0 if none
+  int posix;    // errno value, 0 if none
+  int winsock;  // Winsock code, 0 if none
   std::string_view posix_name;
   std::string_view winsock_name;
 };

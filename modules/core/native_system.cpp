@@ -46,7 +46,8 @@ bool is_in_progress(const std::error_code& code) noexcept {
          (code.category() == std::system_category() || code.category() == std::generic_category());
 }
 
-expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family, bool nonblocking) const noexcept {
+expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family,
+                                                                        bool nonblocking) const noexcept {
   // SOCK_CLOEXEC always: a child process must never inherit a connection (or a reserved port).
   const int type = SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
   const int fd = ::socket(family == Family::ipv4 ? AF_INET : AF_INET6, type, IPPROTO_TCP);
@@ -56,8 +57,7 @@ expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family f
 
 std::error_code NativeSystem::set_option(native_handle_type h, SocketOption option, int value) const noexcept {
   switch (option) {
-    case SocketOption::reuse_address:
-      return result(::setsockopt(h, SOL_SOCKET, SO_REUSEADDR, &value, sizeof value));
+    case SocketOption::reuse_address: return result(::setsockopt(h, SOL_SOCKET, SO_REUSEADDR, &value, sizeof value));
     case SocketOption::bind_address_no_port:
       // Level IPPROTO_IP works on IPv6 sockets too.
       return result(::setsockopt(h, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &value, sizeof value));
@@ -67,8 +67,7 @@ std::error_code NativeSystem::set_option(native_handle_type h, SocketOption opti
       const linger l{value != 0 ? 1 : 0, 0};
       return result(::setsockopt(h, SOL_SOCKET, SO_LINGER, &l, sizeof l));
     }
-    case SocketOption::no_delay:
-      return result(::setsockopt(h, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value));
+    case SocketOption::no_delay: return result(::setsockopt(h, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value));
     case SocketOption::exclusive_address:
       return {};  // Linux binds are exclusive unless SO_REUSEADDR/SO_REUSEPORT say otherwise
   }
@@ -96,7 +95,8 @@ std::error_code NativeSystem::connect(native_handle_type h, const Endpoint& remo
   return last_error();
 }
 
-expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds timeout) const noexcept {
+expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h,
+                                                            std::chrono::milliseconds timeout) const noexcept {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;  // one clock read; more only after a signal
   pollfd p{h, POLLOUT, 0};

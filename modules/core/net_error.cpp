@@ -7,9 +7,7 @@ module connpolicy.core;
 namespace connpolicy {
 namespace {
 
-bool port_chosen_by_kernel(const std::optional<Endpoint>& local) noexcept {
-  return !local || local->port() == 0;
-}
+bool port_chosen_by_kernel(const std::optional<Endpoint>& local) noexcept { return !local || local->port() == 0; }
 
 std::string code_text(const std::error_code& code) {
   std::string name(code_name(code));
@@ -31,15 +29,14 @@ std::string code_text(const std::error_code& code) {
 }
 
 // What to try, per condition. Says the mechanism, then the fix, naming our policies.
-std::string hint(Errc condition, const std::optional<Endpoint>& local,
-                 const std::optional<Endpoint>& remote) {
-  const std::string port = local && local->port() != 0 ? "port " + std::to_string(local->port())
-                                                       : std::string("the local port");
+std::string hint(Errc condition, const std::optional<Endpoint>& local, const std::optional<Endpoint>& remote) {
+  const std::string port =
+      local && local->port() != 0 ? "port " + std::to_string(local->port()) : std::string("the local port");
   switch (condition) {
     case Errc::local_port_busy:
       return port + " is in use, or held by a closed connection in TIME_WAIT (60 s on Linux, "
-             "120-240 s on Windows); bind port 0 (EphemeralBind), rotate over several ports "
-             "(FixedPortRotation), or set reuse_address on FixedPort";
+                    "120-240 s on Windows); bind port 0 (EphemeralBind), rotate over several ports "
+                    "(FixedPortRotation), or set reuse_address on FixedPort";
     case Errc::local_ports_exhausted:
       return "every usable local port is in use or in TIME_WAIT; wait for TIME_WAIT to pass "
              "(a retry policy), widen the port range, or let ports be shared per destination "
@@ -50,34 +47,26 @@ std::string hint(Errc condition, const std::optional<Endpoint>& local,
     case Errc::timed_out:
       return "the peer did not answer in time; check reachability and firewalls, or allow a "
              "longer connect timeout";
-    case Errc::network_unreachable:
-      return "no route to that network; check the address and the routing table";
-    case Errc::host_unreachable:
-      return "the host does not answer; check that it is up and reachable";
+    case Errc::network_unreachable: return "no route to that network; check the address and the routing table";
+    case Errc::host_unreachable: return "the host does not answer; check that it is up and reachable";
     case Errc::address_not_available:
       return "the local address is not on this host, or this address pair is taken; check the "
              "source address";
-    case Errc::cancelled:
-      return "the caller asked to stop (stop_token)";
-    case Errc::invalid_argument:
-      return {};  // the detail says what is wrong
+    case Errc::cancelled: return "the caller asked to stop (stop_token)";
+    case Errc::invalid_argument: return {};  // the detail says what is wrong
     case Errc::permission_denied:
       return "ports below 1024 need privileges (CAP_NET_BIND_SERVICE), and a firewall may refuse; "
              "use a port of 1024 or above";
     case Errc::connection_reset:
-    case Errc::connection_aborted:
-      return "the peer or the network dropped the connection; retry later";
+    case Errc::connection_aborted: return "the peer or the network dropped the connection; retry later";
     case Errc::address_family_not_supported:
       return "this host lacks that address family; use an endpoint of the other family";
     case Errc::too_many_open_sockets:
       return "the process or system is out of descriptors; close unused sockets or raise "
              "RLIMIT_NOFILE (ulimit -n)";
-    case Errc::network_down:
-      return "the network interface is down";
-    case Errc::out_of_resources:
-      return "the kernel is short of memory or buffers; retry later";
-    case Errc::other:
-      return {};
+    case Errc::network_down: return "the network interface is down";
+    case Errc::out_of_resources: return "the kernel is short of memory or buffers; retry later";
+    case Errc::other: return {};
   }
   return {};
 }
@@ -87,13 +76,11 @@ std::string hint(Errc condition, const std::optional<Endpoint>& local,
 Errc NetError::condition() const noexcept {
   const Errc c = condition_of(code_);
   const bool kernel_port = port_chosen_by_kernel(local_);
-  if (step_ == Step::connect && kernel_port &&
-      (c == Errc::address_not_available || c == Errc::local_port_busy))
+  if (step_ == Step::connect && kernel_port && (c == Errc::address_not_available || c == Errc::local_port_busy))
     return Errc::local_ports_exhausted;
   // Linux: a bound socket whose 4-tuple is taken fails connect() with EADDRNOTAVAIL: our port is
   // busy towards that destination.
-  if (step_ == Step::connect && !kernel_port && c == Errc::address_not_available)
-    return Errc::local_port_busy;
+  if (step_ == Step::connect && !kernel_port && c == Errc::address_not_available) return Errc::local_port_busy;
   if (step_ == Step::bind && c == Errc::local_port_busy && local_ && local_->port() == 0)
     return Errc::local_ports_exhausted;
   return c;

@@ -43,11 +43,26 @@ class NetError {
   //  attempts; port 40003 may be held by a closed connection in TIME_WAIT ...; use ..."
   std::string message() const;
 
-  NetError& with_local(const Endpoint& e) & noexcept { local_ = e; return *this; }
-  NetError& with_remote(const Endpoint& e) & noexcept { remote_ = e; return *this; }
-  NetError& with_attempts(int n) & noexcept { attempts_ = n; return *this; }
-  NetError& with_detail(std::string d) & noexcept { detail_ = std::move(d); return *this; }
-  NetError& with_retry_after(std::chrono::milliseconds d) & noexcept { retry_after_ = d; return *this; }
+  NetError& with_local(const Endpoint& e) & noexcept {
+    local_ = e;
+    return *this;
+  }
+  NetError& with_remote(const Endpoint& e) & noexcept {
+    remote_ = e;
+    return *this;
+  }
+  NetError& with_attempts(int n) & noexcept {
+    attempts_ = n;
+    return *this;
+  }
+  NetError& with_detail(std::string d) & noexcept {
+    detail_ = std::move(d);
+    return *this;
+  }
+  NetError& with_retry_after(std::chrono::milliseconds d) & noexcept {
+    retry_after_ = d;
+    return *this;
+  }
   NetError&& with_local(const Endpoint& e) && noexcept { return std::move(with_local(e)); }
   NetError&& with_remote(const Endpoint& e) && noexcept { return std::move(with_remote(e)); }
   NetError&& with_attempts(int n) && noexcept { return std::move(with_attempts(n)); }

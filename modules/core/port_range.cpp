@@ -23,8 +23,7 @@ expected<PortRange, NetError> PortRange::make(long first, long last) {
 
 expected<PortRange, NetError> PortRange::parse(std::string_view text) {
   auto number = [](std::string_view s) -> long {
-    if (s.empty() || s.size() > 5 || !std::ranges::all_of(s, [](char c) { return c >= '0' && c <= '9'; }))
-      return -1;
+    if (s.empty() || s.size() > 5 || !std::ranges::all_of(s, [](char c) { return c >= '0' && c <= '9'; })) return -1;
     long v = 0;
     for (char c : s) v = v * 10 + (c - '0');
     return v;
@@ -37,7 +36,8 @@ expected<PortRange, NetError> PortRange::parse(std::string_view text) {
   const std::string_view last = dash == std::string_view::npos ? first : text.substr(dash + 1);
   const long f = number(first), l = number(last);
   if (f < 0 || l < 0)
-    return invalid_range("cannot read \"" + shown + "\" as a port range: write FIRST-LAST, e.g. 40000-40009, or one port");
+    return invalid_range("cannot read \"" + shown +
+                         "\" as a port range: write FIRST-LAST, e.g. 40000-40009, or one port");
   return make(f, l);
 }
 

@@ -78,8 +78,7 @@ class PortRange {
 // out an ephemeral port for a connect) can take the port before you bind it. Use it for logs
 // and for tests that tolerate a retry; use PortReservation when the port must stay yours.
 template <SystemApi System = NativeSystem>
-expected<std::uint16_t, NetError> find_free_port(const Endpoint& local = Endpoint::any_v4(),
-                                                 System system = System{}) {
+expected<std::uint16_t, NetError> find_free_port(const Endpoint& local = Endpoint::any_v4(), System system = System{}) {
   auto socket = detail::bind_socket(local.with_port(0), system);
   if (!socket) return unexpected(std::move(socket).error());
   auto bound = system.local_endpoint(socket->native_handle());

@@ -49,9 +49,8 @@ class BasicSocket {
       : handle_(handle), system_(std::move(system)) {}
 
   BasicSocket(BasicSocket&& other) noexcept
-      : handle_(std::exchange(other.handle_, invalid_handle)),
-        lease_(std::move(other.lease_)),
-        system_(other.system_) {}
+      : handle_(std::exchange(other.handle_, invalid_handle)), lease_(std::move(other.lease_)), system_(other.system_) {
+  }
   BasicSocket& operator=(BasicSocket&& other) noexcept {
     if (this != &other) {
       close();

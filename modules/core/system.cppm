@@ -40,23 +40,23 @@ std::string_view to_string(SocketOption option) noexcept;
 // What a system API must offer. Sockets are TCP, close-on-exec, and non-blocking if asked.
 template <class S>
 concept SystemApi = std::copy_constructible<S> &&
-    requires(S& sys, native_handle_type h, const Endpoint& endpoint, Family family,
-             SocketOption option, int value, bool flag, std::chrono::milliseconds timeout) {
-      { sys.open_socket(family, flag) } -> std::same_as<expected<native_handle_type, std::error_code>>;
-      { sys.set_option(h, option, value) } -> std::same_as<std::error_code>;
-      { sys.set_nonblocking(h, flag) } -> std::same_as<std::error_code>;
-      { sys.bind(h, endpoint) } -> std::same_as<std::error_code>;
-      // A non-blocking connect that has started reports is_in_progress(code).
-      { sys.connect(h, endpoint) } -> std::same_as<std::error_code>;
-      // true: writable (connected or failed: ask pending_error); false: timed out.
-      { sys.wait_writable(h, timeout) } -> std::same_as<expected<bool, std::error_code>>;
-      // SO_ERROR: the outcome of a finished non-blocking connect (empty = connected).
-      { sys.pending_error(h) } -> std::same_as<std::error_code>;
-      { sys.local_endpoint(h) } -> std::same_as<expected<Endpoint, std::error_code>>;
-      { sys.remote_endpoint(h) } -> std::same_as<expected<Endpoint, std::error_code>>;
-      // Releases the handle even when it reports an error.
-      { sys.close(h) } -> std::same_as<std::error_code>;
-    };
+                    requires(S& sys, native_handle_type h, const Endpoint& endpoint, Family family, SocketOption option,
+                             int value, bool flag, std::chrono::milliseconds timeout) {
+                      { sys.open_socket(family, flag) } -> std::same_as<expected<native_handle_type, std::error_code>>;
+                      { sys.set_option(h, option, value) } -> std::same_as<std::error_code>;
+                      { sys.set_nonblocking(h, flag) } -> std::same_as<std::error_code>;
+                      { sys.bind(h, endpoint) } -> std::same_as<std::error_code>;
+                      // A non-blocking connect that has started reports is_in_progress(code).
+                      { sys.connect(h, endpoint) } -> std::same_as<std::error_code>;
+                      // true: writable (connected or failed: ask pending_error); false: timed out.
+                      { sys.wait_writable(h, timeout) } -> std::same_as<expected<bool, std::error_code>>;
+                      // SO_ERROR: the outcome of a finished non-blocking connect (empty = connected).
+                      { sys.pending_error(h) } -> std::same_as<std::error_code>;
+                      { sys.local_endpoint(h) } -> std::same_as<expected<Endpoint, std::error_code>>;
+                      { sys.remote_endpoint(h) } -> std::same_as<expected<Endpoint, std::error_code>>;
+                      // Releases the handle even when it reports an error.
+                      { sys.close(h) } -> std::same_as<std::error_code>;
+                    };
 
 // "A non-blocking connect has started": EINPROGRESS, or Winsock's WSAEWOULDBLOCK/WSAEINPROGRESS.
 bool is_in_progress(const std::error_code& code) noexcept;

@@ -68,7 +68,8 @@ bool is_in_progress(const std::error_code& code) noexcept {
   return code.category() == std::generic_category() && code.value() == EINPROGRESS;
 }
 
-expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family, bool nonblocking) const noexcept {
+expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family,
+                                                                        bool nonblocking) const noexcept {
   if (auto ec = winsock_started()) return unexpected(ec);
   const SOCKET s = ::WSASocketW(family == Family::ipv4 ? AF_INET : AF_INET6, SOCK_STREAM, IPPROTO_TCP, nullptr, 0,
                                 WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -84,20 +85,16 @@ expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family f
 
 std::error_code NativeSystem::set_option(native_handle_type h, SocketOption option, int value) const noexcept {
   switch (option) {
-    case SocketOption::reuse_address:
-      return set(h, SOL_SOCKET, SO_REUSEADDR, value);
+    case SocketOption::reuse_address: return set(h, SOL_SOCKET, SO_REUSEADDR, value);
     case SocketOption::bind_address_no_port:  // Windows 10 1703+: the port is chosen at connect()
       return set(h, SOL_SOCKET, SO_REUSE_UNICASTPORT, value);
-    case SocketOption::exclusive_address:
-      return set(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, value);
-    case SocketOption::local_port_range:
-      return make_winsock_error(winsock::enoprotoopt);  // Linux only
+    case SocketOption::exclusive_address: return set(h, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, value);
+    case SocketOption::local_port_range: return make_winsock_error(winsock::enoprotoopt);  // Linux only
     case SocketOption::linger_reset: {
       const linger l{static_cast<u_short>(value != 0 ? 1 : 0), 0};
       return set(h, SOL_SOCKET, SO_LINGER, l);
     }
-    case SocketOption::no_delay:
-      return set(h, IPPROTO_TCP, TCP_NODELAY, value);
+    case SocketOption::no_delay: return set(h, IPPROTO_TCP, TCP_NODELAY, value);
   }
   return make_winsock_error(winsock::enoprotoopt);
 }
@@ -120,7 +117,8 @@ std::error_code NativeSystem::connect(native_handle_type h, const Endpoint& remo
   return last_error();  // WSAEWOULDBLOCK for a non-blocking connect under way: is_in_progress()
 }
 
-expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds timeout) const noexcept {
+expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h,
+                                                            std::chrono::milliseconds timeout) const noexcept {
   // A refused connect is POLLERR (or POLLHUP), not POLLOUT: any of them ends the wait, and
   // pending_error() tells which it was.
   WSAPOLLFD p{as_socket(h), POLLWRNORM, 0};
@@ -132,7 +130,8 @@ expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h
 std::error_code NativeSystem::pending_error(native_handle_type h) const noexcept {
   int error = 0;
   int length = sizeof error;
-  if (::getsockopt(as_socket(h), SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &length) != 0) return last_error();
+  if (::getsockopt(as_socket(h), SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&error), &length) != 0)
+    return last_error();
   return error == 0 ? std::error_code{} : make_winsock_error(error);
 }
 

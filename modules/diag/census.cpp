@@ -50,11 +50,14 @@ namespace {
 // inet_diag): the automatic census then reads /proc for good instead of asking again.
 bool netlink_refused(const NetError& error) {
   switch (error.code().value()) {
-    case EPERM: case EACCES: case EAFNOSUPPORT: case EPROTONOSUPPORT: case ENOENT: case EOPNOTSUPP:
-    case EINVAL:
-      return error.code().category() == std::system_category();
-    default:
-      return false;
+    case EPERM:
+    case EACCES:
+    case EAFNOSUPPORT:
+    case EPROTONOSUPPORT:
+    case ENOENT:
+    case EOPNOTSUPP:
+    case EINVAL: return error.code().category() == std::system_category();
+    default: return false;
   }
 }
 }  // namespace
@@ -109,9 +112,8 @@ expected<Census, NetError> PortCensus::look_up(std::span<const SocketPair> pairs
   auto census = survey(*range);
   if (!census) return census;
   std::erase_if(census->uses, [&](const PortUse& use) {
-    return std::ranges::none_of(pairs, [&](const SocketPair& p) {
-      return same_end(p.local, use.local) && same_end(p.remote, use.remote);
-    });
+    return std::ranges::none_of(
+        pairs, [&](const SocketPair& p) { return same_end(p.local, use.local) && same_end(p.remote, use.remote); });
   });
   return census;
 }

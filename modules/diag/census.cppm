@@ -40,8 +40,18 @@ export namespace connpolicy {
 
 // TCP states, numbered as the kernel numbers them (include/net/tcp_states.h).
 enum class TcpState : std::uint8_t {
-  established = 1, syn_sent, syn_recv, fin_wait1, fin_wait2, time_wait, close, close_wait,
-  last_ack, listen, closing, new_syn_recv,
+  established = 1,
+  syn_sent,
+  syn_recv,
+  fin_wait1,
+  fin_wait2,
+  time_wait,
+  close,
+  close_wait,
+  last_ack,
+  listen,
+  closing,
+  new_syn_recv,
 };
 std::string_view to_string(TcpState state) noexcept;
 
@@ -64,7 +74,7 @@ enum class CensusSource : std::uint8_t {
 std::string_view to_string(CensusSource source) noexcept;
 
 struct Census {
-  std::vector<PortUse> uses;       // IPv4 and IPv6, in the kernel's order
+  std::vector<PortUse> uses;  // IPv4 and IPv6, in the kernel's order
   CensusSource source = CensusSource::netlink;
   // net.ipv4.tcp_timestamps when the census was taken (empty: unknown). With timestamps, a port
   // in TIME_WAIT can be reused at once by a socket with SO_REUSEADDR; without, connect() to the
@@ -77,7 +87,7 @@ struct Census {
 
 // One connection by its two ends: what look_up() asks about.
 struct SocketPair {
-  Endpoint local;   // the address it really used (Socket::local_endpoint()), not 0.0.0.0
+  Endpoint local;  // the address it really used (Socket::local_endpoint()), not 0.0.0.0
   Endpoint remote;
 };
 

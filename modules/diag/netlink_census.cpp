@@ -48,7 +48,9 @@ NetError failure(int error, std::string what) {
 class NetlinkSocket {
  public:
   NetlinkSocket() noexcept : fd_(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) {}
-  ~NetlinkSocket() { if (fd_ >= 0) ::close(fd_); }
+  ~NetlinkSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   NetlinkSocket(const NetlinkSocket&) = delete;
   NetlinkSocket& operator=(const NetlinkSocket&) = delete;
   int fd() const noexcept { return fd_; }
@@ -181,21 +183,23 @@ expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, Port
   int interrupts = 0;
   if (!send_request(nl, &request, sizeof request, interrupts)) return unexpected(failure(errno, "sendto"));
   constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
-  return receive(nl, sequence, max_reads, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
-    if (h.nlmsg_type == NLMSG_DONE) return Heard::complete;
-    if (h.nlmsg_type == NLMSG_ERROR)
-      return unexpected(failure(error_of(h, length), family == AF_INET    ? "IPv4 dump"
-                                                     : family == AF_INET6 ? "IPv6 dump"
-                                                                          : "TCPDIAG_GETSOCK dump"));
-    if ((h.nlmsg_type != SOCK_DIAG_BY_FAMILY && h.nlmsg_type != TCPDIAG_GETSOCK) ||
-        length < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-      return Heard::more;
-    const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(&h));
-    if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) return Heard::more;
-    PortUse use = use_of(*m);
-    if (range.contains(use.local.port())) out.push_back(use);  // the kernel filtered; this keeps us honest
-    return Heard::more;
-  });
+  return receive(nl, sequence, max_reads, interrupts,
+                 [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
+                   if (h.nlmsg_type == NLMSG_DONE) return Heard::complete;
+                   if (h.nlmsg_type == NLMSG_ERROR)
+                     return unexpected(failure(error_of(h, length), family == AF_INET    ? "IPv4 dump"
+                                                                    : family == AF_INET6 ? "IPv6 dump"
+                                                                                         : "TCPDIAG_GETSOCK dump"));
+                   if ((h.nlmsg_type != SOCK_DIAG_BY_FAMILY && h.nlmsg_type != TCPDIAG_GETSOCK) ||
+                       length < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+                     return Heard::more;
+                   const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(&h));
+                   if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) return Heard::more;
+                   PortUse use = use_of(*m);
+                   if (range.contains(use.local.port()))
+                     out.push_back(use);  // the kernel filtered; this keeps us honest
+                   return Heard::more;
+                 });
 }
 
 }  // namespace
@@ -217,7 +221,8 @@ expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range) {
   if (auto r = dump<inet_diag_req_v2>(nl, AF_INET, range, 2, uses); !r) return unexpected(std::move(r).error());
   if (auto r = dump<inet_diag_req_v2>(nl, AF_INET6, range, 3, uses); !r) {
     // A kernel without IPv6 has no IPv6 sockets to report.
-    if (r.error().code().value() != EAFNOSUPPORT && r.error().code().value() != ENOENT) return unexpected(std::move(r).error());
+    if (r.error().code().value() != EAFNOSUPPORT && r.error().code().value() != ENOENT)
+      return unexpected(std::move(r).error());
   }
   return uses;
 }
@@ -257,16 +262,17 @@ expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketP
     r.request.id.idiag_cookie[0] = r.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     if (!send_request(nl, &r, sizeof r, interrupts)) return unexpected(failure(errno, "sendto"));
     // One answer: the socket, or ENOENT when the kernel has let it go. Stray messages are skipped.
-    auto heard = receive(nl, sequence, 16, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
-      if (h.nlmsg_type == NLMSG_ERROR) {
-        const int error = error_of(h, length);
-        if (error == ENOENT) return Heard::complete;
-        return unexpected(failure(error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
-      }
-      if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && length >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(&h))));
-      return Heard::complete;
-    });
+    auto heard =
+        receive(nl, sequence, 16, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
+          if (h.nlmsg_type == NLMSG_ERROR) {
+            const int error = error_of(h, length);
+            if (error == ENOENT) return Heard::complete;
+            return unexpected(failure(error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
+          }
+          if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && length >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
+            found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(&h))));
+          return Heard::complete;
+        });
     if (!heard) return unexpected(std::move(heard).error());
   }
   return found;

@@ -25,7 +25,9 @@ namespace {
 class File {
  public:
   explicit File(const char* path) noexcept : f_(std::fopen(path, "re")) {}
-  ~File() { if (f_) std::fclose(f_); }
+  ~File() {
+    if (f_) std::fclose(f_);
+  }
   File(const File&) = delete;
   File& operator=(const File&) = delete;
   std::FILE* get() const noexcept { return f_; }
@@ -56,7 +58,7 @@ bool parse_address(const char* hex, std::array<std::uint8_t, N>& bytes) {
 bool read_table(std::FILE* f, bool v6, PortRange range, long ticks_per_second, std::vector<PortUse>& out) {
   char line[512];
   if (!std::fgets(line, sizeof line, f)) return true;  // header (an empty table has only this)
-  while (std::fgets(line, sizeof line, f)) {            // ends at end of file
+  while (std::fgets(line, sizeof line, f)) {           // ends at end of file
     char local[33], remote[33];
     unsigned local_port, remote_port, state, timer;
     unsigned long when;
@@ -99,7 +101,8 @@ expected<std::vector<PortUse>, NetError> survey_proc_net_tcp(PortRange range) {
     File f(path);
     if (!f.get()) {
       if (v6 && errno == ENOENT) continue;  // no IPv6 in this kernel: nothing to report
-      return unexpected(NetError(Step::census, make_system_error(errno)).with_detail(std::string("cannot open ") + path));
+      return unexpected(
+          NetError(Step::census, make_system_error(errno)).with_detail(std::string("cannot open ") + path));
     }
     if (!read_table(f.get(), v6, range, ticks, uses))
       return unexpected(NetError(Step::census, make_system_error(EPROTO))

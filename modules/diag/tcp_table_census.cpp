@@ -60,8 +60,9 @@ expected<std::vector<unsigned char>, NetError> tcp_table(ULONG family) {
     }
     if (rc != ERROR_INSUFFICIENT_BUFFER)
       return unexpected(NetError(Step::census, std::error_code(static_cast<int>(rc), std::system_category()))
-                            .with_detail(std::string("GetExtendedTcpTable(") + (family == AF_INET ? "AF_INET" : "AF_INET6") +
-                                         ") failed: Windows error " + std::to_string(rc)));
+                            .with_detail(std::string("GetExtendedTcpTable(") +
+                                         (family == AF_INET ? "AF_INET" : "AF_INET6") + ") failed: Windows error " +
+                                         std::to_string(rc)));
     buffer.resize(size + size / 4 + 1024);
   }
   return unexpected(NetError(Step::census, std::error_code(ERROR_INSUFFICIENT_BUFFER, std::system_category()))
@@ -88,23 +89,29 @@ expected<std::vector<PortUse>, NetError> survey_tcp_table(PortRange range) {
   std::vector<PortUse> uses;
   auto v4 = tcp_table<MIB_TCPTABLE_OWNER_PID>(AF_INET);
   if (!v4) return unexpected(std::move(v4).error());
-  collect<MIB_TCPTABLE_OWNER_PID>(*v4, range, [](const MIB_TCPROW_OWNER_PID& row, std::uint16_t port) {
-    std::array<std::uint8_t, 4> local{}, remote{};
-    std::memcpy(local.data(), &row.dwLocalAddr, 4);  // network order, as Endpoint keeps it
-    std::memcpy(remote.data(), &row.dwRemoteAddr, 4);
-    return std::pair{Endpoint::ipv4(local, port), Endpoint::ipv4(remote, port_of(row.dwRemotePort))};
-  }, uses);
+  collect<MIB_TCPTABLE_OWNER_PID>(
+      *v4, range,
+      [](const MIB_TCPROW_OWNER_PID& row, std::uint16_t port) {
+        std::array<std::uint8_t, 4> local{}, remote{};
+        std::memcpy(local.data(), &row.dwLocalAddr, 4);  // network order, as Endpoint keeps it
+        std::memcpy(remote.data(), &row.dwRemoteAddr, 4);
+        return std::pair{Endpoint::ipv4(local, port), Endpoint::ipv4(remote, port_of(row.dwRemotePort))};
+      },
+      uses);
   auto v6 = tcp_table<MIB_TCP6TABLE_OWNER_PID>(AF_INET6);
   if (!v6 && v6.error().code() == std::error_code(ERROR_NOT_SUPPORTED, std::system_category()))
     return uses;  // a host without IPv6: its IPv4 table is the whole answer
   if (!v6) return unexpected(std::move(v6).error());
-  collect<MIB_TCP6TABLE_OWNER_PID>(*v6, range, [](const MIB_TCP6ROW_OWNER_PID& row, std::uint16_t port) {
-    std::array<std::uint8_t, 16> local{}, remote{};
-    std::memcpy(local.data(), row.ucLocalAddr, 16);
-    std::memcpy(remote.data(), row.ucRemoteAddr, 16);
-    return std::pair{Endpoint::ipv6(local, port, row.dwLocalScopeId),
-                     Endpoint::ipv6(remote, port_of(row.dwRemotePort), row.dwRemoteScopeId)};
-  }, uses);
+  collect<MIB_TCP6TABLE_OWNER_PID>(
+      *v6, range,
+      [](const MIB_TCP6ROW_OWNER_PID& row, std::uint16_t port) {
+        std::array<std::uint8_t, 16> local{}, remote{};
+        std::memcpy(local.data(), row.ucLocalAddr, 16);
+        std::memcpy(remote.data(), row.ucRemoteAddr, 16);
+        return std::pair{Endpoint::ipv6(local, port, row.dwLocalScopeId),
+                         Endpoint::ipv6(remote, port_of(row.dwRemotePort), row.dwRemoteScopeId)};
+      },
+      uses);
   return uses;
 }
 

@@ -98,7 +98,8 @@ expected<Census, NetError> FakeCensus::look_up(std::span<const SocketPair> pairs
     ++look_ups_;
     hook = while_surveying_;
     return answer([&](const PortUse& use) {
-      return std::ranges::any_of(pairs, [&](const SocketPair& p) { return p.local == use.local && p.remote == use.remote; });
+      return std::ranges::any_of(pairs,
+                                 [&](const SocketPair& p) { return p.local == use.local && p.remote == use.remote; });
     });
   }();
   if (hook) hook();

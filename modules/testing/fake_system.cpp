@@ -79,7 +79,7 @@ std::error_code bad_handle() { return make_system_error(EBADF); }
 
 std::string_view to_string(Call call) noexcept {
   static constexpr std::array<std::string_view, call_kinds> names{
-      "open_socket", "set_option", "set_nonblocking", "bind", "connect", "wait_writable",
+      "open_socket",   "set_option",     "set_nonblocking", "bind", "connect", "wait_writable",
       "pending_error", "local_endpoint", "remote_endpoint", "close"};
   return names[static_cast<std::size_t>(call)];
 }
@@ -101,8 +101,7 @@ FakeSystem& FakeSystem::fail(Call call, std::errc error, int times) {
 }
 FakeSystem& FakeSystem::time_out(int times) {
   std::lock_guard lock(state_->mutex);
-  for (int i = 0; i < times; ++i)
-    state_->scripts[static_cast<std::size_t>(Call::wait_writable)].push_back({{}, true});
+  for (int i = 0; i < times; ++i) state_->scripts[static_cast<std::size_t>(Call::wait_writable)].push_back({{}, true});
   return *this;
 }
 
@@ -116,13 +115,22 @@ std::size_t FakeSystem::count(Call call) const {
   for (const auto& c : state_->calls) n += c.call == call ? 1 : 0;
   return n;
 }
-int FakeSystem::opened() const { std::lock_guard lock(state_->mutex); return state_->opened; }
-int FakeSystem::closed() const { std::lock_guard lock(state_->mutex); return state_->closed; }
+int FakeSystem::opened() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->opened;
+}
+int FakeSystem::closed() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->closed;
+}
 int FakeSystem::open_handles() const {
   std::lock_guard lock(state_->mutex);
   return state_->opened - state_->closed;
 }
-int FakeSystem::bad_closes() const { std::lock_guard lock(state_->mutex); return state_->bad_closes; }
+int FakeSystem::bad_closes() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->bad_closes;
+}
 
 std::optional<int> FakeSystem::option_value(native_handle_type h, SocketOption option) const {
   std::lock_guard lock(state_->mutex);
@@ -185,8 +193,10 @@ std::error_code FakeSystem::connect(native_handle_type h, const Endpoint& remote
   Handle* handle = state_->start(r, o);
   if (handle && (!r.result || is_in_progress(r.result))) {
     handle->remote = remote;
-    if (!handle->local) handle->local = state_->ephemeral(handle->family);
-    else if (handle->local->port() == 0) handle->local = handle->local->with_port(state_->next_port++);
+    if (!handle->local)
+      handle->local = state_->ephemeral(handle->family);
+    else if (handle->local->port() == 0)
+      handle->local = handle->local->with_port(state_->next_port++);
   }
   return state_->record(r);
 }

@@ -27,8 +27,16 @@ import connpolicy.core;
 export namespace connpolicy {
 
 enum class Call : std::uint8_t {
-  open_socket, set_option, set_nonblocking, bind, connect, wait_writable, pending_error,
-  local_endpoint, remote_endpoint, close,
+  open_socket,
+  set_option,
+  set_nonblocking,
+  bind,
+  connect,
+  wait_writable,
+  pending_error,
+  local_endpoint,
+  remote_endpoint,
+  close,
 };
 std::string_view to_string(Call call) noexcept;
 

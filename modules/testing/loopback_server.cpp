@@ -39,7 +39,9 @@ int last_socket_error() { return ::WSAGetLastError(); }
 #else
 using pollfd_t = pollfd;
 int poll_sockets(pollfd_t* fds, std::size_t n, int ms) { return ::poll(fds, n, ms); }
-long read_some(native_handle_type c, char* buffer, int size) { return ::read(c, buffer, static_cast<std::size_t>(size)); }
+long read_some(native_handle_type c, char* buffer, int size) {
+  return ::read(c, buffer, static_cast<std::size_t>(size));
+}
 bool would_block() { return errno == EAGAIN || errno == EINTR; }
 bool listen_on(native_handle_type h) { return ::listen(h, 1024) == 0; }
 native_handle_type accept_one(native_handle_type listener) {

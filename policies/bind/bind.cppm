@@ -11,7 +11,7 @@ export import :no_bind;
 export import :ephemeral_bind;
 export import :fixed_port;
 export import :fixed_port_rotation;
-export import :rotation_slots;   // FixedPortRotation's pieces, exported for its unit tests only
+export import :rotation_slots;  // FixedPortRotation's pieces, exported for its unit tests only
 export import :rotation_census;
 export import :source_address_pool;
 export import :kernel_port_range;

@@ -43,10 +43,10 @@ struct FixedPortRotation::State {
   PortRange range;
   RotationOptions options;
   Timer* timer;
-  PortCensus* census;            // nullptr: memory only
-  bool survey_due = true;        // at start, and after the memory proved wrong
-  bool surveying = false;        // one thread asks the kernel (without the mutex); others wait
-  std::uint64_t releases = 0;    // counts put_back()s, so a census knows which slots it predates
+  PortCensus* census;          // nullptr: memory only
+  bool survey_due = true;      // at start, and after the memory proved wrong
+  bool surveying = false;      // one thread asks the kernel (without the mutex); others wait
+  std::uint64_t releases = 0;  // counts put_back()s, so a census knows which slots it predates
   Timer::time_point last_survey{};
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;       // net.ipv4.tcp_timestamps, from the last census
@@ -63,7 +63,9 @@ struct FixedPortRotation::State {
 
   State(PortRange r, const RotationOptions& o)
       : random(seed_or_random(o.seed)), slots(r.size()), leases(r.size()), free(slots), range(r), options(o),
-        timer(&timer_or_system(o.timer)), census(!o.use_census ? nullptr : o.census ? o.census : default_census()) {
+        timer(&timer_or_system(o.timer)), census(!o.use_census ? nullptr
+                                                 : o.census    ? o.census
+                                                               : rotation::default_census()) {
     std::vector<std::size_t> order(slots.size());
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
@@ -74,16 +76,6 @@ struct FixedPortRotation::State {
     // RFC 6056: a random order, so the ports a process will use cannot be guessed.
     std::shuffle(order.begin(), order.end(), random);
     for (std::size_t i : order) free.push_back(i);
-  }
-
-  // The kernel's census where there is one: Linux, and Windows (whose table lists TIME_WAITs
-  // without their time left: such a port is looked at again every recheck_held).
-  static PortCensus* default_census() noexcept {
-#if defined(__linux__) || defined(_WIN32)
-    return &kernel_census();
-#else
-    return nullptr;
-#endif
   }
 
   // How long a port rests after its socket closed normally: none when SO_REUSEADDR can reuse it
@@ -111,9 +103,12 @@ struct FixedPortRotation::State {
     std::lock_guard lock(mutex);
     rotation::Slot& slot = slots[i];
     if (!slot.in_use) return;
-    if (kind == CloseKind::reset) put_back(i, milliseconds(0), rotation::Rest::none);
-    else if (kind == CloseKind::released) put_back(i, busy_rest(), rotation::Rest::assumed_time_wait);
-    else put_back(i, close_rest(), options.cooldown ? rotation::Rest::given : rotation::Rest::assumed_time_wait);
+    if (kind == CloseKind::reset)
+      put_back(i, milliseconds(0), rotation::Rest::none);
+    else if (kind == CloseKind::released)
+      put_back(i, busy_rest(), rotation::Rest::assumed_time_wait);
+    else
+      put_back(i, close_rest(), options.cooldown ? rotation::Rest::given : rotation::Rest::assumed_time_wait);
     slot.look_up_ok = kind == CloseKind::normal && slot.guessed && slot.local && slot.remote;
   }
 
@@ -168,8 +163,10 @@ void FixedPortRotation::State::ask(std::unique_lock<std::mutex>& lock, std::vect
   census_problem.clear();
   timestamps = (*answer)->tcp_timestamps;
   const rotation::Answer reading{**answer, now, as_of, time_wait_reusable()};
-  if (asked.empty()) rotation::apply_survey(slots, reading, range, options.source.value_or(Endpoint::any_v4()));
-  else rotation::apply_look_up(slots, reading, asked);
+  if (asked.empty())
+    rotation::apply_survey(slots, reading, range, options.source.value_or(Endpoint::any_v4()));
+  else
+    rotation::apply_look_up(slots, reading, asked);
 }
 
 // The slot to lend, taken out of the free list, or none when every port is unavailable. At most
@@ -215,22 +212,6 @@ std::optional<std::size_t> FixedPortRotation::State::take(const Endpoint& remote
   return std::nullopt;
 }
 
-namespace {
-// A failure that says the port itself cannot be used now, as opposed to the peer refusing.
-bool port_is_at_fault(const NetError& error) {
-  switch (error.condition()) {
-    case Errc::local_port_busy:
-    case Errc::local_ports_exhausted:  // Windows 10048 at connect without our port known
-      return true;
-    case Errc::permission_denied:  // e.g. Windows' excluded port ranges (10013)
-    case Errc::address_not_available:
-      return error.step() == Step::bind;
-    default:
-      return false;
-  }
-}
-}  // namespace
-
 expected<FixedPortRotation, NetError> FixedPortRotation::make(long first, long last, RotationOptions options) {
   auto range = PortRange::make(first, last);
   if (!range) return unexpected(std::move(range).error());
@@ -262,7 +243,8 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   std::unique_lock lock(s->mutex);
   const auto index = s->take(remote, lock);
-  if (!index) return unexpected(rotation::all_ports_unavailable(s->slots, s->free, range_, s->timer->now(), s->census_problem));
+  if (!index)
+    return unexpected(rotation::all_ports_unavailable(s->slots, s->free, range_, s->timer->now(), s->census_problem));
   const std::uint16_t port = s->slots[*index].port;
   BindPlan plan;
   plan.local = options_.source ? options_.source->with_port(port) : any_address_for(remote, port);
@@ -277,7 +259,7 @@ void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
   const std::size_t index = static_cast<State::Lease&>(*plan.lease).index;
   std::lock_guard lock(s->mutex);
   if (!s->slots[index].in_use) return;
-  if (port_is_at_fault(error)) {
+  if (rotation::port_is_at_fault(error)) {
     s->put_back(index, s->busy_rest(), rotation::Rest::busy_failure);
     s->survey_due = true;  // the memory (or the last census) said this port would work
   } else {

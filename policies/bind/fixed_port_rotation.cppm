@@ -51,7 +51,7 @@ export namespace connpolicy {
 #ifdef _WIN32
 inline constexpr std::chrono::seconds platform_time_wait{120};  // TcpTimedWaitDelay default
 #else
-inline constexpr std::chrono::seconds platform_time_wait{60};   // Linux: fixed (TCP_TIMEWAIT_LEN)
+inline constexpr std::chrono::seconds platform_time_wait{60};  // Linux: fixed (TCP_TIMEWAIT_LEN)
 #endif
 
 struct RotationOptions {
@@ -73,7 +73,7 @@ struct RotationOptions {
   // Turn off where the census cannot be right: a test with a virtual clock and a fake system
   // (pass a FakeCensus instead), or ports that live in another network namespace.
   bool use_census = true;
-  PortCensus* census = nullptr;    // nullptr: kernel_census() (netlink, else /proc/net/tcp)
+  PortCensus* census = nullptr;  // nullptr: kernel_census() (netlink, else /proc/net/tcp)
 };
 
 class FixedPortRotation {
@@ -85,8 +85,7 @@ class FixedPortRotation {
       : range_(first, last), options_(options) {}
   // A range checked before (PortRange{...} at compile time, PortRange::make/parse at run time),
   // and options that may name run-time things (a timer, a source address).
-  FixedPortRotation(PortRange range, RotationOptions options = {}) noexcept
-      : range_(range), options_(options) {}
+  FixedPortRotation(PortRange range, RotationOptions options = {}) noexcept : range_(range), options_(options) {}
   // Ports known only at run time: invalid_argument when first > last or a port is outside 1-65535.
   static expected<FixedPortRotation, NetError> make(long first, long last, RotationOptions options = {});
 
@@ -100,9 +99,9 @@ class FixedPortRotation {
 
   // What the ring looks like now (for tests, metrics and logs).
   struct Snapshot {
-    std::size_t in_use = 0;   // lent to live sockets or attempts
-    std::size_t cooling = 0;  // resting until their cooldown ends
-    std::size_t ready = 0;    // can be offered now
+    std::size_t in_use = 0;                                  // lent to live sockets or attempts
+    std::size_t cooling = 0;                                 // resting until their cooldown ends
+    std::size_t ready = 0;                                   // can be offered now
     std::optional<std::chrono::milliseconds> next_ready_in;  // when the first cooling one frees
     std::optional<std::uint16_t> next_port;                  // the port plan() would offer now
     std::size_t surveys = 0;                                 // censuses of the whole range so far

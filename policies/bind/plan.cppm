@@ -23,8 +23,8 @@ struct OptionRequest {
 struct BindPlan {
   static constexpr std::size_t max_options = 4;
 
-  std::optional<Endpoint> local;            // bind() to this before connect(); empty: no bind()
-  std::shared_ptr<PortLease> lease;         // goes into the Socket; told when it closes
+  std::optional<Endpoint> local;     // bind() to this before connect(); empty: no bind()
+  std::shared_ptr<PortLease> lease;  // goes into the Socket; told when it closes
   std::array<OptionRequest, max_options> options{};
   std::uint8_t option_count = 0;
 
@@ -32,9 +32,7 @@ struct BindPlan {
     if (option_count < max_options) options[option_count++] = request;
     return *this;
   }
-  constexpr std::span<const OptionRequest> option_list() const noexcept {
-    return {options.data(), option_count};
-  }
+  constexpr std::span<const OptionRequest> option_list() const noexcept { return {options.data(), option_count}; }
 };
 
 // What the Connector needs of a bind policy.
@@ -46,11 +44,11 @@ struct BindPlan {
 // A policy shared by threads (copies of one FixedPortRotation) must make these thread-safe.
 template <class B>
 concept BindPolicy = std::copy_constructible<B> &&
-    requires(B& policy, const Endpoint& remote, const BindPlan& plan, const NetError& error) {
-      { B::can_rebind } -> std::convertible_to<bool>;
-      { policy.plan(remote) } -> std::same_as<expected<BindPlan, NetError>>;
-      { policy.failed(plan, error) } -> std::same_as<void>;
-    };
+                     requires(B& policy, const Endpoint& remote, const BindPlan& plan, const NetError& error) {
+                       { B::can_rebind } -> std::convertible_to<bool>;
+                       { policy.plan(remote) } -> std::same_as<expected<BindPlan, NetError>>;
+                       { policy.failed(plan, error) } -> std::same_as<void>;
+                     };
 
 // How a policy that binds a port of its choosing claims it. reuse_address: SO_REUSEADDR (bind
 // through TIME_WAIT). Otherwise, on Windows, SO_EXCLUSIVEADDRUSE: there SO_REUSEADDR on *another*

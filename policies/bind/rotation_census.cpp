@@ -19,6 +19,14 @@ std::optional<Hold> hold_of(const PortUse& use, Timer::time_point now, std::chro
   return Hold{now + recheck_held, true, Rest::time_wait_unknown_end};
 }
 
+PortCensus* default_census() noexcept {
+#if defined(__linux__) || defined(_WIN32)
+  return &kernel_census();
+#else
+  return nullptr;
+#endif
+}
+
 bool overlaps(const Endpoint& a, const Endpoint& b) noexcept {
   if (a.is_unspecified() || b.is_unspecified()) return true;
   return a.with_port(0) == b.with_port(0);

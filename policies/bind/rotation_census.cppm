@@ -31,6 +31,10 @@ struct Hold {
 std::optional<Hold> hold_of(const PortUse& use, Timer::time_point now, std::chrono::milliseconds slack,
                             bool time_wait_reusable) noexcept;
 
+// The kernel's census where there is one: Linux, and Windows (whose table lists TIME_WAITs without
+// their time left: such a port is looked at again every recheck_held). nullptr elsewhere.
+PortCensus* default_census() noexcept;
+
 // Two local addresses that cannot both bind one port: equal, or one of them any-address.
 bool overlaps(const Endpoint& a, const Endpoint& b) noexcept;
 

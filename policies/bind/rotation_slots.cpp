@@ -30,6 +30,17 @@ std::string_view describe(Rest why) noexcept {
   return "";
 }
 
+bool port_is_at_fault(const NetError& error) noexcept {
+  switch (error.condition()) {
+    case Errc::local_port_busy:
+    case Errc::local_ports_exhausted:  // Windows 10048 at connect without our port known
+      return true;
+    case Errc::permission_denied:  // e.g. Windows' excluded port ranges (10013)
+    case Errc::address_not_available: return error.step() == Step::bind;
+    default: return false;
+  }
+}
+
 void FreeList::push_back(std::size_t i) noexcept {
   Slot& slot = (*slots_)[i];
   slot.prev = tail_;

@@ -45,7 +45,7 @@ struct Slot {
   // Its last connection's two ends, when known: the rest can then be checked with a look_up of that
   // one connection instead of a survey. Written only while in_use, read only when free.
   std::optional<Endpoint> remote, local;
-  bool look_up_ok = false;  // the rest came from our own close (or a look_up of it): ask about the pair
+  bool look_up_ok = false;               // the rest came from our own close (or a look_up of it): ask about the pair
   std::size_t prev = npos, next = npos;  // neighbours in the free list while not in use
 };
 
@@ -83,6 +83,10 @@ class FreeList {
   std::vector<Slot>* slots_;
   std::size_t head_ = npos, tail_ = npos, size_ = 0;
 };
+
+// A failure that says the port itself cannot be used now, as opposed to the peer refusing: the
+// port rests, and the next attempt takes another.
+bool port_is_at_fault(const NetError& error) noexcept;
 
 // The error's detail when plan() finds no ready port: how many are cooling or in use, which frees
 // first and when, and why it rests; the retry_after() is that wait.

@@ -24,29 +24,23 @@ struct DefaultErrorPolicy {
     const Errc condition = f.error.condition();
     const bool at_bind = f.error.step() == Step::bind;
     switch (condition) {
-      case Errc::local_port_busy:
-        return f.can_rebind ? Action::rebind : Action::retry;
+      case Errc::local_port_busy: return f.can_rebind ? Action::rebind : Action::retry;
       case Errc::permission_denied:
-      case Errc::address_not_available:
-        return at_bind && f.can_rebind ? Action::rebind : Action::give_up;
+      case Errc::address_not_available: return at_bind && f.can_rebind ? Action::rebind : Action::give_up;
       case Errc::local_ports_exhausted:
       case Errc::too_many_open_sockets:
-      case Errc::out_of_resources:
-        return Action::retry;
+      case Errc::out_of_resources: return Action::retry;
       case Errc::connection_refused:
       case Errc::timed_out:
       case Errc::network_unreachable:
       case Errc::host_unreachable:
       case Errc::connection_reset:
       case Errc::connection_aborted:
-      case Errc::network_down:
-        return f.has_next_endpoint ? Action::next_endpoint : Action::retry;
-      case Errc::address_family_not_supported:
-        return f.has_next_endpoint ? Action::next_endpoint : Action::give_up;
+      case Errc::network_down: return f.has_next_endpoint ? Action::next_endpoint : Action::retry;
+      case Errc::address_family_not_supported: return f.has_next_endpoint ? Action::next_endpoint : Action::give_up;
       case Errc::invalid_argument:
       case Errc::cancelled:
-      case Errc::other:
-        return Action::give_up;
+      case Errc::other: return Action::give_up;
     }
     return Action::give_up;
   }

@@ -34,8 +34,8 @@ struct ExponentialOptions {
   int max_attempts = 5;                               // rounds in all; 0 = no limit
   std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
   Jitter jitter = Jitter::full;
-  std::uint64_t seed = 0;                             // 0: from std::random_device
-  Timer* timer = nullptr;                             // nullptr: system_timer()
+  std::uint64_t seed = 0;  // 0: from std::random_device
+  Timer* timer = nullptr;  // nullptr: system_timer()
 };
 
 class ExponentialRetry : public SleepsOnTimer {

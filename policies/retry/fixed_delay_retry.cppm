@@ -15,9 +15,9 @@ export namespace connpolicy {
 
 struct FixedDelayOptions {
   std::chrono::milliseconds delay = std::chrono::milliseconds(100);
-  int max_attempts = 3;                                 // rounds in all; 0 = no limit
-  std::optional<std::chrono::milliseconds> deadline;    // for the whole connect()
-  Timer* timer = nullptr;                               // nullptr: system_timer()
+  int max_attempts = 3;                               // rounds in all; 0 = no limit
+  std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
+  Timer* timer = nullptr;                             // nullptr: system_timer()
 };
 
 class FixedDelayRetry : public SleepsOnTimer {

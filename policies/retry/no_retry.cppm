@@ -15,7 +15,9 @@ export namespace connpolicy {
 
 struct NoRetry {
   struct schedule_type {
-    expected<Timer::duration, GiveUp> next_delay(const NetError&) const noexcept { return unexpected(GiveUp::no_retry); }
+    expected<Timer::duration, GiveUp> next_delay(const NetError&) const noexcept {
+      return unexpected(GiveUp::no_retry);
+    }
     std::optional<Timer::duration> time_left() const noexcept { return std::nullopt; }
   };
   schedule_type schedule() const noexcept { return {}; }

@@ -30,17 +30,16 @@ std::string_view to_string(GiveUp reason) noexcept {
 }
 
 ExponentialRetry::ExponentialRetry(ExponentialOptions options)
-    : SleepsOnTimer(options.timer),
-      options_(std::make_shared<const ExponentialOptions>(options)),
-      seed_(seed_or_random(options.seed)),
-      schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
+    : SleepsOnTimer(options.timer), options_(std::make_shared<const ExponentialOptions>(options)),
+      seed_(seed_or_random(options.seed)), schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
 
 ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
   std::uint64_t stream = seed_ + 0x632be59bd9b4e019ull * schedules_made_->fetch_add(1, std::memory_order_relaxed);
   return schedule_type(*options_, timer(), splitmix64(stream));
 }
 
-ExponentialRetry::schedule_type::schedule_type(const ExponentialOptions& options, Timer& timer, std::uint64_t seed) noexcept
+ExponentialRetry::schedule_type::schedule_type(const ExponentialOptions& options, Timer& timer,
+                                               std::uint64_t seed) noexcept
     : options_(&options), limit_(timer, options.max_attempts, options.deadline), rng_(seed),
       previous_(options.initial) {}
 

@@ -24,9 +24,9 @@ enum class GiveUp : std::uint8_t {
 std::string_view to_string(GiveUp reason) noexcept;
 
 template <class R>
-concept RetryPolicy = std::copy_constructible<R> &&
-    requires(const R& policy, typename R::schedule_type& schedule, const NetError& error,
-             Timer::duration delay, std::stop_token stop) {
+concept RetryPolicy =
+    std::copy_constructible<R> && requires(const R& policy, typename R::schedule_type& schedule, const NetError& error,
+                                           Timer::duration delay, std::stop_token stop) {
       { policy.schedule() } -> std::same_as<typename R::schedule_type>;
       { schedule.next_delay(error) } -> std::same_as<expected<Timer::duration, GiveUp>>;
       { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;

@@ -22,8 +22,10 @@ int main() {
   }
   // the README's error, for real: nothing listens on a reserved port
   auto nobody = cp::PortReservation::reserve(cp::Endpoint::loopback_v4(0)).value();
-  auto refused = cp::Connector<cp::NoBind, cp::ExponentialRetry>{
-      cp::NoBind{}, cp::ExponentialRetry{{.initial = 1ms, .max_attempts = 3}}}.connect(nobody.endpoint());
+  auto refused =
+      cp::Connector<cp::NoBind, cp::ExponentialRetry>{cp::NoBind{},
+                                                      cp::ExponentialRetry{{.initial = 1ms, .max_attempts = 3}}}
+          .connect(nobody.endpoint());
   if (refused || refused.error().condition() != cp::Errc::connection_refused) return 2;
   std::cout << refused.error().message() << "\n";
 

@@ -65,7 +65,8 @@ std::optional<std::string> run(std::vector<std::string> args) {
   ::close(out[1]);
   std::string text;
   char buffer[256];
-  for (ssize_t n; spawned == 0 && (n = ::read(out[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  for (ssize_t n; spawned == 0 && (n = ::read(out[0], buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
   ::close(out[0]);
   if (spawned != 0) return std::nullopt;
   int status = 0;
@@ -101,7 +102,8 @@ TEST_CASE("the census sees the TIME_WAIT entries a test made, with plausible tim
         if (in_state(*census, cp::TcpState::time_wait).size() == 5) break;
         std::this_thread::sleep_for(10ms);
       }
-      CHECK(census->source == (method == cp::CensusMethod::netlink ? cp::CensusSource::netlink : cp::CensusSource::proc_net_tcp));
+      CHECK(census->source ==
+            (method == cp::CensusMethod::netlink ? cp::CensusSource::netlink : cp::CensusSource::proc_net_tcp));
       const auto waits = in_state(*census, cp::TcpState::time_wait);
       REQUIRE(waits.size() == 5);
       for (const auto& use : waits) {
@@ -122,7 +124,8 @@ TEST_CASE("the census sees the TIME_WAIT entries a test made, with plausible tim
   CHECK(open_fd_count() == fds);  // the netlink socket and the /proc files were closed
 }
 
-TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its time left, by both methods", "[census][look_up]") {
+TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its time left, by both methods",
+          "[census][look_up]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -139,7 +142,8 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
     REQUIRE(live);
     const cp::SocketPair live_pair{live->local_endpoint().value(), server.endpoint()};
     // Never made: a closed connection's port towards another port of the server's address.
-    const cp::SocketPair never{closed[0].local, server.endpoint().with_port(static_cast<std::uint16_t>(server.endpoint().port() ^ 1))};
+    const cp::SocketPair never{closed[0].local,
+                               server.endpoint().with_port(static_cast<std::uint16_t>(server.endpoint().port() ^ 1))};
     std::vector<cp::SocketPair> asked = closed;
     asked.push_back(live_pair);
     asked.push_back(never);
@@ -159,7 +163,8 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
       const auto waits = in_state(*answer, cp::TcpState::time_wait);
       REQUIRE(waits.size() == 3);
       for (const auto& use : waits) {
-        CHECK(std::ranges::any_of(closed, [&](const cp::SocketPair& p) { return p.local == use.local && p.remote == use.remote; }));
+        CHECK(std::ranges::any_of(
+            closed, [&](const cp::SocketPair& p) { return p.local == use.local && p.remote == use.remote; }));
         REQUIRE(use.time_wait_left);
         CHECK(*use.time_wait_left > 50s);
         CHECK(*use.time_wait_left <= 60s);
@@ -176,7 +181,8 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
     REQUIRE(by_look_up);
     REQUIRE(by_survey);
     for (const auto& use : by_look_up->uses) {
-      const auto same = std::ranges::find_if(by_survey->uses, [&](const cp::PortUse& u) { return u.local == use.local && u.remote == use.remote; });
+      const auto same = std::ranges::find_if(
+          by_survey->uses, [&](const cp::PortUse& u) { return u.local == use.local && u.remote == use.remote; });
       REQUIRE(same != by_survey->uses.end());
       CHECK(same->state == use.state);
       CHECK(*use.time_wait_left - *same->time_wait_left < 1s);
@@ -186,7 +192,8 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
   CHECK(open_fd_count() == fds);  // every lookup's netlink socket was closed
 }
 
-TEST_CASE("after its own closes, the rotation asks the kernel about exactly those connections and says the exact wait", "[census][look_up]") {
+TEST_CASE("after its own closes, the rotation asks the kernel about exactly those connections and says the exact wait",
+          "[census][look_up]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;  // the client closes first: TIME_WAIT on the client's ports
@@ -225,7 +232,8 @@ TEST_CASE("netlink and /proc/net/tcp agree, and a range filters out other ports"
   CHECK(ports_of(by_netlink->uses).size() == 3);
   // The server's listening port is not in the range, so neither reports it.
   for (const auto& use : by_netlink->uses) CHECK(use.local.port() != server.endpoint().port());
-  auto elsewhere = cp::kernel_census().survey(cp::PortRange::make(server.endpoint().port(), server.endpoint().port()).value());
+  auto elsewhere =
+      cp::kernel_census().survey(cp::PortRange::make(server.endpoint().port(), server.endpoint().port()).value());
   REQUIRE(elsewhere);
   CHECK(in_state(*elsewhere, cp::TcpState::listen).size() == 1);
 }
@@ -252,7 +260,8 @@ TEST_CASE("close_reset() leaves no TIME_WAIT entry, a normal close does", "[cens
   CHECK(ports_of(cp::kernel_census().survey(range).value().uses).count(reset_port) == 0);  // nothing at all
 }
 
-TEST_CASE("restart, for real: process A leaves 20 of 40 ports in TIME_WAIT, process B binds each port once", "[census][restart]") {
+TEST_CASE("restart, for real: process A leaves 20 of 40 ports in TIME_WAIT, process B binds each port once",
+          "[census][restart]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;

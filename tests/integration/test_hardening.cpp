@@ -42,17 +42,20 @@ Flags flags_of(Connector& c, const cp::Endpoint& remote) {
 }
 }  // namespace
 
-TEST_CASE("security: every policy's socket is close-on-exec, never SO_REUSEPORT, SO_REUSEADDR only when asked", "[security]") {
+TEST_CASE("security: every policy's socket is close-on-exec, never SO_REUSEPORT, SO_REUSEADDR only when asked",
+          "[security]") {
   cp::LoopbackServer server;
   const auto remote = server.endpoint();
   cp::Connector<cp::NoBind> no_bind;
   cp::Connector<cp::EphemeralBind> ephemeral;
   cp::Connector<cp::FixedPort> fixed{cp::FixedPort::make(cp::find_free_port_range(1).value().first()).value()};
-  cp::Connector<cp::FixedPort> fixed_reuse{cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value()};
+  cp::Connector<cp::FixedPort> fixed_reuse{
+      cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value()};
   cp::Connector<cp::FixedPortRotation> rotation{cp::FixedPortRotation{cp::find_free_port_range(4).value()}};
-  cp::Connector<cp::FixedPortRotation> rotation_reuse{cp::FixedPortRotation{cp::find_free_port_range(4).value(), {.reuse_address = true}}};
-  const Flags f[] = {flags_of(no_bind, remote), flags_of(ephemeral, remote), flags_of(fixed, remote),
-                     flags_of(fixed_reuse, remote), flags_of(rotation, remote), flags_of(rotation_reuse, remote)};
+  cp::Connector<cp::FixedPortRotation> rotation_reuse{
+      cp::FixedPortRotation{cp::find_free_port_range(4).value(), {.reuse_address = true}}};
+  const Flags f[] = {flags_of(no_bind, remote),     flags_of(ephemeral, remote), flags_of(fixed, remote),
+                     flags_of(fixed_reuse, remote), flags_of(rotation, remote),  flags_of(rotation_reuse, remote)};
   const int asked_reuse[] = {0, 0, 0, 1, 0, 1};
   for (int i = 0; i < 6; ++i) {
     INFO("policy #" << i);
@@ -69,9 +72,9 @@ TEST_CASE("security: destinations TCP cannot reach are refused before any syscal
     const char* text;
     const char* says;
   };
-  for (const Case& k : {Case{"127.0.0.1:0", "port 0"}, Case{"0.0.0.0:80", "unspecified"}, Case{"[::]:80", "unspecified"},
-                        Case{"224.0.0.1:80", "multicast"}, Case{"[ff02::1]:80", "multicast"},
-                        Case{"255.255.255.255:80", "broadcast"}}) {
+  for (const Case& k : {Case{"127.0.0.1:0", "port 0"}, Case{"0.0.0.0:80", "unspecified"},
+                        Case{"[::]:80", "unspecified"}, Case{"224.0.0.1:80", "multicast"},
+                        Case{"[ff02::1]:80", "multicast"}, Case{"255.255.255.255:80", "broadcast"}}) {
     INFO(k.text);
     auto s = c.connect(cp::Endpoint::parse(k.text).value());
     REQUIRE_FALSE(s);
@@ -94,8 +97,9 @@ TEST_CASE("limits: out of descriptors (EMFILE) is a clear error and leaks nothin
   {
     cp::FakeSystem fake;
     fake.fail(cp::Call::open_socket, std::errc::too_many_files_open);
-    auto warm = cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>{{}, {}, {}, fake}
-                    .connect(server.endpoint());
+    auto warm =
+        cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>{{}, {}, {}, fake}.connect(
+            server.endpoint());
     REQUIRE_FALSE(warm);
     CHECK_THAT(warm.error().message(), Contains("RLIMIT_NOFILE"));
     // ... and let the server's thread start for real (a connection accepted and closed).
@@ -157,8 +161,10 @@ TEST_CASE("edge: IPv6 loopback with a scope id", "[limits]") {
     cp::Connector<cp::EphemeralBind> client;
     auto s = client.connect(*scoped);
     // Linux ignores a scope id on ::1; either way the result is a socket or a clear error.
-    if (s) CHECK(s->remote_endpoint().value().port() == port);
-    else CHECK(s.error().condition() != cp::Errc::other);
+    if (s)
+      CHECK(s->remote_endpoint().value().port() == port);
+    else
+      CHECK(s.error().condition() != cp::Errc::other);
   }
   CHECK(open_fd_count() == fds);
 }

@@ -73,7 +73,8 @@ TEST_CASE("seed, for real: a fixed port cannot reconnect while it is in TIME_WAI
     cp::LoopbackServer server;
     const auto remote = server.endpoint();
     const auto port = test_support::free_port_block(1);
-    cp::Connector<cp::FixedPort, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{cp::FixedPort::make(port).value()};
+    cp::Connector<cp::FixedPort, cp::NoRetry, cp::DefaultErrorPolicy, CountingSystem> client{
+        cp::FixedPort::make(port).value()};
     {
       auto first = client.connect(remote);
       REQUIRE(first);
@@ -146,7 +147,8 @@ TEST_CASE("rotation over 10 ports with reuse_address: 30 reconnects, one bind ea
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it waits for the cooldown", "[integration][rotation]") {
+TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it waits for the cooldown",
+          "[integration][rotation]") {
   // The server closes first here, so the client's ports hold no TIME_WAIT and a short cooldown
   // (instead of the real 60 s) is honest: after it, each port really is free again.
   const auto fds = open_fd_count();
@@ -167,14 +169,15 @@ TEST_CASE("rotation over 10 ports without reuse_address: 10 at once, then it wai
       char byte;
       CHECK(::recv(s->native_handle(), &byte, 1, 0) == 0);  // the server's FIN: it closed first
     }
-    CHECK(*client.observer().retries >= 2);  // it waited for cooled ports instead of failing
+    CHECK(*client.observer().retries >= 2);                    // it waited for cooled ports instead of failing
     CHECK(std::chrono::steady_clock::now() - start >= 400ms);  // two rounds of 200 ms cooldown at least
     for (int p = first; p <= first + 9; ++p) CHECK(time_wait_entries(static_cast<std::uint16_t>(p), 0) == 0);
   }
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TIME_WAIT left", "[integration][rotation]") {
+TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TIME_WAIT left",
+          "[integration][rotation]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -195,7 +198,8 @@ TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TI
 }
 
 // A rotation told a cooldown far shorter than the kernel's TIME_WAIT (50 ms instead of 60 s).
-TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each", "[integration][rotation]") {
+TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each",
+          "[integration][rotation]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -220,7 +224,8 @@ TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local
 // The same mistake with the census on (the default): the first failed bind makes the rotation
 // ask the kernel, which knows every port's TIME_WAIT, so it stops after one bind, not ten, and
 // says how long the kernel will really hold the first port.
-TEST_CASE("rotation with the census learns the kernel's TIME_WAIT after one failed bind", "[integration][rotation][census]") {
+TEST_CASE("rotation with the census learns the kernel's TIME_WAIT after one failed bind",
+          "[integration][rotation][census]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -244,7 +249,8 @@ TEST_CASE("rotation with the census learns the kernel's TIME_WAIT after one fail
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("a port held by a socket the census cannot see (bound, not listening) fails one bind, not one per connect", "[integration][rotation][census]") {
+TEST_CASE("a port held by a socket the census cannot see (bound, not listening) fails one bind, not one per connect",
+          "[integration][rotation][census]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -293,12 +299,13 @@ TEST_CASE("EphemeralBind and NoBind make 1000 reconnects each", "[integration]")
   CHECK(open_fd_count() == fds);
 }
 
-TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local_ports_exhausted", "[integration][exhaustion]") {
+TEST_CASE("ephemeral exhaustion, reproduced with a 4-port kernel range, is local_ports_exhausted",
+          "[integration][exhaustion]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
     const auto remote = server.endpoint();
-      // The per-socket range is intersected with the system's ephemeral range: pick it inside.
+    // The per-socket range is intersected with the system's ephemeral range: pick it inside.
     const auto [low, high] = test_support::ephemeral_range();
     const int first = test_support::free_port_block(4, low, high);
     cp::Connector<cp::KernelPortRange> client{cp::KernelPortRange{cp::PortRange::make(first, first + 3).value()}};
@@ -411,8 +418,10 @@ TEST_CASE("SourceAddressPool spreads connections over its addresses, for real", 
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
-    cp::Connector<cp::SourceAddressPool> client{cp::SourceAddressPool::make(
-        {cp::Endpoint::parse("127.0.0.2:0").value(), cp::Endpoint::parse("127.0.0.3:0").value()}).value()};
+    cp::Connector<cp::SourceAddressPool> client{
+        cp::SourceAddressPool::make(
+            {cp::Endpoint::parse("127.0.0.2:0").value(), cp::Endpoint::parse("127.0.0.3:0").value()})
+            .value()};
     std::vector<cp::Socket> held;
     std::set<std::string> sources;
     for (int i = 0; i < 6; ++i) {

@@ -1,4 +1,5 @@
 // Must not compile: a bind policy without failed() is not a BindPolicy.
+// expected-diagnostic: BindPolicy
 import connpolicy;
 namespace cp = connpolicy;
 struct NoFailed {

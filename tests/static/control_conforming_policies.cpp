@@ -1,5 +1,6 @@
 // Must compile: the control for the harness. The same shapes as the must-not-compile cases,
 // done right, build with the same command; so those fail for their own reason.
+// expected-diagnostic: none (it must compile)
 #include <chrono>
 #include <optional>
 #include <stop_token>
@@ -12,7 +13,9 @@ struct MyBind {
 };
 struct MyRetry {
   struct schedule_type {
-    cp::expected<cp::Timer::duration, cp::GiveUp> next_delay(const cp::NetError&) { return cp::unexpected(cp::GiveUp::no_retry); }
+    cp::expected<cp::Timer::duration, cp::GiveUp> next_delay(const cp::NetError&) {
+      return cp::unexpected(cp::GiveUp::no_retry);
+    }
     std::optional<cp::Timer::duration> time_left() const { return std::nullopt; }
   };
   schedule_type schedule() const { return {}; }

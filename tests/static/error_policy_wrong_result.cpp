@@ -1,4 +1,5 @@
 // Must not compile: classify() must return an Action, so this is not an ErrorPolicy.
+// expected-diagnostic: ErrorPolicy
 import connpolicy;
 namespace cp = connpolicy;
 struct ReturnsBool {

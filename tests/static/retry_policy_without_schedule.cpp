@@ -1,4 +1,5 @@
 // Must not compile: a retry policy without schedule() is not a RetryPolicy.
+// expected-diagnostic: RetryPolicy
 #include <chrono>
 #include <stop_token>
 import connpolicy;

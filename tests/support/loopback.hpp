@@ -10,8 +10,8 @@ namespace test_support {
 
 // `n` consecutive ports that could be bound a moment ago (in [low, high]).
 inline std::uint16_t free_port_block(int n, int low = 20000, int high = 29999) {
-  auto range = connpolicy::find_free_port_range(static_cast<std::size_t>(n),
-                                                connpolicy::PortRange::make(low, high).value());
+  auto range =
+      connpolicy::find_free_port_range(static_cast<std::size_t>(n), connpolicy::PortRange::make(low, high).value());
   if (!range) throw std::runtime_error(range.error().message());
   return range->first();
 }

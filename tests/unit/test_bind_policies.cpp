@@ -117,7 +117,8 @@ TEST_CASE("rotation: invalid run-time ranges are invalid_argument", "[bind][rota
   CHECK(cp::FixedPortRotation::make(40000, 40000).value().range().size() == 1);
 }
 
-TEST_CASE("rotation: every port once, in an order that cannot be guessed but replays with its seed", "[bind][rotation][security]") {
+TEST_CASE("rotation: every port once, in an order that cannot be guessed but replays with its seed",
+          "[bind][rotation][security]") {
   cp::ManualTimer timer;
   auto order_for = [&](std::uint64_t seed) {
     cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = seed, .timer = &timer, .use_census = false}};
@@ -144,8 +145,8 @@ TEST_CASE("rotation: every port once, in an order that cannot be guessed but rep
     firsts.insert(o[0]);
     for (std::size_t i = 1; i < o.size(); ++i) sequential_steps += o[i] == o[i - 1] + 1 ? 1 : 0;
   }
-  CHECK(orders.size() == 50);  // no two seeds give the same order
-  CHECK(firsts.size() >= 6);   // the first port is spread
+  CHECK(orders.size() == 50);            // no two seeds give the same order
+  CHECK(firsts.size() >= 6);             // the first port is spread
   CHECK(sequential_steps < 50 * 9 / 3);  // the next port is mostly not "last + 1" (a ring would be 9 of 9)
 }
 
@@ -187,7 +188,8 @@ TEST_CASE("rotation: a closed port cools for TIME_WAIT; all cooling gives the ex
 
 TEST_CASE("rotation: a just-released port waits while longer-rested ones are ready", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40019}, {.cooldown = 0ms, .seed = 3, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40019},
+                          {.cooldown = 0ms, .seed = 3, .timer = &timer, .use_census = false}};
   std::vector<cp::BindPlan> all;
   for (int i = 0; i < 20; ++i) all.push_back(r.plan(server).value());
   std::vector<std::uint16_t> released;
@@ -206,7 +208,8 @@ TEST_CASE("rotation: a just-released port waits while longer-rested ones are rea
 
 TEST_CASE("rotation: busy failures cool, other failures do not", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.cooldown = 5s, .seed = 1, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001},
+                          {.cooldown = 5s, .seed = 1, .timer = &timer, .use_census = false}};
   auto busy = r.plan(server).value();
   r.failed(busy, busy_at_bind(busy));
   auto refused = r.plan(server).value();
@@ -219,7 +222,8 @@ TEST_CASE("rotation: busy failures cool, other failures do not", "[bind][rotatio
 }
 
 TEST_CASE("rotation: connect EADDRNOTAVAIL and Winsock 10048 at connect count as busy", "[bind][rotation][windows]") {
-  for (auto code : {cp::make_system_error(EADDRNOTAVAIL), cp::make_winsock_error(10048), cp::make_system_error(EACCES)}) {
+  for (auto code :
+       {cp::make_system_error(EADDRNOTAVAIL), cp::make_winsock_error(10048), cp::make_system_error(EACCES)}) {
     INFO(code.message());
     cp::ManualTimer timer;
     cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}};
@@ -234,7 +238,8 @@ TEST_CASE("rotation: connect EADDRNOTAVAIL and Winsock 10048 at connect count as
 
 TEST_CASE("rotation: reuse_address makes closed ports reusable at once; reset close too", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation reusing{cp::PortRange{40000, 40000}, {.reuse_address = true, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation reusing{cp::PortRange{40000, 40000},
+                                {.reuse_address = true, .timer = &timer, .use_census = false}};
   auto plan = reusing.plan(server).value();
   CHECK(has_option(plan, cp::SocketOption::reuse_address, true));
   plan.lease->on_close(cp::CloseKind::normal);
@@ -243,7 +248,8 @@ TEST_CASE("rotation: reuse_address makes closed ports reusable at once; reset cl
   cp::FixedPortRotation plain{cp::PortRange{40000, 40000}, {.timer = &timer, .use_census = false}};
   take_and_close(plain, cp::CloseKind::reset);  // RST: no TIME_WAIT
   CHECK(plain.plan(server));
-  cp::FixedPortRotation released{cp::PortRange{40000, 40000}, {.reuse_address = true, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation released{cp::PortRange{40000, 40000},
+                                 {.reuse_address = true, .timer = &timer, .use_census = false}};
   take_and_close(released, cp::CloseKind::released);  // handle given away: full TIME_WAIT
   CHECK(released.plan(server).error().retry_after() == std::chrono::milliseconds(cp::platform_time_wait));
 }

@@ -35,7 +35,8 @@ std::uint16_t take(cp::FixedPortRotation& r) {
 // deadlocking on its own thread). Joined when it goes out of scope.
 class OtherThread {
  public:
-  explicit OtherThread(std::function<void()> job) : task_(std::move(job)), done_(task_.get_future()), thread_(std::move(task_)) {}
+  explicit OtherThread(std::function<void()> job)
+      : task_(std::move(job)), done_(task_.get_future()), thread_(std::move(task_)) {}
   OtherThread(const OtherThread&) = delete;
   OtherThread& operator=(const OtherThread&) = delete;
   ~OtherThread() { thread_.join(); }
@@ -76,7 +77,9 @@ TEST_CASE("with every port in TIME_WAIT the Connector waits exactly once and bin
   for (int port = 40000; port <= 40003; ++port) census.add_time_wait(local(port), server, port == 40002 ? 7s : 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
       cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .census = &census}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3, .timer = &timer}},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{7s});  // no backoff, no jitter: the exact wait
@@ -91,12 +94,14 @@ TEST_CASE("the exact wait respects the retry deadline", "[census]") {
   census.add_time_wait(local(40000), server, 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
       cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}},
-      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s, .timer = &timer}}, {}, sys};
+      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s, .timer = &timer}},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
   CHECK_THAT(s.error().message(), Contains("deadline"));
-  CHECK(timer.sleeps().empty());       // it did not sleep 50 s past a 10 s deadline
+  CHECK(timer.sleeps().empty());  // it did not sleep 50 s past a 10 s deadline
   CHECK(sys.count(cp::Call::bind) == 0);
 }
 
@@ -150,7 +155,8 @@ TEST_CASE("a failed bind makes the rotation ask the kernel at once", "[census]")
   REQUIRE(plan);
   CHECK(census.surveys() == 1);
   // Meanwhile another program took all ten ports; ours fails for being busy.
-  for (int port = 40000; port <= 40009; ++port) census.add(local(port), cp::Endpoint::loopback_v4(80), cp::TcpState::established);
+  for (int port = 40000; port <= 40009; ++port)
+    census.add(local(port), cp::Endpoint::loopback_v4(80), cp::TcpState::established);
   r.failed(*plan, cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
   auto next = r.plan(server);  // same instant: the gap between surveys does not apply
   CHECK(census.surveys() == 2);
@@ -310,7 +316,8 @@ struct SurveyOnly final : cp::PortCensus {
   cp::expected<cp::Census, cp::NetError> survey(cp::PortRange range) override { return fake->survey(range); }
 };
 
-TEST_CASE("look_up's default answers from a survey: only the pairs asked for, both ends matching", "[census][look_up]") {
+TEST_CASE("look_up's default answers from a survey: only the pairs asked for, both ends matching",
+          "[census][look_up]") {
   cp::ManualTimer timer;
   cp::FakeCensus fake(timer);
   SurveyOnly census(fake);
@@ -318,7 +325,7 @@ TEST_CASE("look_up's default answers from a survey: only the pairs asked for, bo
   fake.add_time_wait(local(40001), server, 30s);
   fake.add_time_wait(local(40002), other_server, 20s);  // same port as asked, other remote
   fake.add(local(40003), server, cp::TcpState::established);
-  fake.add_time_wait(local(40009), server, 10s);        // not asked
+  fake.add_time_wait(local(40009), server, 10s);  // not asked
   const std::vector<cp::SocketPair> asked{{local(40001), server}, {local(40002), server}, {local(40003), server}};
   auto answer = census.look_up(asked);
   REQUIRE(answer);
@@ -332,8 +339,8 @@ TEST_CASE("look_up's default answers from a survey: only the pairs asked for, bo
   CHECK(fake.look_ups() == 0);
 }
 
-
-TEST_CASE("a port the rotation closed itself is checked with a look_up of that connection, not a survey", "[census][look_up]") {
+TEST_CASE("a port the rotation closed itself is checked with a look_up of that connection, not a survey",
+          "[census][look_up]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.set_time_wait_slack(500ms);
@@ -419,8 +426,8 @@ TEST_CASE("threads sharing a rotation while censuses run never get the same port
   const auto snap = r.snapshot();
   CHECK(snap.in_use == 0);
   CHECK(snap.ready + snap.cooling == 8);  // every port back in the queue exactly once
-  CHECK(snap.look_ups > 0);                // the cheap question was asked ...
-  CHECK(snap.surveys >= 1);                // ... and the survey at start
+  CHECK(snap.look_ups > 0);               // the cheap question was asked ...
+  CHECK(snap.surveys >= 1);               // ... and the survey at start
 }
 
 TEST_CASE("when guesses run out together, every one is checked before any is offered", "[census][look_up]") {
@@ -446,7 +453,7 @@ TEST_CASE("when guesses run out together, every one is checked before any is off
   REQUIRE_FALSE(none);  // nothing offered: each is still in TIME_WAIT
   CHECK(*none.error().retry_after() == 1s + 500ms);
   CHECK(census.look_ups() == 1);  // one question about all three
-  timer.advance(2ms);  // every guess has run out, within 10 ms of that census: no new one
+  timer.advance(2ms);             // every guess has run out, within 10 ms of that census: no new one
   auto still_none = r.plan(server);
   REQUIRE_FALSE(still_none);
   CHECK(census.look_ups() == 1);
@@ -455,7 +462,8 @@ TEST_CASE("when guesses run out together, every one is checked before any is off
   CHECK(r.plan(server));
 }
 
-TEST_CASE("a census that does not say how long a TIME_WAIT lasts (Windows) keeps the port and looks again every second", "[census][windows]") {
+TEST_CASE("a census that does not say how long a TIME_WAIT lasts (Windows) keeps the port and looks again every second",
+          "[census][windows]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.report_time_left(false);  // as GetExtendedTcpTable: TIME_WAIT, without the time left
@@ -481,7 +489,8 @@ TEST_CASE("a census that does not say how long a TIME_WAIT lasts (Windows) keeps
   CHECK(census.surveys() == 3);
 }
 
-TEST_CASE("a look_up that finds its own TIME_WAIT without the time left does not offer the port", "[census][look_up][windows]") {
+TEST_CASE("a look_up that finds its own TIME_WAIT without the time left does not offer the port",
+          "[census][look_up][windows]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.report_time_left(false);
@@ -491,7 +500,7 @@ TEST_CASE("a look_up that finds its own TIME_WAIT without the time left does not
   plan->lease->closing_from(local(40000));
   plan->lease->on_close(cp::CloseKind::normal);
   census.add_time_wait(local(40000), server, cp::platform_time_wait + 3s);  // longer than the guess
-  timer.advance(cp::platform_time_wait);  // the guess runs out
+  timer.advance(cp::platform_time_wait);                                    // the guess runs out
   auto none = r.plan(server);
   REQUIRE_FALSE(none);  // the look_up says TIME_WAIT: not offered into it
   CHECK(census.look_ups() == 1);
@@ -520,7 +529,7 @@ TEST_CASE("a port whose bind failed keeps its rest when the census shows nothing
     next->lease->on_close(cp::CloseKind::reset);
     timer.advance(1s);
   }
-  CHECK(census.surveys() >= 2);  // the failure made it ask; the answer did not clear the port
+  CHECK(census.surveys() >= 2);           // the failure made it ask; the answer did not clear the port
   timer.advance(cp::platform_time_wait);  // the rest the failure earned is over: binding decides again
   std::set<std::uint16_t> offered;
   for (int i = 0; i < 20; ++i) {

@@ -44,8 +44,8 @@ TEST_CASE("connector: NoBind makes socket, connect, blocking again; nothing else
     REQUIRE(s);
     CHECK(s->is_open());
     CHECK(s->remote_endpoint().value() == server);
-    CHECK(kinds(sys) == std::vector{cp::Call::open_socket, cp::Call::connect, cp::Call::set_nonblocking,
-                                    cp::Call::remote_endpoint});
+    CHECK(kinds(sys) ==
+          std::vector{cp::Call::open_socket, cp::Call::connect, cp::Call::set_nonblocking, cp::Call::remote_endpoint});
     CHECK(sys.calls()[0].value == 1);  // opened non-blocking
     CHECK(sys.calls()[2].value == 0);  // handed back blocking
     CHECK(sys.open_handles() == 1);
@@ -53,7 +53,8 @@ TEST_CASE("connector: NoBind makes socket, connect, blocking again; nothing else
   CHECK(sys.open_handles() == 0);
 }
 
-TEST_CASE("connector: EphemeralBind asks IP_BIND_ADDRESS_NO_PORT, binds port 0, and goes on without it", "[connector]") {
+TEST_CASE("connector: EphemeralBind asks IP_BIND_ADDRESS_NO_PORT, binds port 0, and goes on without it",
+          "[connector]") {
   cp::FakeSystem sys;
   sys.fail(cp::Call::set_option, std::errc::no_protocol_option);  // an old kernel
   FakeConnector<cp::EphemeralBind> c{cp::EphemeralBind{}, cp::NoRetry{}, {}, sys};
@@ -69,10 +70,12 @@ TEST_CASE("connector: EphemeralBind asks IP_BIND_ADDRESS_NO_PORT, binds port 0, 
 TEST_CASE("connector: a pending connect is waited for, then asked for its result", "[connector]") {
   cp::FakeSystem sys;
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{}, {}, {}, sys, {.blocking_result = false}};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
+      {}, {}, {}, sys, {.blocking_result = false}};
   auto s = c.connect(server);
   REQUIRE(s);
-  CHECK(kinds(sys) == std::vector{cp::Call::open_socket, cp::Call::connect, cp::Call::wait_writable, cp::Call::pending_error});
+  CHECK(kinds(sys) ==
+        std::vector{cp::Call::open_socket, cp::Call::connect, cp::Call::wait_writable, cp::Call::pending_error});
 }
 
 TEST_CASE("connector: refused connections back off exactly and give up after max_attempts", "[connector][retry]") {
@@ -80,7 +83,10 @@ TEST_CASE("connector: refused connections back off exactly and give up after max
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 100);
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
-      cp::NoBind{}, cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none, .timer = &timer}}, {}, sys};
+      cp::NoBind{},
+      cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none, .timer = &timer}},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::connection_refused);
@@ -117,8 +123,11 @@ TEST_CASE("connector: a rotation moves to the next port at once when bind says b
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.script(cp::Call::bind, {cp::make_system_error(EADDRINUSE), cp::make_system_error(EADDRINUSE), {}});
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .timer = &timer, .use_census = false}},
-                                         cp::NoRetry{}, {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .timer = &timer, .use_census = false}},
+      cp::NoRetry{},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE(s);
   std::vector<std::uint16_t> bound;
@@ -135,14 +144,18 @@ TEST_CASE("connector: a rotation moves to the next port at once when bind says b
   CHECK(sys.open_handles() == 1);
 }
 
-TEST_CASE("connector: a rotation also moves on when connect says the address pair is taken", "[connector][rotation][windows]") {
+TEST_CASE("connector: a rotation also moves on when connect says the address pair is taken",
+          "[connector][rotation][windows]") {
   for (auto code : {cp::make_system_error(EADDRNOTAVAIL), cp::make_winsock_error(10048)}) {
     INFO(code.message());
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     sys.script(cp::Call::connect, {code});
-    FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
-                                           cp::NoRetry{}, {}, sys};
+    FakeConnector<cp::FixedPortRotation> c{
+        cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
+        cp::NoRetry{},
+        {},
+        sys};
     auto s = c.connect(server);
     REQUIRE(s);
     CHECK(sys.count(cp::Call::bind) == 2);
@@ -156,7 +169,9 @@ TEST_CASE("connector: when every port cools, it waits exactly until the first fr
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
       cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
-      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
+      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .timer = &timer}},
+      {},
+      sys};
   for (int i = 0; i < 2; ++i) {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -172,7 +187,8 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 10);
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -185,7 +201,8 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
 TEST_CASE("connector: endpoints are tried in order; refused moves to the next", "[connector]") {
   cp::FakeSystem sys;
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED), cp::make_system_error(ENETUNREACH), {}});
-  const std::vector<cp::Endpoint> endpoints{cp::Endpoint::loopback_v6(1), cp::Endpoint::loopback_v4(2), cp::Endpoint::loopback_v4(3)};
+  const std::vector<cp::Endpoint> endpoints{cp::Endpoint::loopback_v6(1), cp::Endpoint::loopback_v4(2),
+                                            cp::Endpoint::loopback_v4(3)};
   FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys};
   auto s = c.connect(std::span<const cp::Endpoint>(endpoints));
   REQUIRE(s);
@@ -219,7 +236,8 @@ TEST_CASE("connector: a stop during a retry wait ends the connect with cancelled
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
   CHECK(s.error().attempts() == 1);
-  CHECK_THAT(s.error().message(), Contains("while waiting to retry after: connect -> 127.0.0.1:7000: connection refused"));
+  CHECK_THAT(s.error().message(),
+             Contains("while waiting to retry after: connect -> 127.0.0.1:7000: connection refused"));
   CHECK(sys.open_handles() == 0);
 }
 
@@ -227,7 +245,8 @@ TEST_CASE("connector: a connect that never answers times out at the wait step", 
   cp::FakeSystem sys;
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
   sys.time_out();
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{}, {}, {}, sys, {.connect_timeout = 250ms}};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
+      {}, {}, {}, sys, {.connect_timeout = 250ms}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::timed_out);
@@ -242,7 +261,10 @@ TEST_CASE("connector: the retry deadline bounds the connect wait", "[connector][
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
   sys.time_out();
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
-      cp::NoBind{}, cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms, .timer = &timer}}, {}, sys};
+      cp::NoBind{},
+      cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms, .timer = &timer}},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().code() == cp::LibraryError::deadline_exceeded);
@@ -257,7 +279,11 @@ TEST_CASE("connector: the observer sees each attempt, its action and its delay",
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
       cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
-      cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer}}, {}, sys, {}, Recorder{&events}};
+      cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer}},
+      {},
+      sys,
+      {},
+      Recorder{&events}};
   REQUIRE(c.connect(server));
   REQUIRE(events.size() == 3);
   CHECK(events[0].step == cp::Step::bind);
@@ -302,7 +328,11 @@ TEST_CASE("connector: no endpoints is invalid_argument", "[connector]") {
 TEST_CASE("connector: the socket returns its rotation port when it closes", "[connector][rotation]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}}, {}, {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}},
+      {},
+      {},
+      sys};
   {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -328,12 +358,16 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
     cp::Call call;
     cp::Step step;
   };
-  const Case calls[] = {{cp::Call::open_socket, cp::Step::socket},     {cp::Call::set_option, cp::Step::set_option},
-                        {cp::Call::bind, cp::Step::bind},               {cp::Call::connect, cp::Step::connect},
-                        {cp::Call::wait_writable, cp::Step::wait},      {cp::Call::pending_error, cp::Step::connect},
+  const Case calls[] = {{cp::Call::open_socket, cp::Step::socket},
+                        {cp::Call::set_option, cp::Step::set_option},
+                        {cp::Call::bind, cp::Step::bind},
+                        {cp::Call::connect, cp::Step::connect},
+                        {cp::Call::wait_writable, cp::Step::wait},
+                        {cp::Call::pending_error, cp::Step::connect},
                         {cp::Call::set_nonblocking, cp::Step::set_option}};
-  const int errnos[] = {EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH, EACCES, EPERM,
-                        EINVAL, EMFILE, ENFILE, ENOBUFS, ENOMEM, EAFNOSUPPORT, ECONNRESET, EINTR, EBADF, ENOPROTOOPT};
+  const int errnos[] = {EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ETIMEDOUT, ENETUNREACH, EHOSTUNREACH,
+                        EACCES,     EPERM,         EINVAL,       EMFILE,    ENFILE,      ENOBUFS,
+                        ENOMEM,     EAFNOSUPPORT,  ECONNRESET,   EINTR,     EBADF,       ENOPROTOOPT};
   int cases = 0;
   for (const auto& c : calls) {
     for (int e : errnos) {
@@ -345,8 +379,13 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
       sys.fail(c.call, cp::make_system_error(e), 1);  // once; the retry (if any) succeeds
       std::vector<cp::AttemptEvent> events;
       cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> conn{
-          cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .timer = &timer, .use_census = false}},
-          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}}, {}, sys, {}, Recorder{&events}};
+          cp::FixedPortRotation{cp::PortRange{40000, 40003},
+                                {.reuse_address = true, .timer = &timer, .use_census = false}},
+          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}},
+          {},
+          sys,
+          {},
+          Recorder{&events}};
       {
         auto s = conn.connect(server);
         REQUIRE_FALSE(events.empty());
@@ -359,7 +398,8 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
           continue;
         }
         const auto& first = events.front();
-        const cp::NetError expected_error = cp::NetError(c.step, cp::make_system_error(e)).with_local(cp::Endpoint::any_v4(40000));
+        const cp::NetError expected_error =
+            cp::NetError(c.step, cp::make_system_error(e)).with_local(cp::Endpoint::any_v4(40000));
         const cp::Action action = cp::DefaultErrorPolicy{}.classify(cp::Failure{expected_error, true, false});
         CHECK_FALSE(first.connected());
         CHECK(first.step == c.step);

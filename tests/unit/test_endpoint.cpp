@@ -50,9 +50,8 @@ TEST_CASE("parse reads IPv6 endpoints, with and without scope id", "[endpoint]")
 }
 
 TEST_CASE("to_string round-trips through parse", "[endpoint]") {
-  for (std::string_view text : {"127.0.0.1:80", "0.0.0.0:0", "192.168.10.200:65535", "[::1]:80",
-                                "[::]:0", "[2001:db8::8:800:200c:417a]:443", "[fe80::1%3]:9",
-                                "[::ffff:10.1.2.3]:7"}) {
+  for (std::string_view text : {"127.0.0.1:80", "0.0.0.0:0", "192.168.10.200:65535", "[::1]:80", "[::]:0",
+                                "[2001:db8::8:800:200c:417a]:443", "[fe80::1%3]:9", "[::ffff:10.1.2.3]:7"}) {
     INFO(text);
     auto e = cp::Endpoint::parse(text);
     REQUIRE(e);
@@ -158,7 +157,8 @@ TEST_CASE("endpoints are constexpr values", "[endpoint]") {
 }
 
 TEST_CASE("sockaddr conversion both ways, IPv4 and IPv6", "[endpoint]") {
-  for (const auto& e : {cp::Endpoint::parse("192.0.2.7:4321").value(), cp::Endpoint::parse("[2001:db8::1%5]:80").value()}) {
+  for (const auto& e :
+       {cp::Endpoint::parse("192.0.2.7:4321").value(), cp::Endpoint::parse("[2001:db8::1%5]:80").value()}) {
     INFO(e.to_string());
     sockaddr_storage storage;
     const std::size_t length = e.to_sockaddr(storage);
@@ -202,7 +202,9 @@ static_assert(!cp::Endpoint::ipv4({0, 0, 0, 1}, 80).is_unspecified());
 static_assert(!cp::Endpoint::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 80).is_unspecified());
 static_assert(cp::Endpoint::loopback_v4(1).is_loopback() && cp::Endpoint::loopback_v6(1).is_loopback());
 static_assert(!cp::Endpoint::ipv6({1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 80).is_loopback());
-static_assert(cp::Endpoint::ipv4({239, 1, 2, 3}, 80).is_multicast() && !cp::Endpoint::ipv4({240, 0, 0, 1}, 80).is_multicast());
+static_assert(cp::Endpoint::ipv4({239, 1, 2, 3}, 80).is_multicast() &&
+              !cp::Endpoint::ipv4({240, 0, 0, 1}, 80).is_multicast());
 static_assert(cp::Endpoint::ipv6({0xff, 2}, 80).is_multicast() && !cp::Endpoint::loopback_v6(80).is_multicast());
-static_assert(cp::Endpoint::ipv4({255, 255, 255, 255}, 80).is_broadcast() && !cp::Endpoint::ipv4({255, 255, 255, 254}, 80).is_broadcast());
+static_assert(cp::Endpoint::ipv4({255, 255, 255, 255}, 80).is_broadcast() &&
+              !cp::Endpoint::ipv4({255, 255, 255, 254}, 80).is_broadcast());
 static_assert(!cp::Endpoint::ipv6({0xff, 0xff, 0xff, 0xff}, 80).is_broadcast());

@@ -11,7 +11,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
-}
+}  // namespace
 
 TEST_CASE("local port busy at bind: the message names the port, TIME_WAIT and the fixes", "[net_error][seed]") {
   const auto e = cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE))
@@ -44,22 +44,25 @@ TEST_CASE("ephemeral exhaustion is recognised whatever the platform reports", "[
   CHECK(cp::NetError(cp::Step::connect, cp::make_system_error(EADDRNOTAVAIL)).with_remote(server).condition() ==
         cp::Errc::local_ports_exhausted);
   // Linux: EADDRINUSE at bind to port 0.
-  CHECK(cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(cp::Endpoint::any_v4(0)).condition() ==
-        cp::Errc::local_ports_exhausted);
+  CHECK(
+      cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(cp::Endpoint::any_v4(0)).condition() ==
+      cp::Errc::local_ports_exhausted);
   // Windows: 10048 at connect without a port of ours, or 10055.
   CHECK(cp::NetError(cp::Step::connect, cp::make_winsock_error(10048)).condition() == cp::Errc::local_ports_exhausted);
   CHECK(cp::NetError(cp::Step::connect, cp::make_winsock_error(10055)).condition() == cp::Errc::local_ports_exhausted);
   // A rotation with every port cooling.
-  CHECK(cp::NetError(cp::Step::bind, cp::LibraryError::all_ports_cooling).condition() == cp::Errc::local_ports_exhausted);
+  CHECK(cp::NetError(cp::Step::bind, cp::LibraryError::all_ports_cooling).condition() ==
+        cp::Errc::local_ports_exhausted);
 }
 
 TEST_CASE("EADDRNOTAVAIL at connect from a port of ours is that port being busy", "[net_error]") {
-  const auto e = cp::NetError(cp::Step::connect, cp::make_system_error(EADDRNOTAVAIL))
-                     .with_local(cp::Endpoint::any_v4(40001));
+  const auto e =
+      cp::NetError(cp::Step::connect, cp::make_system_error(EADDRNOTAVAIL)).with_local(cp::Endpoint::any_v4(40001));
   CHECK(e.condition() == cp::Errc::local_port_busy);
   // At bind, EADDRNOTAVAIL means the address is not ours.
-  CHECK(cp::NetError(cp::Step::bind, cp::make_system_error(EADDRNOTAVAIL)).with_local(cp::Endpoint::any_v4(40001)).condition() ==
-        cp::Errc::address_not_available);
+  CHECK(cp::NetError(cp::Step::bind, cp::make_system_error(EADDRNOTAVAIL))
+            .with_local(cp::Endpoint::any_v4(40001))
+            .condition() == cp::Errc::address_not_available);
 }
 
 TEST_CASE("refused: the message names the remote and suggests a backoff", "[net_error]") {
@@ -138,7 +141,8 @@ TEST_CASE("error == Errc agrees with code() == Errc everywhere but the three doc
   CHECK(refined > 0);
 }
 
-TEST_CASE("the seed's 10048 at connect: the error says exhausted or busy by who chose the port", "[net_error][windows]") {
+TEST_CASE("the seed's 10048 at connect: the error says exhausted or busy by who chose the port",
+          "[net_error][windows]") {
   const auto kernel = cp::NetError(cp::Step::connect, cp::make_winsock_error(10048)).with_remote(server);
   CHECK(kernel == cp::Errc::local_ports_exhausted);
   CHECK(kernel.code() == cp::Errc::local_port_busy);  // the table alone: documented difference

@@ -161,7 +161,8 @@ TEST_CASE("find_free_port_range finds consecutive bindable ports and skips taken
     REQUIRE(r);
     CHECK(r->size() == 3);
     const auto calls = sys.calls();
-    const auto busy = std::find_if(calls.begin(), calls.end(), [](const cp::CallRecord& c) { return c.call == cp::Call::bind; });
+    const auto busy =
+        std::find_if(calls.begin(), calls.end(), [](const cp::CallRecord& c) { return c.call == cp::Call::bind; });
     REQUIRE(busy != calls.end());
     CHECK_FALSE(r->contains(busy->endpoint->port()));
     CHECK(sys.open_handles() == 0);

@@ -53,20 +53,32 @@ TEST_CASE("FixedDelayRetry: the same delay, max_attempts rounds in all", "[retry
 
 TEST_CASE("ExponentialRetry without jitter: initial * multiplier^n, capped", "[retry]") {
   cp::ManualTimer timer;
-  cp::ExponentialRetry retry{{.initial = 50ms, .multiplier = 2.0, .max_delay = 300ms, .max_attempts = 7,
-                              .jitter = cp::Jitter::none, .timer = &timer}};
+  cp::ExponentialRetry retry{{.initial = 50ms,
+                              .multiplier = 2.0,
+                              .max_delay = 300ms,
+                              .max_attempts = 7,
+                              .jitter = cp::Jitter::none,
+                              .timer = &timer}};
   auto s = retry.schedule();
   CHECK(drain(s) == std::vector<D>{50ms, 100ms, 200ms, 300ms, 300ms, 300ms});
-  cp::ExponentialRetry grpc_like{{.initial = 1s, .multiplier = 1.6, .max_delay = 120s, .max_attempts = 4,
-                                  .jitter = cp::Jitter::none, .timer = &timer}};
+  cp::ExponentialRetry grpc_like{{.initial = 1s,
+                                  .multiplier = 1.6,
+                                  .max_delay = 120s,
+                                  .max_attempts = 4,
+                                  .jitter = cp::Jitter::none,
+                                  .timer = &timer}};
   auto g = grpc_like.schedule();
   CHECK(drain(g) == std::vector<D>{1000ms, 1600ms, 2560ms});
 }
 
 TEST_CASE("ExponentialRetry stops before a wait that would pass the deadline", "[retry]") {
   cp::ManualTimer timer;
-  cp::ExponentialRetry retry{{.initial = 100ms, .max_delay = 10s, .max_attempts = 0, .deadline = 1s,
-                              .jitter = cp::Jitter::none, .timer = &timer}};
+  cp::ExponentialRetry retry{{.initial = 100ms,
+                              .max_delay = 10s,
+                              .max_attempts = 0,
+                              .deadline = 1s,
+                              .jitter = cp::Jitter::none,
+                              .timer = &timer}};
   auto s = retry.schedule();
   std::vector<D> waited;
   for (int i = 0; i < 20; ++i) {
@@ -86,8 +98,13 @@ TEST_CASE("ExponentialRetry stops before a wait that would pass the deadline", "
 
 TEST_CASE("full jitter stays in [0, expo] and is spread over it", "[retry][jitter]") {
   cp::ManualTimer timer;
-  cp::ExponentialRetry retry{{.initial = 100ms, .multiplier = 2.0, .max_delay = 800ms, .max_attempts = 0,
-                              .jitter = cp::Jitter::full, .seed = 1234, .timer = &timer}};
+  cp::ExponentialRetry retry{{.initial = 100ms,
+                              .multiplier = 2.0,
+                              .max_delay = 800ms,
+                              .max_attempts = 0,
+                              .jitter = cp::Jitter::full,
+                              .seed = 1234,
+                              .timer = &timer}};
   for (int n = 0; n < 5; ++n) {
     const D expo = std::min<D>(800ms, D(100ms) * (1 << n));
     D sum{}, low = expo, high{};
@@ -110,8 +127,8 @@ TEST_CASE("full jitter stays in [0, expo] and is spread over it", "[retry][jitte
 
 TEST_CASE("equal jitter stays in [expo/2, expo]; decorrelated in [initial, min(cap, 3*previous)]", "[retry][jitter]") {
   cp::ManualTimer timer;
-  cp::ExponentialRetry equal{{.initial = 100ms, .max_delay = 10s, .max_attempts = 0, .jitter = cp::Jitter::equal,
-                              .seed = 9, .timer = &timer}};
+  cp::ExponentialRetry equal{
+      {.initial = 100ms, .max_delay = 10s, .max_attempts = 0, .jitter = cp::Jitter::equal, .seed = 9, .timer = &timer}};
   for (int draw = 0; draw < 500; ++draw) {
     auto s = equal.schedule();
     for (int n = 0; n < 6; ++n) {
@@ -121,8 +138,12 @@ TEST_CASE("equal jitter stays in [expo/2, expo]; decorrelated in [initial, min(c
       REQUIRE(d <= expo);
     }
   }
-  cp::ExponentialRetry decorrelated{{.initial = 100ms, .max_delay = 2s, .max_attempts = 0,
-                                     .jitter = cp::Jitter::decorrelated, .seed = 9, .timer = &timer}};
+  cp::ExponentialRetry decorrelated{{.initial = 100ms,
+                                     .max_delay = 2s,
+                                     .max_attempts = 0,
+                                     .jitter = cp::Jitter::decorrelated,
+                                     .seed = 9,
+                                     .timer = &timer}};
   for (int draw = 0; draw < 500; ++draw) {
     auto s = decorrelated.schedule();
     D previous = 100ms;

@@ -86,7 +86,8 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
           // or after a second, shorter wait when a guessed rest proved short (the kernel's
           // timer runs late) and the census had just been asked (at most every 10 ms). Without
           // the time left it looks every second until the TIME_WAIT ends (the platform's TIME_WAIT and a little).
-          const int max_waits = time_left_known ? 2 : static_cast<int>(std::chrono::seconds(cp::platform_time_wait).count()) + 10;
+          const int max_waits =
+              time_left_known ? 2 : static_cast<int>(std::chrono::seconds(cp::platform_time_wait).count()) + 10;
           for (int wait = 0; wait < max_waits && !plan && kernel.other_program.empty(); ++wait) {
             REQUIRE(plan.error().retry_after());
             timer.advance(*plan.error().retry_after());
@@ -100,13 +101,14 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
       const std::uint16_t port = plan->local->port();
       REQUIRE(port >= first_port);
       REQUIRE(port < first_port + port_count);
-      REQUIRE(lent_ports.insert(port).second);     // never lent twice
+      REQUIRE(lent_ports.insert(port).second);      // never lent twice
       REQUIRE_FALSE(kernel.holds_time_wait(port));  // never into our own TIME_WAIT
       if (kernel.other_program.contains(port)) {
         // The bind fails: the rotation could not have known (the other program took it since the
         // last census), but it must not offer it again while the program holds it.
         ++tally.refused_offers_of_others;
-        rotation.failed(*plan, cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
+        rotation.failed(*plan,
+                        cp::NetError(cp::Step::bind, cp::make_system_error(EADDRINUSE)).with_local(*plan->local));
         lent_ports.erase(port);
         continue;
       }
@@ -120,15 +122,18 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
       const int how = std::uniform_int_distribution<int>(0, 9)(random);
       if (how < 6) {  // normal close, we close first: TIME_WAIT, a little longer than the guess
         l.plan.lease->closing_from(local(l.port));
-        kernel.time_wait(l.port, cp::platform_time_wait + std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(random)));
+        kernel.time_wait(l.port, cp::platform_time_wait +
+                                     std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(random)));
         l.plan.lease->on_close(cp::CloseKind::normal);
       } else if (how < 9) {
         l.plan.lease->on_close(cp::CloseKind::reset);
       } else {
-        rotation.failed(l.plan, cp::NetError(cp::Step::connect, cp::make_system_error(ECONNREFUSED)).with_local(local(l.port)));
+        rotation.failed(l.plan,
+                        cp::NetError(cp::Step::connect, cp::make_system_error(ECONNREFUSED)).with_local(local(l.port)));
       }
     } else if (what < 74) {  // another program takes a free port of the range, or drops one
-      const auto port = static_cast<std::uint16_t>(first_port + std::uniform_int_distribution<int>(0, port_count - 1)(random));
+      const auto port =
+          static_cast<std::uint16_t>(first_port + std::uniform_int_distribution<int>(0, port_count - 1)(random));
       if (kernel.other_program.contains(port)) {
         census.remove(port);
         kernel.other_program.erase(port);
@@ -138,7 +143,8 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
         ++tally.other_takes;
       }
     } else {  // time passes: mostly a little, sometimes a whole TIME_WAIT
-      timer.advance(chance(10) ? std::chrono::milliseconds(cp::platform_time_wait) : std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3000)(random)));
+      timer.advance(chance(10) ? std::chrono::milliseconds(cp::platform_time_wait)
+                               : std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 3000)(random)));
     }
     const auto snap = rotation.snapshot();
     REQUIRE(snap.in_use == lent.size());
@@ -151,7 +157,8 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
 
 }  // namespace
 
-TEST_CASE("rotation model: random takes, closes and other programs, checked after every step", "[rotation][model][census]") {
+TEST_CASE("rotation model: random takes, closes and other programs, checked after every step",
+          "[rotation][model][census]") {
   Tally all;
   const bool time_left_known = GENERATE(true, false);
   INFO("TIME_WAITs reported with their time left (Linux: true, Windows: false): " << time_left_known);
@@ -168,6 +175,6 @@ TEST_CASE("rotation model: random takes, closes and other programs, checked afte
   CHECK(all.other_takes > 100);
   // A port another program took is offered at most once per take (then the rotation knows).
   CHECK(all.refused_offers_of_others <= all.other_takes);
-  WARN("taken " << all.taken << ", all cooling " << all.all_cooling << ", other programs' takes "
-                << all.other_takes << ", offered into them " << all.refused_offers_of_others);
+  WARN("taken " << all.taken << ", all cooling " << all.all_cooling << ", other programs' takes " << all.other_takes
+                << ", offered into them " << all.refused_offers_of_others);
 }

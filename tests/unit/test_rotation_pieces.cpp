@@ -79,7 +79,8 @@ TEST_CASE("rotation pieces: a survey sets kernel TIME_WAITs, frees wrong guesses
   CHECK(slots[3].ready_at == t0 + 30s);
 }
 
-TEST_CASE("rotation pieces: another program's socket is held and looked at again; a reusable TIME_WAIT is not", "[rotation]") {
+TEST_CASE("rotation pieces: another program's socket is held and looked at again; a reusable TIME_WAIT is not",
+          "[rotation]") {
   const cp::PortUse listener{cp::Endpoint::any_v4(40001), cp::Endpoint{}, cp::TcpState::listen, std::nullopt};
   const auto held = rot::hold_of(listener, t0, 0ms, false);
   REQUIRE(held);
@@ -108,12 +109,13 @@ TEST_CASE("rotation pieces: a look_up answers only the asked slots, by their exa
   auto asked = rot::guessed_to_look_up(slots, free);
   CHECK(asked == std::vector<std::size_t>{0, 1, 2, 3});
   cp::Census census;
-  census.uses = {time_wait(40001, 3s), {cp::Endpoint::loopback_v4(40002), cp::Endpoint::loopback_v4(9), cp::TcpState::time_wait, 40s}};
+  census.uses = {time_wait(40001, 3s),
+                 {cp::Endpoint::loopback_v4(40002), cp::Endpoint::loopback_v4(9), cp::TcpState::time_wait, 40s}};
   const std::vector<std::size_t> two{1, 2};
   rot::apply_look_up(slots, {census, t0, 0, false}, two);
-  CHECK(slots[1].ready_at == t0 + 3s);           // its connection is in TIME_WAIT
-  CHECK(slots[2].ready_at == t0);                // another connection on its port is not ours: gone
-  CHECK(slots[0].ready_at == t0 + 60s);          // not asked
+  CHECK(slots[1].ready_at == t0 + 3s);   // its connection is in TIME_WAIT
+  CHECK(slots[2].ready_at == t0);        // another connection on its port is not ours: gone
+  CHECK(slots[0].ready_at == t0 + 60s);  // not asked
   // One slot that cannot be looked up (no known connection) makes a survey necessary.
   slots[3].look_up_ok = false;
   CHECK(rot::guessed_to_look_up(slots, free).empty());

@@ -25,7 +25,8 @@ namespace {
 bool option_is_set(const cp::Socket& s, int level, int name) {
   int value = 0;
   int length = sizeof value;
-  REQUIRE(::getsockopt(static_cast<SOCKET>(s.native_handle()), level, name, reinterpret_cast<char*>(&value), &length) == 0);
+  REQUIRE(::getsockopt(static_cast<SOCKET>(s.native_handle()), level, name, reinterpret_cast<char*>(&value), &length) ==
+          0);
   return value != 0;
 }
 
@@ -110,9 +111,11 @@ TEST_CASE("winsock: SO_EXCLUSIVEADDRUSE is set and keeps a SO_REUSEADDR socket o
   CHECK(bind_with_reuse_address(open_port) == 0);
 }
 
-TEST_CASE("winsock: refused connections give connection_refused (10061) after the retry policy's attempts", "[winsock]") {
+TEST_CASE("winsock: refused connections give connection_refused (10061) after the retry policy's attempts",
+          "[winsock]") {
   const auto closed_port = cp::find_free_port(cp::Endpoint::loopback_v4(0)).value();  // nobody listens
-  cp::Connector<cp::NoBind, cp::FixedDelayRetry> client{cp::NoBind{}, cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}}};
+  cp::Connector<cp::NoBind, cp::FixedDelayRetry> client{cp::NoBind{},
+                                                        cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}}};
   auto s = client.connect(cp::Endpoint::loopback_v4(closed_port));
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::connection_refused);
@@ -148,7 +151,8 @@ TEST_CASE("winsock: sockets are not inherited by child processes", "[winsock][se
   CHECK((flags & HANDLE_FLAG_INHERIT) == 0);
 }
 
-TEST_CASE("winsock: the census (GetExtendedTcpTable) lists the port a client closed first as TIME_WAIT", "[winsock][census]") {
+TEST_CASE("winsock: the census (GetExtendedTcpTable) lists the port a client closed first as TIME_WAIT",
+          "[winsock][census]") {
   // Wine's table comes from the host's kernel, where the TIME_WAIT really is (Wine only stops it
   // from blocking the next bind). Windows lists it the same way, also without the time left.
   // The table is the whole host's: a test running beside this one may use the same port a moment
@@ -184,7 +188,8 @@ TEST_CASE("winsock: the census (GetExtendedTcpTable) lists the port a client clo
   CHECK_FALSE(closed->time_wait_left);  // Windows does not say
 }
 
-TEST_CASE("winsock: a fresh FixedPortRotation skips the ports an earlier client left in TIME_WAIT", "[winsock][census]") {
+TEST_CASE("winsock: a fresh FixedPortRotation skips the ports an earlier client left in TIME_WAIT",
+          "[winsock][census]") {
   // The seed's restart on Windows: the new rotation knows nothing of the old connections, but
   // the census does, so its first bind is on a port that is free.
   cp::LoopbackServer server;
@@ -208,7 +213,8 @@ TEST_CASE("winsock: a fresh FixedPortRotation skips the ports an earlier client 
 // Wine cannot show this one (see the top of the file): Windows reports a port still in TIME_WAIT
 // as 10048 at connect() (MSDN; curl's bug 8112) as well as at bind(). With Winsock's codes
 // replayed by FakeSystem: the rotation rotates at once and rests the port for Windows' 120 s.
-TEST_CASE("winsock (fake): 10048 at connect rotates to another port and rests this one for TIME_WAIT", "[winsock][fake]") {
+TEST_CASE("winsock (fake): 10048 at connect rotates to another port and rests this one for TIME_WAIT",
+          "[winsock][fake]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});

@@ -1,0 +1,28 @@
+# Builds TARGET in BUILD_DIR and checks the result against the "// expected-diagnostic: NAME"
+# line of SOURCE: "none" must build; any other NAME must fail to build, with NAME in the output.
+file(STRINGS "${SOURCE}" line REGEX "^// expected-diagnostic: " LIMIT_COUNT 1)
+if(NOT line)
+  message(FATAL_ERROR "static: ${SOURCE} has no '// expected-diagnostic: NAME' line")
+endif()
+string(REGEX REPLACE "^// expected-diagnostic: ([^ ]+).*$" "\\1" expected "${line}")
+execute_process(COMMAND "${CMAKE_COMMAND}" --build "${BUILD_DIR}" --target "${TARGET}"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(output "${out}${err}")
+if(expected STREQUAL "none")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "static: ${TARGET} must compile, and did not:\n${output}")
+  endif()
+  message("static: ${TARGET} compiles, as it must")
+  return()
+endif()
+if(rc EQUAL 0)
+  message(FATAL_ERROR "static: ${TARGET} compiled, but must fail with ${expected}")
+endif()
+# The name must be in the compiler's words, not just in the echoed command line or file name.
+string(REGEX MATCHALL "[^\n]*${expected}[^\n]*" mentions "${output}")
+list(FILTER mentions EXCLUDE REGEX "expected-diagnostic|^FAILED:|-o [^ ]*${TARGET}")
+if(NOT mentions)
+  message(FATAL_ERROR "static: ${TARGET} failed, but its diagnostic does not name ${expected}:\n${output}")
+endif()
+list(GET mentions 0 first)
+message("static: ${TARGET} fails as it must, naming ${expected}: ${first}")
