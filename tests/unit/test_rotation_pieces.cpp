@@ -79,7 +79,7 @@ TEST_CASE("rotation pieces: a survey sets kernel TIME_WAITs, frees wrong guesses
   CHECK(slots[3].ready_at == t0 + 30s);
 }
 
-TEST_CASE("rotation pieces: another program's socket is held and looked at again; a reusable TIME_WAIT is not",
+TEST_CASE("rotation pieces: another program's socket is held and looked at again, a reusable TIME_WAIT is not",
           "[rotation]") {
   const cp::PortUse listener{cp::Endpoint::any_v4(40001), cp::Endpoint{}, cp::TcpState::listen, std::nullopt};
   const auto held = rot::hold_of(listener, t0, 0ms, false);
