@@ -48,11 +48,39 @@ inline const char* not_a_destination(const Endpoint& remote) noexcept {
   return nullptr;
 }
 
+// Why `local` cannot be a TCP source address, or nullptr (whichever bind policy offered it).
+inline const char* not_a_source(const Endpoint& local) noexcept {
+  if (local.is_multicast()) return "a multicast address cannot be a TCP source address";
+  if (local.is_broadcast()) return "the broadcast address cannot be a TCP source address";
+  return nullptr;
+}
+
 struct ConnectorOptions {
-  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // per attempt
-  int max_rebinds = 64;         // immediate port changes per round, before waiting instead
+  // Per attempt; more than 0. A huge one means "no limit but the retry deadline" (it saturates).
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  int max_rebinds = 64;         // immediate port changes per round, before waiting instead; 0 or more
   bool blocking_result = true;  // false: the returned socket stays non-blocking
 };
+
+// invalid_argument naming the first option that means nothing.
+inline expected<void, NetError> check(const ConnectorOptions& o) {
+  if (auto e = check_duration("ConnectorOptions::connect_timeout", o.connect_timeout, false))
+    return unexpected(std::move(*e));
+  if (auto e = check_count("ConnectorOptions::max_rebinds", o.max_rebinds, "never rebind"))
+    return unexpected(std::move(*e));
+  return {};
+}
+
+// A policy may say that its options mean nothing: `expected<void, NetError> check() const`.
+template <class Policy>
+std::optional<NetError> policy_problem(const Policy& policy) {
+  if constexpr (requires {
+                  { policy.check() } -> std::same_as<expected<void, NetError>>;
+                }) {
+    if (auto ok = policy.check(); !ok) return std::move(ok).error();
+  }
+  return std::nullopt;
+}
 
 // One attempt as an observer sees it (for logs and metrics). It owns everything it holds, so an
 // observer may keep events after connect() returns.
@@ -60,7 +88,8 @@ struct AttemptEvent {
   Endpoint remote;
   std::optional<Endpoint> local;  // the local address the bind policy chose (bind() was called
                                   // when step is bind or later); empty: the kernel chose
-  int attempt = 0;                // 1, 2, ... over the whole connect()
+  int attempt = 0;                // attempts made so far, this one included (a failure before any
+                                  // syscall, such as every port cooling, adds none)
   Step step = Step::connect;      // where it failed (or Step::connect on success)
   std::error_code error;          // what the OS or connpolicy said; empty: connected
   Errc condition = Errc::other;   // what kind of failure, as NetError::condition() says (the
@@ -98,7 +127,7 @@ class Connector {
   explicit Connector(Bind bind, Retry retry = Retry{}, Error error = Error{}, System system = System{},
                      ConnectorOptions options = {}, Observer observer = Observer{})
       : bind_(std::move(bind)), retry_(std::move(retry)), error_(std::move(error)), system_(std::move(system)),
-        options_(options), observer_(std::move(observer)) {}
+        options_(options), observer_(std::move(observer)), problem_(configuration_problem()) {}
 
   result_type connect(const Endpoint& remote) { return connect(std::span(&remote, 1), std::stop_token{}); }
   result_type connect(const Endpoint& remote, std::stop_token stop) { return connect(std::span(&remote, 1), stop); }
@@ -118,7 +147,14 @@ class Connector {
 
  private:
   using schedule_type = typename Retry::schedule_type;
-  result_type attempt(const Endpoint& remote, const schedule_type& schedule, std::stop_token stop, int number);
+  result_type attempt(const Endpoint& remote, const schedule_type& schedule, std::stop_token stop, int& attempts);
+  // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
+  std::optional<NetError> configuration_problem() const {
+    if (auto ok = check(options_); !ok) return std::move(ok).error();
+    if (auto e = policy_problem(bind_)) return e;
+    if (auto e = policy_problem(retry_)) return e;
+    return policy_problem(error_);
+  }
   std::error_code wait_connected(native_handle_type h, const schedule_type& schedule, std::stop_token stop);
   void observe(const Endpoint& remote, const std::optional<Endpoint>& local, int attempt, const NetError* error,
                std::optional<Action> action, Timer::duration delay) {
@@ -135,6 +171,7 @@ class Connector {
   [[no_unique_address]] System system_{};
   ConnectorOptions options_{};
   [[no_unique_address]] Observer observer_{};
+  std::optional<NetError> problem_;  // from configuration_problem(), once
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +180,8 @@ class Connector {
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
+  if (problem_) [[unlikely]]
+    return unexpected(*problem_);
   if (remotes.empty())
     return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
   for (const Endpoint& remote : remotes)  // refused before any syscall: nothing is sent to them
@@ -156,7 +195,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
     const Endpoint& remote = remotes[current];
     if (stop.stop_requested())
       return unexpected(NetError(Step::connect, LibraryError::cancelled).with_remote(remote).with_attempts(attempts));
-    result_type result = attempt(remote, schedule, stop, ++attempts);
+    result_type result = attempt(remote, schedule, stop, attempts);
     if (result) return result;
     NetError error = std::move(result).error().with_attempts(attempts);
     const bool has_next = current + 1 < remotes.size();
@@ -192,7 +231,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const En
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& remote, const schedule_type& schedule,
-                                                              std::stop_token stop, int number) -> result_type {
+                                                              std::stop_token stop, int& attempts) -> result_type {
   auto plan = bind_.plan(remote);
   if (!plan) return unexpected(std::move(plan).error().with_remote(remote));
   socket_type socket;
@@ -205,6 +244,13 @@ auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& re
     bind_.failed(*plan, error);
     return unexpected(std::move(error));
   };
+  if (plan->local)
+    if (const char* why = not_a_source(*plan->local)) {  // refused before any syscall
+      NetError error = NetError(Step::bind, LibraryError::invalid_endpoint, why).with_local(*plan->local);
+      bind_.failed(*plan, error);
+      return unexpected(std::move(error).with_remote(remote));
+    }
+  ++attempts;  // from here on, syscalls are made: an attempt
   auto handle = system_.open_socket(remote.family(), /*nonblocking=*/true);
   if (!handle) return fail(Step::socket, handle.error());
   socket = socket_type(*handle, system_);
@@ -226,7 +272,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& re
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
   socket.attach_lease(std::move(plan->lease));
-  observe(remote, plan->local, number, nullptr, std::nullopt, {});
+  observe(remote, plan->local, attempts, nullptr, std::nullopt, {});
   return socket;
 }
 

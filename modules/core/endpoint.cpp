@@ -157,9 +157,16 @@ expected<Endpoint, NetError> Endpoint::from_sockaddr(const sockaddr_storage& sto
     std::memcpy(a.data(), &in6.sin6_addr, 16);
     return ipv6(a, ntohs(in6.sin6_port), in6.sin6_scope_id);
   }
-  return unexpected(NetError(Step::parse, make_system_error(EAFNOSUPPORT))
-                        .with_detail("socket address of family " + std::to_string(storage.ss_family) + " and length " +
-                                     std::to_string(length) + " is not IPv4 or IPv6"));
+  // Not an IP address, or too short to hold one: bad input to this function (invalid_argument),
+  // not a family this host lacks.
+  const bool ip = storage.ss_family == AF_INET || storage.ss_family == AF_INET6;
+  return unexpected(
+      NetError(Step::parse, LibraryError::invalid_endpoint,
+               ip ? "a socket address of family " + std::to_string(storage.ss_family) + " needs " +
+                        std::to_string(storage.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6)) +
+                        " bytes, and " + std::to_string(length) + " were given"
+                  : "a socket address of family " + std::to_string(storage.ss_family) + " (length " +
+                        std::to_string(length) + ") is not IPv4 or IPv6"));
 }
 
 std::size_t Endpoint::to_sockaddr(sockaddr_storage& storage) const noexcept {

@@ -75,23 +75,43 @@ class Endpoint {
     e.port_ = port;
     return e;
   }
-  // Inline (the Connector checks every destination on every connect()) and usable at compile time.
-  constexpr bool is_unspecified() const noexcept {  // 0.0.0.0, ::
-    for (std::size_t i = 0; i < (is_v4() ? 4u : 16u); ++i)
+  // ::ffff:a.b.c.d, an IPv4 address carried by an IPv6 socket (RFC 4291 2.5.5.2). Linux connects
+  // it to the IPv4 address, so every question about the address is asked of that.
+  constexpr bool is_v4_mapped() const noexcept {
+    if (!is_v6()) return false;
+    for (std::size_t i = 0; i < 10; ++i)
       if (bytes_[i] != 0) return false;
+    return bytes_[10] == 0xff && bytes_[11] == 0xff;
+  }
+  // The IPv4 endpoint a mapped one stands for (same port); any other endpoint as it is.
+  constexpr Endpoint unmapped() const noexcept {
+    if (!is_v4_mapped()) return *this;
+    return ipv4({bytes_[12], bytes_[13], bytes_[14], bytes_[15]}, port_);
+  }
+
+  // Each sees through the mapped form: [::ffff:0.0.0.0] is unspecified, [::ffff:224.0.0.1]
+  // multicast. Inline (the Connector checks every destination on every connect()) and usable at
+  // compile time.
+  constexpr bool is_unspecified() const noexcept {  // 0.0.0.0, ::, ::ffff:0.0.0.0
+    const Endpoint e = unmapped();
+    for (std::size_t i = 0; i < (e.is_v4() ? 4u : 16u); ++i)
+      if (e.bytes_[i] != 0) return false;
     return true;
   }
-  constexpr bool is_loopback() const noexcept {  // 127.0.0.0/8, ::1
-    if (is_v4()) return bytes_[0] == 127;
+  constexpr bool is_loopback() const noexcept {  // 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104
+    const Endpoint e = unmapped();
+    if (e.is_v4()) return e.bytes_[0] == 127;
     for (std::size_t i = 0; i < 15; ++i)
-      if (bytes_[i] != 0) return false;
-    return bytes_[15] == 1;
+      if (e.bytes_[i] != 0) return false;
+    return e.bytes_[15] == 1;
   }
-  constexpr bool is_multicast() const noexcept {  // 224.0.0.0/4, ff00::/8
-    return is_v4() ? (bytes_[0] & 0xf0) == 0xe0 : bytes_[0] == 0xff;
+  constexpr bool is_multicast() const noexcept {  // 224.0.0.0/4, ff00::/8, ::ffff:224.0.0.0/100
+    const Endpoint e = unmapped();
+    return e.is_v4() ? (e.bytes_[0] & 0xf0) == 0xe0 : e.bytes_[0] == 0xff;
   }
-  constexpr bool is_broadcast() const noexcept {  // 255.255.255.255
-    return is_v4() && bytes_[0] == 255 && bytes_[1] == 255 && bytes_[2] == 255 && bytes_[3] == 255;
+  constexpr bool is_broadcast() const noexcept {  // 255.255.255.255, ::ffff:255.255.255.255
+    const Endpoint e = unmapped();
+    return e.is_v4() && e.bytes_[0] == 255 && e.bytes_[1] == 255 && e.bytes_[2] == 255 && e.bytes_[3] == 255;
   }
 
   // "127.0.0.1", "::1", "fe80::1%2" (the scope id is numeric, so it round-trips everywhere).

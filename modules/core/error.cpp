@@ -75,7 +75,8 @@ const ErrorMapping* row_of(const std::error_code& code) noexcept {
 Errc library_condition(LibraryError e) noexcept {
   switch (e) {
     case LibraryError::invalid_endpoint:
-    case LibraryError::invalid_port_range: return invalid_argument;
+    case LibraryError::invalid_port_range:
+    case LibraryError::invalid_option: return invalid_argument;
     case LibraryError::all_ports_cooling: return local_ports_exhausted;
     case LibraryError::deadline_exceeded: return timed_out;
     case LibraryError::cancelled: return cancelled;
@@ -90,6 +91,7 @@ std::string_view library_error_name(int value) noexcept {
     case LibraryError::all_ports_cooling: return "LibraryError::all_ports_cooling";
     case LibraryError::deadline_exceeded: return "LibraryError::deadline_exceeded";
     case LibraryError::cancelled: return "LibraryError::cancelled";
+    case LibraryError::invalid_option: return "LibraryError::invalid_option";
   }
   return {};
 }
@@ -113,6 +115,7 @@ class LibraryCategory final : public std::error_category {
       case LibraryError::all_ports_cooling: return "every port of the range is busy or cooling down";
       case LibraryError::deadline_exceeded: return "deadline exceeded";
       case LibraryError::cancelled: return "cancelled";
+      case LibraryError::invalid_option: return "an option that means nothing";
     }
     return "unknown connpolicy error " + std::to_string(value);
   }
@@ -220,6 +223,7 @@ std::string_view to_string(Step step) noexcept {
     case Step::parse: return "parse";
     case Step::read_address: return "read_address";
     case Step::census: return "census";
+    case Step::configure: return "configure";
   }
   return "step";
 }

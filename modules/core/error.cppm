@@ -55,7 +55,8 @@ enum class Errc : int {
 //   parse         reading an address from text or from a sockaddr (Endpoint::parse, from_sockaddr)
 //   read_address  asking a socket for its own or its peer's address (getsockname, getpeername)
 //   census        asking the kernel which local ports are in use or in TIME_WAIT (connpolicy.diag)
-enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse, read_address, census };
+//   configure     checking the options a policy or a Connector was given, before any syscall
+enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse, read_address, census, configure };
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {
@@ -64,6 +65,7 @@ enum class LibraryError : int {
   all_ports_cooling,     // every port of a rotation is busy or cooling    -> local_ports_exhausted
   deadline_exceeded,     // the overall deadline passed                    -> timed_out
   cancelled,             // a stop_token asked to stop                     -> cancelled
+  invalid_option,        // an option that means nothing (a negative timeout) -> invalid_argument
 };
 
 // Categories. errno codes use std::system_category() (std::generic_category() compares equal

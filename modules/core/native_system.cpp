@@ -5,6 +5,7 @@ module;
 #include <cerrno>
 #include <string_view>
 #include <chrono>
+#include <limits>
 #include <system_error>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
@@ -98,7 +99,10 @@ std::error_code NativeSystem::connect(native_handle_type h, const Endpoint& remo
 expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h,
                                                             std::chrono::milliseconds timeout) const noexcept {
   using clock = std::chrono::steady_clock;
-  const auto deadline = clock::now() + timeout;  // one clock read; more only after a signal
+  // poll() takes an int of ms, and a negative one waits forever: clamp, never wrap.
+  timeout = std::clamp(timeout, std::chrono::milliseconds::zero(),
+                       std::chrono::milliseconds(std::numeric_limits<int>::max()));
+  const auto deadline = saturating_add(clock::now(), timeout);  // one clock read; more only after a signal
   pollfd p{h, POLLOUT, 0};
   int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
   while (n < 0 && errno == EINTR) {  // interrupted by a signal: resume with the time left

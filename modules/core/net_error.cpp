@@ -50,8 +50,9 @@ std::string hint(Errc condition, const std::optional<Endpoint>& local, const std
     case Errc::network_unreachable: return "no route to that network; check the address and the routing table";
     case Errc::host_unreachable: return "the host does not answer; check that it is up and reachable";
     case Errc::address_not_available:
-      return "the local address is not on this host, or this address pair is taken; check the "
-             "source address";
+      return (local && !local->is_unspecified() ? "the source address " + local->address_string()
+                                                : std::string("the source address")) +
+             " is not an address of this host; bind an address the host has (ip -brief address), or none";
     case Errc::cancelled: return "the caller asked to stop (stop_token)";
     case Errc::invalid_argument: return {};  // the detail says what is wrong
     case Errc::permission_denied:

@@ -4,6 +4,7 @@ module;
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 export module connpolicy.core:net_error;
@@ -82,5 +83,29 @@ class NetError {
   std::string detail_;
   std::optional<std::chrono::milliseconds> retry_after_;
 };
+
+// The error for an option that means nothing, found before any syscall: `option` names it
+// ("ConnectorOptions::connect_timeout"), `what` says what is wrong and what would do.
+inline NetError invalid_option(std::string_view option, std::string_view what) {
+  return NetError(Step::configure, LibraryError::invalid_option, std::string(option) + " " + std::string(what));
+}
+
+// Checks shared by every options struct: a duration that must be positive (or not negative), a
+// count that must not be negative. Empty when fine.
+template <class Rep, class Period>
+std::optional<NetError> check_duration(std::string_view option, std::chrono::duration<Rep, Period> d,
+                                       bool zero_allowed) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  if (d < d.zero() || (!zero_allowed && d == d.zero()))
+    return invalid_option(option, "is " + std::to_string(ms) + " ms: it must be " +
+                                      (zero_allowed ? "0 ms or more" : "more than 0 ms"));
+  return std::nullopt;
+}
+inline std::optional<NetError> check_count(std::string_view option, long long n, std::string_view zero_means) {
+  if (n < 0)
+    return invalid_option(option,
+                          "is " + std::to_string(n) + ": it must be 0 (" + std::string(zero_means) + ") or more");
+  return std::nullopt;
+}
 
 }  // namespace connpolicy

@@ -38,18 +38,17 @@ template <class Rep, class Period>
 constexpr Timer::time_point saturating_add(Timer::time_point t, std::chrono::duration<Rep, Period> d) noexcept {
   using D = Timer::duration;
   using R = D::rep;
-  constexpr R max = std::numeric_limits<R>::max(), min = std::numeric_limits<R>::min();
-  // d in the clock's ticks, saturated (the conversion itself can overflow: ms::max() in ns).
+  constexpr long double max = static_cast<long double>(std::numeric_limits<R>::max());
+  constexpr long double min = static_cast<long double>(std::numeric_limits<R>::min());
+  // The sum in the clock's ticks, in floating point, decides whether it fits; when it does, the
+  // exact integer sum is returned (the conversion alone can overflow too: ms::max() in ns).
   constexpr long double ticks_per_unit =
       static_cast<long double>(Period::num) * D::period::den / (static_cast<long double>(Period::den) * D::period::num);
-  const long double wanted = static_cast<long double>(d.count()) * ticks_per_unit;
-  const R ticks = wanted >= static_cast<long double>(max)   ? max
-                  : wanted <= static_cast<long double>(min) ? min
-                                                            : std::chrono::duration_cast<D>(d).count();
-  const R now = t.time_since_epoch().count();
-  if (ticks > 0 && now > max - ticks) return Timer::time_point::max();
-  if (ticks < 0 && now < min - ticks) return Timer::time_point::min();
-  return t + D(ticks);
+  const long double sum =
+      static_cast<long double>(t.time_since_epoch().count()) + static_cast<long double>(d.count()) * ticks_per_unit;
+  if (sum >= max) return Timer::time_point::max();
+  if (sum <= min) return Timer::time_point::min();
+  return t + std::chrono::duration_cast<D>(d);
 }
 
 // `given`, or when it is 0 a seed from std::random_device: what every `seed` option means.

@@ -13,7 +13,9 @@
 //    with WSAENOPROTOOPT, which policies ask for as best effort.
 module;
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <string_view>
 #include <system_error>
 #include <winsock2.h>
@@ -121,6 +123,9 @@ expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h
                                                             std::chrono::milliseconds timeout) const noexcept {
   // A refused connect is POLLERR (or POLLHUP), not POLLOUT: any of them ends the wait, and
   // pending_error() tells which it was.
+  // WSAPoll takes an INT of ms, and a negative one waits forever: clamp, never wrap.
+  timeout = std::clamp(timeout, std::chrono::milliseconds::zero(),
+                       std::chrono::milliseconds(std::numeric_limits<INT>::max()));
   WSAPOLLFD p{as_socket(h), POLLWRNORM, 0};
   const int n = ::WSAPoll(&p, 1, static_cast<INT>(timeout.count()));
   if (n == SOCKET_ERROR) return unexpected(last_error());

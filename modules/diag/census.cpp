@@ -101,7 +101,8 @@ expected<Census, NetError> KernelCensus::survey(PortRange range) {
 }
 
 bool same_end(const Endpoint& a, const Endpoint& b) noexcept {
-  return a.family() == b.family() && a.bytes() == b.bytes() && a.port() == b.port();
+  const Endpoint x = a.unmapped(), y = b.unmapped();  // ::ffff:a.b.c.d is a.b.c.d on a dual-stack socket
+  return x.family() == y.family() && x.bytes() == y.bytes() && x.port() == y.port();
 }
 
 expected<Census, NetError> PortCensus::look_up(std::span<const SocketPair> pairs) {
@@ -169,6 +170,21 @@ std::optional<bool> tcp_timestamps_enabled() {
   int value = -1;
   if (!(f >> value) || value < 0) return std::nullopt;
   return value != 0;
+}
+
+expected<PortRange, NetError> ephemeral_port_range() {
+  constexpr const char* path = "/proc/sys/net/ipv4/ip_local_port_range";
+#ifdef __linux__
+  std::ifstream f(path);
+  long first = -1, last = -1;
+  if (!(f >> first >> last))
+    return unexpected(NetError(Step::census, make_system_error(f.is_open() ? EIO : ENOENT))
+                          .with_detail(std::string("cannot read ") + path));
+  return PortRange::make(first, last);
+#else
+  return unexpected(NetError(Step::census, make_system_error(EOPNOTSUPP))
+                        .with_detail(std::string(path) + " is Linux's; this system has no such range to read"));
+#endif
 }
 
 }  // namespace connpolicy

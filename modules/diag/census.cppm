@@ -134,8 +134,9 @@ class KernelCensus final : public PortCensus {
   std::atomic<bool> netlink_refused_{false};
 };
 
-// Whether a census's socket end and one of ours are the same: family, address bytes and port (the
-// kernel does not report an IPv6 scope id, so it is not compared).
+// Whether a census's socket end and one of ours are the same: family, address bytes and port, an
+// IPv4-mapped IPv6 address being its IPv4 address (the kernel does not report an IPv6 scope id,
+// so it is not compared).
 bool same_end(const Endpoint& a, const Endpoint& b) noexcept;
 
 // One KernelCensus (automatic) for the process: what FixedPortRotation asks unless told otherwise.
@@ -150,6 +151,10 @@ std::chrono::milliseconds time_wait_timer_slack() noexcept;
 
 // net.ipv4.tcp_timestamps of this network namespace: true when on (1 or 2), empty when unknown.
 std::optional<bool> tcp_timestamps_enabled();
+
+// net.ipv4.ip_local_port_range of this network namespace: the ports the kernel picks from when a
+// connect() or bind(:0) leaves the choice to it. Linux only (an error elsewhere).
+expected<PortRange, NetError> ephemeral_port_range();
 
 }  // namespace connpolicy
 

@@ -92,7 +92,7 @@ struct FixedPortRotation::State {
   void put_back(std::size_t i, milliseconds rest, rotation::Rest why) {
     rotation::Slot& slot = slots[i];
     slot.in_use = false;
-    slot.ready_at = rest > milliseconds(0) ? timer->now() + rest : rotation::ready_now;
+    slot.ready_at = rest > milliseconds(0) ? saturating_add(timer->now(), rest) : rotation::ready_now;
     slot.rest = rest > milliseconds(0) ? why : rotation::Rest::none;
     slot.guessed = census != nullptr && rest > milliseconds(0) && !options.cooldown;
     slot.released = ++releases;
@@ -215,7 +215,16 @@ std::optional<std::size_t> FixedPortRotation::State::take(const Endpoint& remote
 expected<FixedPortRotation, NetError> FixedPortRotation::make(long first, long last, RotationOptions options) {
   auto range = PortRange::make(first, last);
   if (!range) return unexpected(std::move(range).error());
-  return FixedPortRotation(*range, options);
+  FixedPortRotation rotation(*range, options);
+  if (auto ok = rotation.check(); !ok) return unexpected(std::move(ok).error());
+  return rotation;
+}
+
+expected<void, NetError> FixedPortRotation::check() const {
+  if (options_.cooldown)
+    if (auto e = check_duration("RotationOptions::cooldown", *options_.cooldown, true))
+      return unexpected(std::move(*e));
+  return {};
 }
 
 FixedPortRotation::FixedPortRotation(const FixedPortRotation& other)

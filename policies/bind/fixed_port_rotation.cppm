@@ -58,7 +58,8 @@ struct RotationOptions {
   // Rest after a port's socket closed normally, or after it failed for being busy. Empty: the
   // platform's TIME_WAIT as a first guess, which the census replaces by the kernel's own timer;
   // 0 for closes when reuse_address is set and TCP timestamps are on. A value given here is a
-  // minimum rest the census may lengthen but never shorten (a firewall's rule, say).
+  // minimum rest the census may lengthen but never shorten (a firewall's rule, say). Must be 0 or
+  // more; a huge one saturates (the port never comes back).
   std::optional<std::chrono::milliseconds> cooldown;
   bool reuse_address = false;      // SO_REUSEADDR before each bind (see FixedPort)
   std::optional<Endpoint> source;  // local address (its port is ignored); empty: any
@@ -86,8 +87,12 @@ class FixedPortRotation {
   // A range checked before (PortRange{...} at compile time, PortRange::make/parse at run time),
   // and options that may name run-time things (a timer, a source address).
   FixedPortRotation(PortRange range, RotationOptions options = {}) noexcept : range_(range), options_(options) {}
-  // Ports known only at run time: invalid_argument when first > last or a port is outside 1-65535.
+  // Ports known only at run time: invalid_argument when first > last or a port is outside 1-65535,
+  // or when an option means nothing (see check()).
   static expected<FixedPortRotation, NetError> make(long first, long last, RotationOptions options = {});
+  // invalid_argument when an option means nothing: a negative cooldown. The Connector runs it
+  // before it connects.
+  expected<void, NetError> check() const;
 
   // Copies share the ring.
   FixedPortRotation(const FixedPortRotation& other);

@@ -29,7 +29,7 @@ PortCensus* default_census() noexcept {
 
 bool overlaps(const Endpoint& a, const Endpoint& b) noexcept {
   if (a.is_unspecified() || b.is_unspecified()) return true;
-  return a.with_port(0) == b.with_port(0);
+  return a.unmapped().with_port(0) == b.unmapped().with_port(0);  // a dual-stack socket reports ::ffff:a.b.c.d
 }
 
 void apply_survey(std::span<Slot> slots, const Answer& answer, const PortRange& range, const Endpoint& source) {

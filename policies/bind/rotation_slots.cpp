@@ -35,8 +35,10 @@ bool port_is_at_fault(const NetError& error) noexcept {
     case Errc::local_port_busy:
     case Errc::local_ports_exhausted:  // Windows 10048 at connect without our port known
       return true;
-    case Errc::permission_denied:  // e.g. Windows' excluded port ranges (10013)
-    case Errc::address_not_available: return error.step() == Step::bind;
+    case Errc::permission_denied:  // e.g. Windows' excluded port ranges (10013): another port may do
+      return error.step() == Step::bind;
+    // address_not_available (at bind: the source *address* is not on this host; at connect it is
+    // refined to busy or exhausted) blames no port, and no port rests for it.
     default: return false;
   }
 }

@@ -84,8 +84,8 @@ class FreeList {
   std::size_t head_ = npos, tail_ = npos, size_ = 0;
 };
 
-// A failure that says the port itself cannot be used now, as opposed to the peer refusing: the
-// port rests, and the next attempt takes another.
+// A failure that says the port itself cannot be used now, as opposed to the peer refusing or the
+// source address being wrong: the port rests, and the next attempt takes another.
 bool port_is_at_fault(const NetError& error) noexcept;
 
 // The error's detail when plan() finds no ready port: how many are cooling or in use, which frees

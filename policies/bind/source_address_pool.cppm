@@ -10,6 +10,7 @@ module;
 #include <cerrno>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 export module connpolicy.bind:source_address_pool;
 import connpolicy.core;
@@ -22,11 +23,20 @@ class SourceAddressPool {
   // A retry goes to the next address, which may still have ports when this one ran out.
   static constexpr bool can_rebind = true;
 
-  // The addresses' ports are ignored. invalid_argument when the list is empty.
+  // The addresses' ports are ignored. invalid_argument when the list is empty, or holds an address
+  // no TCP socket can be bound to (multicast, broadcast: in any form, ::ffff:224.0.0.1 too). An
+  // address that is not on this host is found at bind (address_not_available, at once).
   static expected<SourceAddressPool, NetError> make(std::vector<Endpoint> addresses) {
     if (addresses.empty())
       return unexpected(NetError(Step::bind, LibraryError::invalid_endpoint, "SourceAddressPool: no address given"));
-    for (Endpoint& a : addresses) a = a.with_port(0);
+    for (Endpoint& a : addresses) {
+      if (a.is_multicast() || a.is_broadcast())
+        return unexpected(NetError(Step::bind, LibraryError::invalid_endpoint,
+                                   "SourceAddressPool: " + a.address_string() +
+                                       " is a multicast or broadcast address, not a TCP source address")
+                              .with_local(a));
+      a = a.with_port(0);
+    }
     return SourceAddressPool(std::move(addresses));
   }
 

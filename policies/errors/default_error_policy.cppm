@@ -1,9 +1,12 @@
 // DefaultErrorPolicy: what a careful person would do with each failure.
 //
-//   local port busy (bind EADDRINUSE, connect EADDRNOTAVAIL/10048 from our port),
-//   permission denied or address not available at bind     -> rebind when the bind policy can
-//                                                              rotate, else retry (bind EACCES
-//                                                              and EADDRNOTAVAIL: else give up)
+//   local port busy (bind EADDRINUSE, connect EADDRNOTAVAIL/10048 from our port)
+//                                                           -> rebind when the bind policy can
+//                                                              rotate, else retry
+//   permission denied at bind (a privileged or excluded port) -> rebind when the bind policy can
+//                                                              rotate, else give up
+//   address not available (bind: the source address is not on this host; no other port or
+//   rebind can fix that)                                    -> give up at once
 //   local ports exhausted (ephemeral range, all cooling)    -> retry (waiting frees ports)
 //   refused, timed out, unreachable, reset, network down    -> next endpoint, then retry
 //   too many open sockets, out of resources                 -> retry
@@ -25,8 +28,8 @@ struct DefaultErrorPolicy {
     const bool at_bind = f.error.step() == Step::bind;
     switch (condition) {
       case Errc::local_port_busy: return f.can_rebind ? Action::rebind : Action::retry;
-      case Errc::permission_denied:
-      case Errc::address_not_available: return at_bind && f.can_rebind ? Action::rebind : Action::give_up;
+      case Errc::permission_denied: return at_bind && f.can_rebind ? Action::rebind : Action::give_up;
+      case Errc::address_not_available: return Action::give_up;
       case Errc::local_ports_exhausted:
       case Errc::too_many_open_sockets:
       case Errc::out_of_resources: return Action::retry;

@@ -27,11 +27,15 @@ export namespace connpolicy {
 
 enum class Jitter : std::uint8_t { none, full, equal, decorrelated };
 
+// What each option must be (check() and make() refuse anything else with invalid_argument, and a
+// Connector will not connect with it): initial > 0; multiplier finite and >= 1; max_delay >=
+// initial; max_attempts >= 0; deadline, when set, >= 0 (0: give up before any wait; a huge one
+// saturates: never reached); jitter one of the four.
 struct ExponentialOptions {
   std::chrono::milliseconds initial = std::chrono::milliseconds(100);
   double multiplier = 2.0;
   std::chrono::milliseconds max_delay = std::chrono::seconds(10);
-  int max_attempts = 5;                               // rounds in all; 0 = no limit
+  int max_attempts = 5;                               // rounds in all; 0 = no limit (stop it with a stop_token)
   std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
   Jitter jitter = Jitter::full;
   std::uint64_t seed = 0;  // 0: from std::random_device
@@ -58,7 +62,12 @@ class ExponentialRetry : public SleepsOnTimer {
   };
 
   ExponentialRetry() : ExponentialRetry(ExponentialOptions{}) {}
+  // Options that mean nothing are not refused here but by check(), which the Connector runs before
+  // it connects; a schedule made from them anyway never has undefined behaviour.
   explicit ExponentialRetry(ExponentialOptions options);
+  // The policy, or invalid_argument naming the first option that means nothing.
+  static expected<ExponentialRetry, NetError> make(ExponentialOptions options);
+  expected<void, NetError> check() const;
 
   // Each schedule draws its own stream (seed, then a per-policy counter), so threads sharing a
   // policy do not jitter in lockstep, and a fixed seed replays exactly.

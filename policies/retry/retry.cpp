@@ -6,7 +6,9 @@ module;
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <string_view>
+#include <utility>
 module connpolicy.retry;
 import connpolicy.core;
 
@@ -33,6 +35,34 @@ ExponentialRetry::ExponentialRetry(ExponentialOptions options)
     : SleepsOnTimer(options.timer), options_(std::make_shared<const ExponentialOptions>(options)),
       seed_(seed_or_random(options.seed)), schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
 
+expected<void, NetError> ExponentialRetry::check() const {
+  const ExponentialOptions& o = *options_;
+  if (auto e = check_duration("ExponentialOptions::initial", o.initial, false)) return unexpected(std::move(*e));
+  if (!std::isfinite(o.multiplier) || o.multiplier < 1.0)
+    return unexpected(
+        invalid_option("ExponentialOptions::multiplier",
+                       "is " + std::to_string(o.multiplier) + ": it must be a finite factor of 1 or more"));
+  if (o.max_delay < o.initial)
+    return unexpected(invalid_option("ExponentialOptions::max_delay", "is " + std::to_string(o.max_delay.count()) +
+                                                                          " ms, less than initial (" +
+                                                                          std::to_string(o.initial.count()) + " ms)"));
+  if (auto e = check_count("ExponentialOptions::max_attempts", o.max_attempts, "no limit"))
+    return unexpected(std::move(*e));
+  if (o.deadline)
+    if (auto e = check_duration("ExponentialOptions::deadline", *o.deadline, true)) return unexpected(std::move(*e));
+  if (o.jitter != Jitter::none && o.jitter != Jitter::full && o.jitter != Jitter::equal &&
+      o.jitter != Jitter::decorrelated)
+    return unexpected(invalid_option("ExponentialOptions::jitter",
+                                     "is " + std::to_string(static_cast<int>(o.jitter)) + ", not a Jitter"));
+  return {};
+}
+
+expected<ExponentialRetry, NetError> ExponentialRetry::make(ExponentialOptions options) {
+  ExponentialRetry policy(options);
+  if (auto ok = policy.check(); !ok) return unexpected(std::move(ok).error());
+  return policy;
+}
+
 ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
   std::uint64_t stream = seed_ + 0x632be59bd9b4e019ull * schedules_made_->fetch_add(1, std::memory_order_relaxed);
   return schedule_type(*options_, timer(), splitmix64(stream));
@@ -49,9 +79,12 @@ double ExponentialRetry::schedule_type::uniform() noexcept {
 
 Timer::duration ExponentialRetry::schedule_type::backoff() noexcept {
   using D = std::chrono::duration<double, Timer::duration::period>;
-  const D initial = options_->initial, cap = options_->max_delay;
+  // Options check() refuses are made harmless here: no NaN, nothing negative.
+  const D initial = std::max(D(options_->initial), D::zero()), cap = std::max(D(options_->max_delay), initial);
+  const double multiplier =
+      std::isfinite(options_->multiplier) && options_->multiplier >= 1.0 ? options_->multiplier : 1.0;
   // min(cap, initial * multiplier^n), computed in floating point so it cannot overflow.
-  const D expo = std::min(cap, D(initial.count() * std::pow(std::max(options_->multiplier, 1.0), round_)));
+  const D expo = std::min(cap, D(initial.count() * std::pow(multiplier, round_)));
   ++round_;
   D d{};
   switch (options_->jitter) {
@@ -63,6 +96,7 @@ Timer::duration ExponentialRetry::schedule_type::backoff() noexcept {
       d = std::min(cap, low + (high - low) * uniform());
       break;
     }
+    default: d = expo; break;  // not a Jitter: check() refuses it
   }
   const auto result = std::chrono::round<Timer::duration>(d);
   previous_ = result;
