@@ -1,6 +1,5 @@
-// FixedPortRotation: the policy. The ring's data and free list are in rotation_slots, the reading
-// of a census answer in rotation_census, the exhaustion message beside the slots; this file holds
-// the lock, asks the census, and lends and takes back ports.
+// FixedPortRotation: the lock, the census questions, lending and taking back ports. The ring's data
+// is in rotation_slots, the reading of a census answer in rotation_census.
 module;
 #include <algorithm>
 #include <chrono>
@@ -30,7 +29,7 @@ struct FixedPortRotation::State {
     std::size_t index = 0;
     void on_close(CloseKind kind) noexcept override { state->closed(index, kind); }
     bool wants_local_endpoint() const noexcept override { return state->census != nullptr; }
-    // Written while the slot is lent; the mutex orders it with the reads after its return.
+    // Written while lent; the mutex orders it with the reads after the return.
     void closing_from(const Endpoint& l) noexcept override { state->slots[index].local = l; }
   };
 
@@ -50,15 +49,13 @@ struct FixedPortRotation::State {
   Timer::time_point last_survey{};
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;       // net.ipv4.tcp_timestamps, from the last census
-  std::size_t surveys = 0;
-  std::size_t look_ups = 0;
+  std::size_t surveys = 0, look_ups = 0;
   std::string census_problem;
 
   // A census is not taken more often than this unless the memory just proved wrong.
   static constexpr milliseconds min_survey_gap{10};
-  // RFC 6056: the next port is drawn from the `pick_window` ready ports that have rested longest,
-  // so it cannot be guessed from the last one, yet a just-released port is not reused while older
-  // ones wait.
+  // RFC 6056: the next port is drawn from the `pick_window` longest-rested ready ports, so it cannot
+  // be guessed from the last one, yet a just-released port is not reused while older ones wait.
   static constexpr std::size_t pick_window = 8;
 
   State(PortRange r, const RotationOptions& o)

@@ -54,7 +54,8 @@ static_assert(!cp::Endpoint::loopback_v6(1).is_v4_mapped() && cp::Endpoint::loop
 static_assert(!cp::Endpoint::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 224, 0, 0, 1}, 1).is_multicast());
 
 TEST_CASE("bad config: mapped special destinations are refused before any syscall", "[config][address]") {
-  for (const cp::Endpoint& remote : {mapped(0, 0, 0, 0, 80), mapped(224, 0, 0, 1, 80), mapped(255, 255, 255, 255, 80)}) {
+  for (const cp::Endpoint& remote :
+       {mapped(0, 0, 0, 0, 80), mapped(224, 0, 0, 1, 80), mapped(255, 255, 255, 255, 80)}) {
     INFO(remote.to_string());
     CHECK(cp::not_a_destination(remote) != nullptr);
     cp::FakeSystem sys;
@@ -143,8 +144,11 @@ TEST_CASE("bad config: a huge connect timeout waits what the retry deadline allo
   sys.script(cp::Call::connect, {std::make_error_code(std::errc::operation_in_progress)});
   sys.time_out();  // the peer never answers
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
-      cp::NoBind{}, cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms, .timer = &timer}}, {},
-      sys, {.connect_timeout = ms::max()}};
+      cp::NoBind{},
+      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms, .timer = &timer}},
+      {},
+      sys,
+      {.connect_timeout = ms::max()}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   // The wait was bounded by the deadline (300 ms), not by the saturated timeout.
@@ -200,8 +204,10 @@ TEST_CASE("bad config: the largest and smallest meaningful ExponentialOptions wo
     auto s = c.connect(server);
     // deadline max: never reached, so the retries go on until the connect succeeds (the 4th);
     // deadline 0: gives up before the first wait; two attempts: gives up after the second.
-    if (o.deadline == ms::max()) CHECK(s);
-    else CHECK_FALSE(s);
+    if (o.deadline == ms::max())
+      CHECK(s);
+    else
+      CHECK_FALSE(s);
     if (o.deadline == 0ms) CHECK(sys.count(cp::Call::connect) == 1);
   }
 }
@@ -231,8 +237,10 @@ TEST_CASE("bad config: FixedDelayOptions out of range are refused", "[config][op
   cp::FakeSystem sys;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 2);
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
-      cp::NoBind{}, cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max(), .timer = &timer}},
-      {}, sys};
+      cp::NoBind{},
+      cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max(), .timer = &timer}},
+      {},
+      sys};
   CHECK(c.connect(server));
   CHECK(timer.sleeps().size() == 2);
 }
@@ -242,11 +250,12 @@ TEST_CASE("bad config: RotationOptions::cooldown out of range is refused; a huge
   REQUIRE_FALSE(made);
   CHECK_THAT(made.error().message(), Contains("RotationOptions::cooldown is -1 ms"));
   cp::FakeSystem sys;
-  FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.cooldown = -1ms}}, {},
-                                         {}, sys};
+  FakeConnector<cp::FixedPortRotation> c{
+      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.cooldown = -1ms}}, {}, {}, sys};
   check_refused_before_any_syscall(c, sys, "RotationOptions::cooldown");
   cp::ManualTimer timer;
-  cp::FixedPortRotation huge{cp::PortRange{40000, 40000}, {.cooldown = ms::max(), .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation huge{cp::PortRange{40000, 40000},
+                             {.cooldown = ms::max(), .timer = &timer, .use_census = false}};
   {
     auto plan = huge.plan(server);
     REQUIRE(plan);
@@ -276,7 +285,9 @@ TEST_CASE("bad config: a source address not on this host cools no port and is re
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
       cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.source = elsewhere, .timer = &timer, .use_census = false}},
-      cp::ExponentialRetry{{.max_attempts = 5, .timer = &timer}}, {}, sys};
+      cp::ExponentialRetry{{.max_attempts = 5, .timer = &timer}},
+      {},
+      sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -294,8 +305,8 @@ TEST_CASE("bad config: a source address not on this host cools no port and is re
 TEST_CASE("bad config: a SourceAddressPool address not on this host is not rebound 64 times", "[config][blame]") {
   cp::FakeSystem sys;
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
-  FakeConnector<cp::SourceAddressPool> c{cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0)}).value(),
-                                         {}, {}, sys};
+  FakeConnector<cp::SourceAddressPool> c{
+      cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0)}).value(), {}, {}, sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -322,8 +333,8 @@ TEST_CASE("bad config: the same error at connect keeps its meaning: our port's a
 
 TEST_CASE("bad config: KernelPortRange outside the system range is refused before any socket", "[config][range]") {
   cp::FakeSystem sys;
-  FakeConnector<cp::KernelPortRange> c{cp::KernelPortRange{cp::PortRange{20000, 20010}, cp::PortRange{32768, 60999}},
-                                       {}, {}, sys};
+  FakeConnector<cp::KernelPortRange> c{
+      cp::KernelPortRange{cp::PortRange{20000, 20010}, cp::PortRange{32768, 60999}}, {}, {}, sys};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::invalid_argument);

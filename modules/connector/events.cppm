@@ -1,0 +1,38 @@
+// What an observer of a Connector sees: one event per attempt.
+module;
+#include <chrono>
+#include <concepts>
+#include <optional>
+#include <system_error>
+export module connpolicy.connector:events;
+import connpolicy.core;
+import connpolicy.errors;
+
+export namespace connpolicy {
+
+// One attempt as an observer sees it (for logs and metrics). It owns everything it holds, so an
+// observer may keep events after connect() returns.
+struct AttemptEvent {
+  Endpoint remote;
+  std::optional<Endpoint> local;  // the local address the bind policy chose (bind() was called
+                                  // when step is bind or later); empty: the kernel chose
+  int attempt = 0;                // attempts made so far, this one included (a failure before any
+                                  // syscall, such as every port cooling, adds none)
+  Step step = Step::connect;      // where it failed (or Step::connect on success)
+  std::error_code error;          // what the OS or connpolicy said; empty: connected
+  Errc condition = Errc::other;   // what kind of failure, as NetError::condition() says (the
+                                  // one to compare: see NetError); meaningless on success
+  std::optional<Action> action;   // what happens next (empty on success)
+  Timer::duration delay{};        // the wait before the next round, for Action::retry
+  bool connected() const noexcept { return !error; }
+};
+
+// The default observer: nothing, at no cost (the Connector does not even build the event).
+struct NoObserver {
+  void operator()(const AttemptEvent&) const noexcept {}
+};
+
+template <class O>
+concept ConnectObserver = std::copy_constructible<O> && std::invocable<O&, const AttemptEvent&>;
+
+}  // namespace connpolicy

@@ -1,0 +1,58 @@
+// What the Connector is told, and what it refuses before any syscall: destinations and sources
+// TCP cannot use, and options that mean nothing (its own, and any policy's check()).
+module;
+#include <chrono>
+#include <concepts>
+#include <optional>
+#include <utility>
+export module connpolicy.connector:options;
+import connpolicy.core;
+
+export namespace connpolicy {
+
+// Why `remote` cannot be a TCP destination, or nullptr. Linux quietly connects 0.0.0.0 to this
+// host and Windows refuses it (10049), so the library refuses it everywhere: say 127.0.0.1.
+inline const char* not_a_destination(const Endpoint& remote) noexcept {
+  if (remote.port() == 0) return "port 0 is not a destination (it means \"any port\" when binding)";
+  if (remote.is_unspecified())
+    return "the unspecified address (0.0.0.0 or ::) is not a destination; for this host use 127.0.0.1 or ::1";
+  if (remote.is_multicast()) return "a multicast address is not a TCP destination";
+  if (remote.is_broadcast()) return "the broadcast address is not a TCP destination";
+  return nullptr;
+}
+
+// Why `local` cannot be a TCP source address, or nullptr (whichever bind policy offered it).
+inline const char* not_a_source(const Endpoint& local) noexcept {
+  if (local.is_multicast()) return "a multicast address cannot be a TCP source address";
+  if (local.is_broadcast()) return "the broadcast address cannot be a TCP source address";
+  return nullptr;
+}
+
+struct ConnectorOptions {
+  // Per attempt; more than 0. A huge one means "no limit but the retry deadline" (it saturates).
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  int max_rebinds = 64;         // immediate port changes per round, before waiting instead; 0 or more
+  bool blocking_result = true;  // false: the returned socket stays non-blocking
+};
+
+// invalid_argument naming the first option that means nothing.
+inline expected<void, NetError> check(const ConnectorOptions& o) {
+  if (auto e = check_duration("ConnectorOptions::connect_timeout", o.connect_timeout, false))
+    return unexpected(std::move(*e));
+  if (auto e = check_count("ConnectorOptions::max_rebinds", o.max_rebinds, "never rebind"))
+    return unexpected(std::move(*e));
+  return {};
+}
+
+// A policy may say that its options mean nothing: `expected<void, NetError> check() const`.
+template <class Policy>
+std::optional<NetError> policy_problem(const Policy& policy) {
+  if constexpr (requires {
+                  { policy.check() } -> std::same_as<expected<void, NetError>>;
+                }) {
+    if (auto ok = policy.check(); !ok) return std::move(ok).error();
+  }
+  return std::nullopt;
+}
+
+}  // namespace connpolicy
