@@ -60,12 +60,14 @@ enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse,
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {
-  invalid_endpoint = 1,  // Endpoint::parse got text it cannot read        -> invalid_argument
-  invalid_port_range,    // a port range with first > last, or port 0      -> invalid_argument
-  all_ports_cooling,     // every port of a rotation is busy or cooling    -> local_ports_exhausted
-  deadline_exceeded,     // the overall deadline passed                    -> timed_out
-  cancelled,             // a stop_token asked to stop                     -> cancelled
-  invalid_option,        // an option that means nothing (a negative timeout) -> invalid_argument
+  invalid_endpoint = 1,  // an endpoint that cannot be used: unreadable text or sockaddr, no endpoint
+                         // at all, or an address TCP cannot connect to or from  -> invalid_argument
+  invalid_port_range,    // first > last, a port outside 1-65535, or a range the kernel would
+                         // ignore (KernelPortRange outside the system's range)   -> invalid_argument
+  all_ports_cooling,     // every port of a rotation is cooling down or in use    -> local_ports_exhausted
+  deadline_exceeded,     // the overall deadline passed                           -> timed_out
+  cancelled,             // a stop_token asked to stop                            -> cancelled
+  invalid_option,        // an option that means nothing (a negative timeout)     -> invalid_argument
 };
 
 // Categories. errno codes use std::system_category() (std::generic_category() compares equal
