@@ -15,15 +15,16 @@ class SystemTimer final : public Timer {
   time_point now() const noexcept override { return clock::now(); }
   bool sleep_for(duration d, std::stop_token stop) override {
     if (stop.stop_requested()) return false;
+    const auto until = saturating_add(clock::now(), d);  // a huge d must not overflow now() + d
     if (!stop.stop_possible()) {
-      std::this_thread::sleep_for(d);
+      std::this_thread::sleep_until(until);
       return true;
     }
     // condition_variable_any's stop_token overload wakes as soon as stop is requested.
     std::mutex mutex;
     std::condition_variable_any wake;
     std::unique_lock lock(mutex);
-    const bool stopped = wake.wait_for(lock, stop, d, [] { return false; }) || stop.stop_requested();
+    const bool stopped = wake.wait_until(lock, stop, until, [] { return false; }) || stop.stop_requested();
     return !stopped;
   }
 };

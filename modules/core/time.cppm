@@ -51,6 +51,15 @@ constexpr Timer::time_point saturating_add(Timer::time_point t, std::chrono::dur
   return t + std::chrono::duration_cast<D>(d);
 }
 
+// d in the clock's ticks, clamped to what they can hold (milliseconds::max() is ~292 million
+// years; in nanoseconds it would overflow).
+template <class Rep, class Period>
+constexpr Timer::duration saturating_duration(std::chrono::duration<Rep, Period> d) noexcept {
+  const Timer::time_point zero{};
+  const Timer::time_point end = saturating_add(zero, d);
+  return end - zero;
+}
+
 // `given`, or when it is 0 a seed from std::random_device: what every `seed` option means.
 std::uint64_t seed_or_random(std::uint64_t given);
 

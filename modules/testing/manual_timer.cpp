@@ -25,13 +25,13 @@ bool ManualTimer::sleep_for(duration d, std::stop_token stop) {
   if (hook) hook(d);
   if (stop.stop_requested()) return false;
   std::lock_guard lock(mutex_);
-  now_ += d;
+  now_ = saturating_add(now_, d);  // a huge sleep must not wrap the virtual clock
   return true;
 }
 
 void ManualTimer::advance(duration d) {
   std::lock_guard lock(mutex_);
-  now_ += d;
+  now_ = saturating_add(now_, d);  // a huge sleep must not wrap the virtual clock
 }
 
 std::vector<ManualTimer::duration> ManualTimer::sleeps() const {
@@ -41,7 +41,9 @@ std::vector<ManualTimer::duration> ManualTimer::sleeps() const {
 
 ManualTimer::duration ManualTimer::slept() const {
   std::lock_guard lock(mutex_);
-  return std::accumulate(sleeps_.begin(), sleeps_.end(), duration{});
+  return std::accumulate(sleeps_.begin(), sleeps_.end(), duration{}, [](duration sum, duration d) {
+    return d > duration::max() - sum ? duration::max() : sum + d;
+  });
 }
 
 void ManualTimer::on_sleep(std::function<void(duration)> hook) {

@@ -54,7 +54,11 @@ class ExponentialRetry : public SleepsOnTimer {
 
    private:
     double uniform() noexcept;  // [0, 1), from a per-schedule SplitMix64 stream
-    const ExponentialOptions* options_;
+    // What backoff() needs, copied (a schedule may outlive its policy) and made harmless: options
+    // check() refuses become no NaN, nothing negative, nothing past the clock's range.
+    Timer::duration initial_, cap_;
+    double multiplier_;
+    Jitter jitter_;
     AttemptLimit limit_;
     std::uint64_t rng_;
     int round_ = 0;
@@ -75,7 +79,7 @@ class ExponentialRetry : public SleepsOnTimer {
   const ExponentialOptions& options() const noexcept { return *options_; }
 
  private:
-  std::shared_ptr<const ExponentialOptions> options_;  // schedules point into it; copies share
+  std::shared_ptr<const ExponentialOptions> options_;  // copies share
   std::uint64_t seed_;
   std::shared_ptr<std::atomic<std::uint64_t>> schedules_made_;
 };

@@ -33,7 +33,7 @@ class FixedDelayRetry : public SleepsOnTimer {
         : delay_(o.delay), limit_(timer, o.max_attempts, o.deadline) {}
     // Waits the delay, or exactly what the error says when it knows (a cooling rotation).
     expected<Timer::duration, GiveUp> next_delay(const NetError& error) noexcept {
-      return limit_.admit(error.retry_after() ? Timer::duration(*error.retry_after()) : Timer::duration(delay_));
+      return limit_.admit(saturating_duration(error.retry_after() ? *error.retry_after() : delay_));
     }
     std::optional<Timer::duration> time_left() const noexcept { return limit_.time_left(); }
 

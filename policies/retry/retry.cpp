@@ -65,13 +65,15 @@ expected<ExponentialRetry, NetError> ExponentialRetry::make(ExponentialOptions o
 
 ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
   std::uint64_t stream = seed_ + 0x632be59bd9b4e019ull * schedules_made_->fetch_add(1, std::memory_order_relaxed);
-  return schedule_type(*options_, timer(), splitmix64(stream));
+  return schedule_type(*options_, timer(), splitmix64(stream));  // copies what it needs
 }
 
 ExponentialRetry::schedule_type::schedule_type(const ExponentialOptions& options, Timer& timer,
                                                std::uint64_t seed) noexcept
-    : options_(&options), limit_(timer, options.max_attempts, options.deadline), rng_(seed),
-      previous_(options.initial) {}
+    : initial_(saturating_duration(std::max(options.initial, std::chrono::milliseconds::zero()))),
+      cap_(std::max(saturating_duration(options.max_delay), initial_)),
+      multiplier_(std::isfinite(options.multiplier) && options.multiplier >= 1.0 ? options.multiplier : 1.0),
+      jitter_(options.jitter), limit_(timer, options.max_attempts, options.deadline), rng_(seed), previous_(initial_) {}
 
 double ExponentialRetry::schedule_type::uniform() noexcept {
   return static_cast<double>(splitmix64(rng_) >> 11) * 0x1.0p-53;
@@ -79,15 +81,12 @@ double ExponentialRetry::schedule_type::uniform() noexcept {
 
 Timer::duration ExponentialRetry::schedule_type::backoff() noexcept {
   using D = std::chrono::duration<double, Timer::duration::period>;
-  // Options check() refuses are made harmless here: no NaN, nothing negative.
-  const D initial = std::max(D(options_->initial), D::zero()), cap = std::max(D(options_->max_delay), initial);
-  const double multiplier =
-      std::isfinite(options_->multiplier) && options_->multiplier >= 1.0 ? options_->multiplier : 1.0;
+  const D initial = initial_, cap = cap_;
   // min(cap, initial * multiplier^n), computed in floating point so it cannot overflow.
-  const D expo = std::min(cap, D(initial.count() * std::pow(multiplier, round_)));
+  const D expo = std::min(cap, D(initial.count() * std::pow(multiplier_, round_)));
   ++round_;
   D d{};
-  switch (options_->jitter) {
+  switch (jitter_) {
     case Jitter::none: d = expo; break;
     case Jitter::full: d = expo * uniform(); break;
     case Jitter::equal: d = expo / 2 + (expo / 2) * uniform(); break;
@@ -98,13 +97,14 @@ Timer::duration ExponentialRetry::schedule_type::backoff() noexcept {
     }
     default: d = expo; break;  // not a Jitter: check() refuses it
   }
-  const auto result = std::chrono::round<Timer::duration>(d);
+  // A wait past what the clock can count (a huge initial or max_delay) is the longest it can.
+  const auto result = d >= D(Timer::duration::max()) ? Timer::duration::max() : std::chrono::round<Timer::duration>(d);
   previous_ = result;
   return result;
 }
 
 expected<Timer::duration, GiveUp> ExponentialRetry::schedule_type::next_delay(const NetError& error) noexcept {
-  if (error.retry_after()) return limit_.admit(*error.retry_after());
+  if (error.retry_after()) return limit_.admit(saturating_duration(*error.retry_after()));
   return limit_.admit(backoff());
 }
 

@@ -186,7 +186,8 @@ TEST_CASE("bad config: ExponentialOptions out of range are refused, by make() an
     FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{k.options}, {}, sys};
     check_refused_before_any_syscall(c, sys, k.names);
     // A schedule made anyway has no undefined behaviour (UBSan watches): waits are not negative.
-    auto schedule = cp::ExponentialRetry{k.options}.schedule();
+    const cp::ExponentialRetry policy{k.options};  // schedules point into their policy's options
+    auto schedule = policy.schedule();
     for (int i = 0; i < 4; ++i) CHECK(schedule.backoff() >= cp::Timer::duration::zero());
   }
 }
