@@ -43,23 +43,6 @@ bool port_is_at_fault(const NetError& error) noexcept {
   }
 }
 
-void FreeList::push_back(std::size_t i) noexcept {
-  Slot& slot = (*slots_)[i];
-  slot.prev = tail_;
-  slot.next = npos;
-  (tail_ == npos ? head_ : (*slots_)[tail_].next) = i;
-  tail_ = i;
-  ++size_;
-}
-
-void FreeList::erase(std::size_t i) noexcept {
-  Slot& slot = (*slots_)[i];
-  (slot.prev == npos ? head_ : (*slots_)[slot.prev].next) = slot.next;
-  (slot.next == npos ? tail_ : (*slots_)[slot.next].prev) = slot.prev;
-  slot.prev = slot.next = npos;
-  --size_;
-}
-
 NetError all_ports_unavailable(std::span<const Slot> slots, const FreeList& free, const PortRange& range,
                                Timer::time_point now, const std::string& census_problem) {
   NetError error(Step::bind, LibraryError::all_ports_cooling);
