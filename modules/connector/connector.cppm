@@ -1,4 +1,6 @@
-// Connector<Bind, Retry, Error, System, Observer>: the loop that asks the policies. Nothing else.
+// Connector<Bind, Retry, Error, System, Observer>: the blocking driver. It runs the decision core
+// (ConnectCore: which plan, rebind / next endpoint / retry / give up, attempts, deadline, events)
+// and does what the core asks with blocking syscalls on the calling thread.
 //
 //   using Client = connpolicy::Connector<connpolicy::FixedPortRotation,
 //                                        connpolicy::ExponentialRetry,
@@ -7,12 +9,11 @@
 //                 connpolicy::ExponentialRetry{{.initial = 50ms, .max_attempts = 6}}};
 //   auto socket = client.connect(connpolicy::Endpoint::parse("127.0.0.1:7000").value());
 //
-// Each attempt: bind policy's plan -> socket (non-blocking, close-on-exec) -> options -> bind ->
-// connect -> wait (per-attempt timeout, the retry deadline, the stop_token) -> success: the
-// Socket (blocking again unless asked otherwise, holding the port's lease). On failure the error
-// policy picks rebind / next endpoint / retry (after the retry policy's wait) / give up. Every
-// failing path closes what it opened; the NetError says the step, both addresses, the OS code
-// and the number of attempts.
+// Each attempt: socket (non-blocking, close-on-exec) -> the plan's options -> bind -> connect ->
+// wait (per-attempt timeout, the retry deadline, the stop_token) -> success: the Socket (blocking
+// again unless asked otherwise, holding the port's lease). Every failing path closes what it
+// opened before the core hears of it; the NetError says the step, both addresses, the OS code and
+// the number of attempts. For an event loop, see connpolicy.asio's async_connect: same core.
 //
 // connect() may be called from several threads at once when the policies allow it (all of
 // connpolicy's do).
@@ -22,6 +23,7 @@ module;
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -34,8 +36,7 @@ import connpolicy.core;
 import connpolicy.bind;
 import connpolicy.retry;
 import connpolicy.errors;
-export import :options;
-export import :events;
+export import connpolicy.decision;
 
 export namespace connpolicy {
 
@@ -78,8 +79,9 @@ class Connector {
   const ConnectorOptions& options() const noexcept { return options_; }
 
  private:
-  using schedule_type = typename Retry::schedule_type;
-  result_type attempt(const Endpoint& remote, const schedule_type& schedule, std::stop_token stop, int& attempts);
+  using core_type = ConnectCore<Bind, Retry, Error, Observer>;
+  // One attempt, as core.plan() says: Next::done with `socket` set when it connected.
+  Next attempt(core_type& core, std::stop_token stop, socket_type& socket);
   // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
   std::optional<NetError> configuration_problem() const {
     if (auto ok = check(options_); !ok) return std::move(ok).error();
@@ -87,15 +89,10 @@ class Connector {
     if (auto e = policy_problem(retry_)) return e;
     return policy_problem(error_);
   }
-  std::error_code wait_connected(native_handle_type h, const schedule_type& schedule, std::stop_token stop);
-  void observe(const Endpoint& remote, const std::optional<Endpoint>& local, int attempt, const NetError* error,
-               std::optional<Action> action, Timer::duration delay) {
-    if constexpr (!std::is_same_v<Observer, NoObserver>) {
-      observer_(AttemptEvent{remote, local, attempt, error ? error->step() : Step::connect,
-                             error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other,
-                             action, delay});
-    }
-  }
+  // ready: writable (connected or failed: read SO_ERROR). failed: `ec` says why.
+  enum class Waited : std::uint8_t { ready, timed_out, cancelled, failed };
+  Waited wait_connected(native_handle_type h, std::chrono::milliseconds limit, std::stop_token stop,
+                        std::error_code& ec);
 
   [[no_unique_address]] Bind bind_{};
   [[no_unique_address]] Retry retry_{};
@@ -112,130 +109,80 @@ class Connector {
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
-  if (problem_) [[unlikely]]
-    return unexpected(*problem_);
-  if (remotes.empty())
-    return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
-  for (const Endpoint& remote : remotes)  // refused before any syscall: nothing is sent to them
-    if (const char* why = not_a_destination(remote))
-      return unexpected(NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote));
-  schedule_type schedule = retry_.schedule();
-  int attempts = 0, rebinds = 0;
-  std::size_t current = 0;
-  for (;;) {  // ends: every pass rebinds (<= max_rebinds a round), moves on (<= endpoints), waits
-              // (the retry policy bounds the rounds) or returns
-    const Endpoint& remote = remotes[current];
-    if (stop.stop_requested())
-      return unexpected(NetError(Step::connect, LibraryError::cancelled).with_remote(remote).with_attempts(attempts));
-    result_type result = attempt(remote, schedule, stop, attempts);
-    if (result) return result;
-    NetError error = std::move(result).error().with_attempts(attempts);
-    const bool has_next = current + 1 < remotes.size();
-    Action action = error_.classify(Failure{error, Bind::can_rebind && rebinds < options_.max_rebinds, has_next});
-    if (action == Action::next_endpoint && !has_next) action = Action::retry;
-    Timer::duration delay{};
-    if (action == Action::retry) {
-      if (auto d = schedule.next_delay(error)) {
-        delay = *d;
-      } else {
-        action = Action::give_up;
-        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") +
-                          "gave up: " + std::string(to_string(d.error())));
-      }
-    }
-    observe(remote, error.local_endpoint(), attempts, &error, action, delay);
-    switch (action) {
-      case Action::rebind: ++rebinds; break;
-      case Action::next_endpoint: ++current; break;
-      case Action::retry:
-        if (!retry_.sleep(delay, stop))
-          return unexpected(NetError(Step::wait, LibraryError::cancelled)
-                                .with_remote(remote)
-                                .with_attempts(attempts)
-                                .with_detail("while waiting to retry after: " + error.message()));
-        current = 0;
-        rebinds = 0;
-        break;
-      case Action::give_up: return unexpected(std::move(error));
+  core_type core(bind_, retry_, error_, options_, observer_, remotes, problem_);
+  socket_type socket;
+  for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints and rounds
+    switch (next) {
+      case Next::attempt: next = core.prepare(stop.stop_requested()); break;
+      case Next::connect: next = attempt(core, stop, socket); break;
+      case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;
+      case Next::done:
+        if (core.succeeded()) return socket;
+        return unexpected(core.take_error());
     }
   }
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
-auto Connector<Bind, Retry, Error, System, Observer>::attempt(const Endpoint& remote, const schedule_type& schedule,
-                                                              std::stop_token stop, int& attempts) -> result_type {
-  auto plan = bind_.plan(remote);
-  if (!plan) return unexpected(std::move(plan).error().with_remote(remote));
-  socket_type socket;
+Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, std::stop_token stop,
+                                                              socket_type& socket) {
+  const BindPlan& plan = core.plan();
+  const Endpoint& remote = core.remote();
   // Closes first, so a port that goes back to its rotation is really free.
-  const auto fail = [&](Step step, std::error_code ec, std::string detail = {}) -> result_type {
+  const auto fail = [&](Step step, std::error_code ec, std::string detail = {}) {
     socket.close();
-    NetError error(step, ec);
-    error.with_remote(remote).with_detail(std::move(detail));
-    if (plan->local) error.with_local(*plan->local);
-    bind_.failed(*plan, error);
-    return unexpected(std::move(error));
+    return core.failed(step, ec, std::move(detail));
   };
-  if (plan->local)
-    if (const char* why = not_a_source(*plan->local)) {  // refused before any syscall
-      NetError error = NetError(Step::bind, LibraryError::invalid_endpoint, why).with_local(*plan->local);
-      bind_.failed(*plan, error);
-      return unexpected(std::move(error).with_remote(remote));
-    }
-  ++attempts;  // from here on, syscalls are made: an attempt
   auto handle = system_.open_socket(remote.family(), /*nonblocking=*/true);
-  if (!handle) return fail(Step::socket, handle.error());
+  if (!handle) return core.failed(Step::socket, handle.error());
   socket = socket_type(*handle, system_);
-  for (const OptionRequest& o : plan->option_list())
+  for (const OptionRequest& o : plan.option_list())
     if (auto ec = system_.set_option(*handle, o.option, o.value); ec && o.required)
       return fail(Step::set_option, ec, std::string(to_string(o.option)));
-  if (plan->local)
-    if (auto ec = system_.bind(*handle, *plan->local)) return fail(Step::bind, ec);
+  if (plan.local)
+    if (auto ec = system_.bind(*handle, *plan.local)) return fail(Step::bind, ec);
   std::error_code ec = system_.connect(*handle, remote);
   if (is_in_progress(ec)) {
-    if (auto waited = wait_connected(*handle, schedule, stop)) {
-      const bool timeout = waited == Errc::timed_out;
-      return fail(Step::wait, waited,
-                  timeout ? "no answer within " + std::to_string(options_.connect_timeout.count()) + " ms" : "");
+    switch (wait_connected(*handle, core.attempt_timeout().limit, stop, ec)) {
+      case Waited::ready: ec = system_.pending_error(*handle); break;
+      case Waited::timed_out: socket.close(); return core.timed_out();
+      case Waited::cancelled: return fail(Step::wait, make_error_code(LibraryError::cancelled));
+      case Waited::failed: return fail(Step::wait, ec);
     }
-    ec = system_.pending_error(*handle);
   }
   if (ec) return fail(Step::connect, ec);
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
-  socket.attach_lease(std::move(plan->lease));
-  observe(remote, plan->local, attempts, nullptr, std::nullopt, {});
-  return socket;
+  socket.attach_lease(core.connected());
+  return Next::done;
 }
 
-// Waits for the connect to finish within the per-attempt timeout and the retry deadline. With a
-// stop_token that can fire, waits in slices so a stop ends the wait within one slice.
+// Waits for the connect to finish within `limit`. With a stop_token that can fire, waits in
+// slices so a stop ends the wait within one slice.
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
-std::error_code Connector<Bind, Retry, Error, System, Observer>::wait_connected(native_handle_type h,
-                                                                                const schedule_type& schedule,
-                                                                                std::stop_token stop) {
+auto Connector<Bind, Retry, Error, System, Observer>::wait_connected(native_handle_type h,
+                                                                     std::chrono::milliseconds limit,
+                                                                     std::stop_token stop, std::error_code& ec)
+    -> Waited {
   using std::chrono::milliseconds;
-  milliseconds left = options_.connect_timeout;
-  bool deadline_bound = false;
-  if (auto t = schedule.time_left(); t && std::chrono::ceil<milliseconds>(*t) < left) {
-    left = std::chrono::ceil<milliseconds>(*t);
-    deadline_bound = true;
-  }
+  milliseconds left = limit;
   const milliseconds slice = stop.stop_possible() ? milliseconds(50) : left;
   for (int interrupts = 0;;) {
     const milliseconds step = std::min(left, slice);
     auto ready = system_.wait_writable(h, step);
-    if (ready && *ready) return {};
+    if (ready && *ready) return Waited::ready;
     if (!ready) {
       // NativeSystem resumes its own waits after a signal; another system may report EINTR:
       // wait the step again, up to 1000 times (no clock read on the common path).
-      if (ready.error() != std::errc::interrupted || ++interrupts > 1000) return ready.error();
+      if (ready.error() != std::errc::interrupted || ++interrupts > 1000) {
+        ec = ready.error();
+        return Waited::failed;
+      }
       continue;
     }
     left -= step;  // timed out: the whole step passed
-    if (stop.stop_requested()) return make_error_code(LibraryError::cancelled);
-    if (left <= milliseconds::zero())
-      return deadline_bound ? make_error_code(LibraryError::deadline_exceeded) : make_system_error(ETIMEDOUT);
+    if (stop.stop_requested()) return Waited::cancelled;
+    if (left <= milliseconds::zero()) return Waited::timed_out;
   }
 }
 

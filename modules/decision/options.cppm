@@ -5,7 +5,7 @@ module;
 #include <concepts>
 #include <optional>
 #include <utility>
-export module connpolicy.connector:options;
+export module connpolicy.decision:options;
 import connpolicy.core;
 
 export namespace connpolicy {

@@ -4,7 +4,7 @@ module;
 #include <concepts>
 #include <optional>
 #include <system_error>
-export module connpolicy.connector:events;
+export module connpolicy.decision:events;
 import connpolicy.core;
 import connpolicy.errors;
 

@@ -1,0 +1,212 @@
+// ConnectCore: every decision of a connect, and no I/O. It never makes a syscall and never
+// waits: it says what to do next, and is told what happened. The blocking Connector and the Asio
+// driver both run it, so a policy behaves the same under either; a decision written twice
+// would be a bug waiting to happen.
+//
+// A driver's loop, in full (the blocking Connector's is this, plus the syscalls):
+//
+//   ConnectCore core(bind, retry, error, options, observer, remotes, problem);
+//   for (Next next = core.start();;) switch (next) {
+//     case Next::attempt: next = core.prepare(stop_requested()); break;
+//     case Next::connect:  // socket, core.plan()'s options, bind core.plan().local, connect to
+//                          // core.remote(), wait at most core.attempt_timeout(); then one of
+//       next = ok ? core.connected(lease_goes_to_socket) : core.failed(step, ec) / core.timed_out();
+//       break;
+//     case Next::wait: next = core.waited(slept_for(core.delay())); break;
+//     case Next::done: return core.succeeded() ? socket : core.take_error();
+//   }
+//
+// Use when: you write a driver of your own (another event loop, io_uring). Drive it from one
+// thread at a time; the policies it asks are shared and thread-safe.
+module;
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+export module connpolicy.decision:connect_core;
+import connpolicy.core;
+import connpolicy.bind;
+import connpolicy.retry;
+import connpolicy.errors;
+import :options;
+import :events;
+
+export namespace connpolicy {
+
+// What a driver does next.
+enum class Next : std::uint8_t {
+  attempt,  // call prepare(): the core asks the bind policy for a plan (no syscall yet)
+  connect,  // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
+  wait,     // wait delay(), then report waited()
+  done,     // finished: succeeded(), or take_error()
+};
+
+// How long one attempt's connect may wait, and whether the retry deadline (not the per-attempt
+// timeout) is what bounds it.
+struct AttemptTimeout {
+  std::chrono::milliseconds limit;
+  bool deadline_bound = false;
+};
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer = NoObserver>
+class ConnectCore {
+ public:
+  using schedule_type = typename Retry::schedule_type;
+
+  // Holds references: the policies, options, observer and endpoints outlive the core. `problem`
+  // is a configuration error found earlier (the Connector checks its options once).
+  ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,
+              std::span<const Endpoint> remotes, const std::optional<NetError>& problem = std::nullopt)
+      : bind_(&bind), error_policy_(&error), options_(&options), observer_(&observer), remotes_(remotes),
+        problem_(&problem), schedule_(retry.schedule()) {}
+
+  // Refuses what no attempt could fix (bad configuration, no endpoint, a destination TCP cannot
+  // use) before any syscall; otherwise the first attempt.
+  Next start() {
+    if (*problem_) [[unlikely]]
+      return finish(NetError(**problem_));
+    if (remotes_.empty())
+      return finish(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
+    for (const Endpoint& remote : remotes_)  // nothing is sent to any of them
+      if (const char* why = not_a_destination(remote))
+        return finish(NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote));
+    return Next::attempt;
+  }
+
+  // Plans the next attempt: Next::connect when there is one to make (it counts as an attempt
+  // from here: syscalls follow), or whatever the failure to plan leads to.
+  Next prepare(bool stop_requested) {
+    const Endpoint& to = remote();
+    if (stop_requested)
+      return finish(NetError(Step::connect, LibraryError::cancelled).with_remote(to).with_attempts(attempts_));
+    auto plan = bind_->plan(to);
+    if (!plan) return decide(std::move(plan).error().with_remote(to));
+    plan_ = std::move(*plan);
+    if (plan_->local)
+      if (const char* why = not_a_source(*plan_->local)) {  // refused before any syscall
+        NetError error = NetError(Step::bind, LibraryError::invalid_endpoint, why).with_local(*plan_->local);
+        bind_->failed(*plan_, error);
+        plan_.reset();
+        return decide(std::move(error).with_remote(to));
+      }
+    ++attempts_;
+    timeout_ = {options_->connect_timeout};
+    if (auto left = schedule_.time_left(); left && std::chrono::ceil<std::chrono::milliseconds>(*left) < timeout_.limit)
+      timeout_ = {std::chrono::ceil<std::chrono::milliseconds>(*left), true};
+    return Next::connect;
+  }
+
+  // For Next::connect.
+  const Endpoint& remote() const noexcept { return remotes_[current_]; }
+  const BindPlan& plan() const noexcept { return *plan_; }
+  // Fixed when the attempt was planned: the per-attempt timeout, or what is left until the
+  // retry deadline when that is sooner.
+  AttemptTimeout attempt_timeout() const noexcept { return timeout_; }
+
+  // The attempt connected. Returns the port's lease, for the socket to hold.
+  std::shared_ptr<PortLease> connected() {
+    observe(remote(), plan_->local, nullptr, std::nullopt, {});
+    succeeded_ = true;
+    std::shared_ptr<PortLease> lease = std::move(plan_->lease);
+    plan_.reset();
+    return lease;
+  }
+  // The attempt failed at `step` (the driver has closed its socket already, so a port that goes
+  // back to its rotation is really free).
+  Next failed(Step step, std::error_code ec, std::string detail = {}) {
+    NetError error(step, ec);
+    error.with_remote(remote()).with_detail(std::move(detail));
+    if (plan_->local) error.with_local(*plan_->local);
+    bind_->failed(*plan_, error);
+    plan_.reset();
+    return decide(std::move(error));
+  }
+  // The attempt's wait ran out: attempt_timeout().limit passed without an answer.
+  Next timed_out() {
+    if (timeout_.deadline_bound) return failed(Step::wait, make_error_code(LibraryError::deadline_exceeded));
+    return failed(Step::wait, make_system_error(ETIMEDOUT),
+                  "no answer within " + std::to_string(options_->connect_timeout.count()) + " ms");
+  }
+
+  // For Next::wait: how long, and then whether the wait ran its course (false: stopped).
+  Timer::duration delay() const noexcept { return delay_; }
+  Next waited(bool completed) {
+    if (!completed)
+      return finish(NetError(Step::wait, LibraryError::cancelled)
+                        .with_remote(remote())
+                        .with_attempts(attempts_)
+                        .with_detail("while waiting to retry after: " + last_->message()));
+    current_ = 0;
+    rebinds_ = 0;
+    return Next::attempt;
+  }
+
+  // For Next::done.
+  bool succeeded() const noexcept { return succeeded_; }
+  NetError take_error() { return std::move(*last_); }
+  int attempts() const noexcept { return attempts_; }
+
+ private:
+  // The error policy's word on a failure, and the retry schedule's when it says retry.
+  Next decide(NetError error) {
+    error.with_attempts(attempts_);
+    const bool has_next = current_ + 1 < remotes_.size();
+    Action action =
+        error_policy_->classify(Failure{error, Bind::can_rebind && rebinds_ < options_->max_rebinds, has_next});
+    if (action == Action::next_endpoint && !has_next) action = Action::retry;
+    delay_ = {};
+    if (action == Action::retry) {
+      if (auto d = schedule_.next_delay(error)) {
+        delay_ = *d;
+      } else {
+        action = Action::give_up;
+        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") + "gave up: " +
+                          std::string(to_string(d.error())));
+      }
+    }
+    observe(remote(), error.local_endpoint(), &error, action, delay_);
+    last_ = std::move(error);
+    switch (action) {
+      case Action::rebind: ++rebinds_; return Next::attempt;
+      case Action::next_endpoint: ++current_; return Next::attempt;
+      case Action::retry: return Next::wait;
+      case Action::give_up: break;
+    }
+    return Next::done;
+  }
+  Next finish(NetError error) {
+    last_ = std::move(error);
+    return Next::done;
+  }
+  void observe(const Endpoint& remote, const std::optional<Endpoint>& local, const NetError* error,
+               std::optional<Action> action, Timer::duration delay) {
+    if constexpr (!std::is_same_v<Observer, NoObserver>) {
+      (*observer_)(AttemptEvent{remote, local, attempts_, error ? error->step() : Step::connect,
+                                error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other,
+                                action, delay});
+    }
+  }
+
+  Bind* bind_;
+  const Error* error_policy_;
+  const ConnectorOptions* options_;
+  Observer* observer_;
+  std::span<const Endpoint> remotes_;
+  const std::optional<NetError>* problem_;
+  schedule_type schedule_;
+  std::optional<BindPlan> plan_;   // the attempt in flight
+  std::optional<NetError> last_;   // the latest failure
+  AttemptTimeout timeout_{};
+  Timer::duration delay_{};
+  std::size_t current_ = 0;        // index into remotes_
+  int attempts_ = 0, rebinds_ = 0;
+  bool succeeded_ = false;
+};
+
+}  // namespace connpolicy
