@@ -77,6 +77,9 @@ class Connector {
   System& system() noexcept { return system_; }
   Observer& observer() noexcept { return observer_; }
   const ConnectorOptions& options() const noexcept { return options_; }
+  // What the configuration checks found (options or a policy's check()), once, at construction:
+  // every connect() ends with it before any syscall. Empty when all is well.
+  const std::optional<NetError>& configuration_error() const noexcept { return problem_; }
 
  private:
   using core_type = ConnectCore<Bind, Retry, Error, Observer>;

@@ -38,6 +38,47 @@ class PortLease {
   ~PortLease() = default;
 };
 
+// A port's lease after its socket was handed to another owner (BasicSocket::hand_off): that
+// owner says how the socket closed, and the rotation gives the port the right cooldown. Told at
+// most once; destroyed untold, it reports `released` (the full cooldown), like release().
+//
+//   auto [fd, ticket] = std::move(socket).hand_off();
+//   SSL_set_fd(ssl, fd);  ...  ::close(fd); ticket.closed(CloseKind::normal);
+class LeaseTicket {
+ public:
+  LeaseTicket() noexcept = default;
+  explicit LeaseTicket(std::shared_ptr<PortLease> lease) noexcept : lease_(std::move(lease)) {}
+  LeaseTicket(LeaseTicket&& other) noexcept : lease_(std::move(other.lease_)) {}
+  LeaseTicket& operator=(LeaseTicket&& other) noexcept {
+    if (this != &other) {
+      closed(CloseKind::released);
+      lease_ = std::move(other.lease_);
+    }
+    return *this;
+  }
+  ~LeaseTicket() { closed(CloseKind::released); }
+
+  // The socket is closed now, this way (normal: FIN, so TIME_WAIT if we closed first; reset:
+  // SO_LINGER {1, 0}, no TIME_WAIT). Call it after the close, never before.
+  void closed(CloseKind kind) noexcept {
+    if (lease_) std::exchange(lease_, nullptr)->on_close(kind);
+  }
+  bool holds_lease() const noexcept { return lease_ != nullptr; }
+
+ private:
+  std::shared_ptr<PortLease> lease_;
+};
+
+// The ticket for `lease`, whose socket `handle` goes to another owner. A lease that wants the
+// local address (a rotation with a census) is told it now: it no longer changes, and the new
+// owner will not say it at close.
+template <SystemApi System>
+LeaseTicket ticket_for(std::shared_ptr<PortLease> lease, System& system, native_handle_type handle) noexcept {
+  if (lease && lease->wants_local_endpoint())
+    if (auto local = system.local_endpoint(handle)) lease->closing_from(*local);
+  return LeaseTicket(std::move(lease));
+}
+
 template <SystemApi System = NativeSystem>
 class BasicSocket {
  public:
@@ -73,6 +114,20 @@ class BasicSocket {
   [[nodiscard]] native_handle_type release() noexcept {
     end_lease(CloseKind::released);
     return std::exchange(handle_, invalid_handle);
+  }
+
+  // What hand_off() gives: the handle, now the caller's to close, and the lease's ticket.
+  struct HandOff {
+    native_handle_type handle;
+    LeaseTicket lease;
+  };
+  // Gives the handle to another owner (Asio, OpenSSL, a C library with a close callback) without
+  // losing the port's lease: the owner closes the handle and then tells the ticket how. Use it
+  // instead of release() when the socket's port came from a rotation.
+  [[nodiscard]] HandOff hand_off() noexcept {
+    if (!is_open()) return {invalid_handle, LeaseTicket(std::exchange(lease_, nullptr))};
+    LeaseTicket ticket = ticket_for(std::exchange(lease_, nullptr), system_, handle_);
+    return {std::exchange(handle_, invalid_handle), std::move(ticket)};
   }
 
   // Closes now (idempotent). The handle is released even when the OS reports an error.

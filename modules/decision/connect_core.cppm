@@ -166,8 +166,8 @@ class ConnectCore {
         delay_ = *d;
       } else {
         action = Action::give_up;
-        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") + "gave up: " +
-                          std::string(to_string(d.error())));
+        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") +
+                          "gave up: " + std::string(to_string(d.error())));
       }
     }
     observe(remote(), error.local_endpoint(), &error, action, delay_);
@@ -200,11 +200,11 @@ class ConnectCore {
   std::span<const Endpoint> remotes_;
   const std::optional<NetError>* problem_;
   schedule_type schedule_;
-  std::optional<BindPlan> plan_;   // the attempt in flight
-  std::optional<NetError> last_;   // the latest failure
+  std::optional<BindPlan> plan_;  // the attempt in flight
+  std::optional<NetError> last_;  // the latest failure
   AttemptTimeout timeout_{};
   Timer::duration delay_{};
-  std::size_t current_ = 0;        // index into remotes_
+  std::size_t current_ = 0;  // index into remotes_
   int attempts_ = 0, rebinds_ = 0;
   bool succeeded_ = false;
 };

@@ -1,0 +1,280 @@
+// async_connect: the Asio driver. It runs the same decision core as the blocking Connector
+// (ConnectCore), with the Connector's own policies, options and observer, and waits the Asio way:
+// the connect on the socket's reactor, the per-attempt timeout and every retry pause on
+// asio::steady_timers. No thread ever blocks.
+//
+//   Client client{cp::FixedPortRotation{40000, 40009}, cp::ExponentialRetry{{.initial = 50ms}}};
+//   auto socket = co_await cp::asio::async_connect(executor, client, remote, asio::use_awaitable);
+//   if (!socket) log(socket.error().message());            // the same NetError as connect()
+//   co_await asio::async_write(*socket, asio::buffer(request), asio::use_awaitable);
+//
+// It completes with expected<TcpSocket, NetError> (signature void(expected<...>)), through any
+// completion token: use_awaitable, a callback, use_future, deferred. Cancelling it (Asio's
+// per-operation cancellation, terminal; or the std::stop_token given to it) closes what is open
+// and completes with LibraryError::cancelled. The connector must outlive the operation; the
+// endpoints are copied.
+module;
+#include <asio.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+export module connpolicy.asio:async_connect;
+import connpolicy.core;
+import connpolicy.bind;
+import connpolicy.decision;
+import :tcp_socket;
+
+namespace connpolicy::asio::detail {
+
+using ConnectResult = expected<TcpSocket, NetError>;
+
+// Waits longer than this are not started on a timer (a steady_timer would overflow): they mean
+// "no limit".
+inline constexpr std::chrono::hours longest_timer{24 * 365};
+
+// What the operation and the threads that may cancel it share. The mutex orders the operation's
+// use of the socket and the timers with a std::stop_token's callback and the attempt timer's
+// handler, which may run on other threads of the io_context.
+template <class Core>
+struct State {
+  template <class Executor>
+  State(const Executor& ex, std::span<const Endpoint> to) : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
+
+  // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
+  void cancel_all() {
+    std::error_code ignored;
+    socket.cancel(ignored);
+    attempt_timer.cancel();
+    pause.cancel();
+  }
+
+  std::mutex mutex;
+  ::asio::ip::tcp::socket socket;
+  ::asio::steady_timer attempt_timer;  // the per-attempt timeout
+  ::asio::steady_timer pause;          // the retry policy's wait
+  unsigned generation = 0;             // the attempt in flight: an older attempt's timeout is stale
+  bool timed_out = false;              // the attempt timer fired for this generation
+  bool stopped = false;                // the std::stop_token fired
+  std::vector<Endpoint> remotes;
+  std::optional<Core> core;
+  std::optional<ConnectResult> result;
+};
+
+template <class State>
+struct StopCancels {
+  State* state;
+  void operator()() const noexcept {
+    std::lock_guard lock(state->mutex);
+    state->stopped = true;
+    state->cancel_all();
+  }
+};
+
+template <class Connector>
+class ConnectOp {
+  using core_type = ConnectCore<typename Connector::bind_policy_type, typename Connector::retry_policy_type,
+                                typename Connector::error_policy_type, typename Connector::observer_type>;
+  using state_type = State<core_type>;
+  enum class Phase : unsigned char { starting, connecting, pausing, finishing };
+
+ public:
+  template <class Executor>
+  ConnectOp(const Executor& ex, Connector& connector, std::span<const Endpoint> remotes, std::stop_token stop)
+      : connector_(&connector), state_(std::make_shared<state_type>(ex, remotes)), stop_(std::move(stop)) {}
+
+  // Started, or resumed by post() to complete.
+  template <class Self>
+  void operator()(Self& self) {
+    if (phase_ == Phase::finishing) return self.complete(std::move(*state_->result));
+    auto& s = *state_;
+    s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
+                   connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes),
+                   connector_->configuration_error());
+    if (stop_.stop_possible()) on_stop_.emplace(stop_, StopCancels<state_type>{state_.get()});
+    run(self, s.core->start());
+  }
+  // Resumed: the connect wait or the retry pause ended.
+  template <class Self>
+  void operator()(Self& self, std::error_code ec) {
+    suspended_ = true;
+    run(self, phase_ == Phase::connecting ? connect_ended(self, ec) : pause_ended(self, ec));
+  }
+
+ private:
+  template <class Self>
+  bool cancelled(Self& self) {
+    std::lock_guard lock(state_->mutex);
+    return state_->stopped || self.cancelled() != ::asio::cancellation_type::none;
+  }
+
+  template <class Self>
+  void run(Self& self, Next next) {
+    core_type& core = *state_->core;
+    for (;;) {  // ends: the core bounds rebinds, endpoints and rounds; a wait suspends
+      switch (next) {
+        case Next::attempt: next = core.prepare(cancelled(self)); break;
+        case Next::connect:
+          if (auto n = start_attempt(self)) {
+            next = *n;
+            break;
+          }
+          return;  // suspended: `self` has moved into the wait
+        case Next::wait:
+          if (cancelled(self)) {
+            next = core.waited(false);
+            break;
+          }
+          return pause(self, core.delay());
+        case Next::done: return finish(self);
+      }
+    }
+  }
+
+  // Socket, options, bind and connect through the connector's system API, then the wait on
+  // Asio. Empty when the wait has started.
+  template <class Self>
+  std::optional<Next> start_attempt(Self& self) {
+    auto& s = *state_;
+    core_type& core = *s.core;
+    auto& system = connector_->system();
+    const Endpoint& remote = core.remote();
+    const BindPlan& plan = core.plan();
+    auto handle = system.open_socket(remote.family(), /*nonblocking=*/true);
+    if (!handle) return core.failed(Step::socket, handle.error());
+    std::error_code ec;
+    {
+      std::lock_guard lock(s.mutex);
+      s.socket.assign(remote.is_v4() ? ::asio::ip::tcp::v4() : ::asio::ip::tcp::v6(), *handle, ec);
+    }
+    if (ec) {
+      (void)system.close(*handle);
+      return core.failed(Step::socket, ec, "asio could not take the socket");
+    }
+    for (const OptionRequest& o : plan.option_list())
+      if (auto e = system.set_option(*handle, o.option, o.value); e && o.required)
+        return fail(Step::set_option, e, std::string(to_string(o.option)));
+    if (plan.local)
+      if (auto e = system.bind(*handle, *plan.local)) return fail(Step::bind, e);
+    if (auto e = system.connect(*handle, remote); e && !is_in_progress(e)) return fail(Step::connect, e);
+    // Connected at once or in progress: either way the socket's writability says when.
+    phase_ = Phase::connecting;
+    std::lock_guard lock(s.mutex);
+    const unsigned generation = ++s.generation;
+    s.timed_out = false;
+    if (const auto limit = core.attempt_timeout().limit; limit < longest_timer) {
+      s.attempt_timer.expires_after(limit);
+      s.attempt_timer.async_wait([state = state_, generation](std::error_code e) {
+        if (e) return;
+        std::lock_guard lock(state->mutex);
+        if (state->generation != generation) return;
+        state->timed_out = true;
+        std::error_code ignored;
+        state->socket.cancel(ignored);
+      });
+    }
+    if (s.stopped) s.socket.close(ec);  // a stop between the checks: the wait ends at once
+    s.socket.async_wait(::asio::ip::tcp::socket::wait_write, std::move(self));
+    return std::nullopt;
+  }
+
+  template <class Self>
+  Next connect_ended(Self& self, std::error_code ec) {
+    auto& s = *state_;
+    core_type& core = *s.core;
+    bool timed_out = false;
+    {
+      std::lock_guard lock(s.mutex);
+      ++s.generation;  // the attempt timer's handler, if still queued, does nothing now
+      s.attempt_timer.cancel();
+      timed_out = s.timed_out;
+    }
+    if (cancelled(self)) return fail(Step::wait, make_error_code(LibraryError::cancelled));
+    if (timed_out) {
+      close_socket();
+      return core.timed_out();
+    }
+    if (ec) return fail(Step::wait, ec);
+    if (auto e = connector_->system().pending_error(s.socket.native_handle())) return fail(Step::connect, e);
+    LeaseTicket ticket = ticket_for(core.connected(), connector_->system(), s.socket.native_handle());
+    std::lock_guard lock(s.mutex);
+    s.result.emplace(TcpSocket(std::move(s.socket), std::move(ticket)));
+    return Next::done;
+  }
+
+  template <class Self>
+  void pause(Self& self, Timer::duration delay) {
+    phase_ = Phase::pausing;
+    std::lock_guard lock(state_->mutex);
+    state_->pause.expires_after(std::min<Timer::duration>(delay, longest_timer));
+    state_->pause.async_wait(std::move(self));
+  }
+  template <class Self>
+  Next pause_ended(Self& self, std::error_code) {
+    return state_->core->waited(!cancelled(self));
+  }
+
+  Next fail(Step step, std::error_code ec, std::string detail = {}) {
+    close_socket();  // first, so a port that goes back to its rotation is really free
+    return state_->core->failed(step, ec, std::move(detail));
+  }
+  void close_socket() {
+    std::lock_guard lock(state_->mutex);
+    std::error_code ignored;
+    state_->socket.close(ignored);
+  }
+
+  template <class Self>
+  void finish(Self& self) {
+    auto& s = *state_;
+    on_stop_.reset();
+    if (!s.result) s.result.emplace(unexpected(s.core->take_error()));
+    if (suspended_) return self.complete(std::move(*s.result));
+    phase_ = Phase::finishing;  // never complete inside the initiating call
+    ::asio::post(std::move(self));
+  }
+
+  Connector* connector_;
+  std::shared_ptr<state_type> state_;
+  std::stop_token stop_;
+  std::optional<std::stop_callback<StopCancels<state_type>>> on_stop_;
+  Phase phase_ = Phase::starting;
+  bool suspended_ = false;
+};
+
+}  // namespace connpolicy::asio::detail
+
+export namespace connpolicy::asio {
+
+// Connects with `connector`'s policies, on `executor`; see the top of this file. The endpoints
+// are tried as Connector::connect tries them.
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes,
+                   std::stop_token stop, Token&& token) {
+  return ::asio::async_compose<Token, void(detail::ConnectResult)>(
+      detail::ConnectOp<Connector>(executor, connector, remotes, std::move(stop)), token, executor);
+}
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes,
+                   Token&& token) {
+  return async_connect(executor, connector, remotes, std::stop_token{}, std::forward<Token>(token));
+}
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, std::stop_token stop,
+                   Token&& token) {
+  return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::move(stop),
+                       std::forward<Token>(token));
+}
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, Token&& token) {
+  return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::stop_token{},
+                       std::forward<Token>(token));
+}
+
+}  // namespace connpolicy::asio
