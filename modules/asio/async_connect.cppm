@@ -39,13 +39,20 @@ using ConnectResult = expected<TcpSocket, NetError>;
 // "no limit".
 inline constexpr std::chrono::hours longest_timer{24 * 365};
 
+template <class State>
+struct StopCancels {
+  State* state;
+  void operator()() const noexcept;
+};
+
 // What the operation and the threads that may cancel it share. The mutex orders the operation's
 // use of the socket and the timers with a std::stop_token's callback and the attempt timer's
 // handler, which may run on other threads of the io_context.
 template <class Core>
 struct State {
   template <class Executor>
-  State(const Executor& ex, std::span<const Endpoint> to) : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
+  State(const Executor& ex, std::span<const Endpoint> to)
+      : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
 
   // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
   void cancel_all() {
@@ -65,17 +72,15 @@ struct State {
   std::vector<Endpoint> remotes;
   std::optional<Core> core;
   std::optional<ConnectResult> result;
+  std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs
 };
 
 template <class State>
-struct StopCancels {
-  State* state;
-  void operator()() const noexcept {
-    std::lock_guard lock(state->mutex);
-    state->stopped = true;
-    state->cancel_all();
-  }
-};
+void StopCancels<State>::operator()() const noexcept {
+  std::lock_guard lock(state->mutex);
+  state->stopped = true;
+  state->cancel_all();
+}
 
 template <class Connector>
 class ConnectOp {
@@ -97,7 +102,7 @@ class ConnectOp {
     s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
                    connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes),
                    connector_->configuration_error());
-    if (stop_.stop_possible()) on_stop_.emplace(stop_, StopCancels<state_type>{state_.get()});
+    if (stop_.stop_possible()) s.on_stop.emplace(stop_, StopCancels<state_type>{state_.get()});
     run(self, s.core->start());
   }
   // Resumed: the connect wait or the retry pause ended.
@@ -111,7 +116,7 @@ class ConnectOp {
   template <class Self>
   bool cancelled(Self& self) {
     std::lock_guard lock(state_->mutex);
-    return state_->stopped || self.cancelled() != ::asio::cancellation_type::none;
+    return state_->stopped || self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none;
   }
 
   template <class Self>
@@ -233,7 +238,7 @@ class ConnectOp {
   template <class Self>
   void finish(Self& self) {
     auto& s = *state_;
-    on_stop_.reset();
+    s.on_stop.reset();  // waits for a callback running on another thread
     if (!s.result) s.result.emplace(unexpected(s.core->take_error()));
     if (suspended_) return self.complete(std::move(*s.result));
     phase_ = Phase::finishing;  // never complete inside the initiating call
@@ -243,7 +248,6 @@ class ConnectOp {
   Connector* connector_;
   std::shared_ptr<state_type> state_;
   std::stop_token stop_;
-  std::optional<std::stop_callback<StopCancels<state_type>>> on_stop_;
   Phase phase_ = Phase::starting;
   bool suspended_ = false;
 };
@@ -261,8 +265,7 @@ auto async_connect(const Executor& executor, Connector& connector, std::span<con
       detail::ConnectOp<Connector>(executor, connector, remotes, std::move(stop)), token, executor);
 }
 template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes,
-                   Token&& token) {
+auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes, Token&& token) {
   return async_connect(executor, connector, remotes, std::stop_token{}, std::forward<Token>(token));
 }
 template <class Connector, class Executor, class Token>

@@ -98,7 +98,7 @@ TEST_CASE("core: the retry policy's limit ends it, and the give-up text says why
   cp::NoObserver observer;
   const cp::Endpoint to[] = {server};
   cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> core(bind, retry, errors, options, observer,
-                                                                               to);
+                                                                                to);
   REQUIRE(core.start() == cp::Next::attempt);
   REQUIRE(core.prepare(false) == cp::Next::connect);
   REQUIRE(core.failed(cp::Step::connect, cp::make_system_error(ECONNREFUSED)) == cp::Next::wait);
@@ -157,7 +157,8 @@ TEST_CASE("core: a timeout is ETIMEDOUT, or deadline_exceeded when the deadline 
   const cp::ConnectorOptions options{.connect_timeout = 300ms};
 
   const cp::FixedDelayRetry plain{{.delay = 10ms, .max_attempts = 1, .timer = &timer}};
-  cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> a(bind, plain, errors, options, observer, to);
+  cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> a(bind, plain, errors, options, observer,
+                                                                             to);
   REQUIRE(a.start() == cp::Next::attempt);
   REQUIRE(a.prepare(false) == cp::Next::connect);
   CHECK(a.attempt_timeout().limit == 300ms);
@@ -169,7 +170,7 @@ TEST_CASE("core: a timeout is ETIMEDOUT, or deadline_exceeded when the deadline 
 
   const cp::FixedDelayRetry bounded{{.delay = 10ms, .max_attempts = 1, .deadline = 120ms, .timer = &timer}};
   cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> b(bind, bounded, errors, options, observer,
-                                                                            to);
+                                                                             to);
   REQUIRE(b.start() == cp::Next::attempt);
   timer.advance(20ms);
   REQUIRE(b.prepare(false) == cp::Next::connect);
