@@ -73,8 +73,10 @@ TEST_CASE("asio: a callback, use_future and deferred complete the same way", "[a
     cp::Connector<cp::EphemeralBind> client;
     asio::io_context io;
     std::optional<Result> by_callback;
-    cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) { by_callback.emplace(std::move(r)); });
-    std::future<Result> by_future = cp::asio::async_connect(io.get_executor(), client, server.endpoint(), asio::use_future);
+    cp::asio::async_connect(io.get_executor(), client, server.endpoint(),
+                            [&](Result r) { by_callback.emplace(std::move(r)); });
+    std::future<Result> by_future =
+        cp::asio::async_connect(io.get_executor(), client, server.endpoint(), asio::use_future);
     auto op = cp::asio::async_connect(io.get_executor(), client, server.endpoint(), asio::experimental::deferred);
     CHECK_FALSE(by_callback);  // never completes inside the initiating call
     std::optional<Result> by_deferred;
@@ -86,6 +88,7 @@ TEST_CASE("asio: a callback, use_future and deferred complete the same way", "[a
     REQUIRE(*by_deferred);
     REQUIRE(by_future.wait_for(0s) == std::future_status::ready);
     CHECK(by_future.get().has_value());
+    for (int i = 0; i < 200 && server.accepted() < 3; ++i) std::this_thread::sleep_for(10ms);  // its own thread
     CHECK(server.accepted() == 3);
   }
   CHECK(open_fd_count() == fds);
@@ -124,7 +127,11 @@ TEST_CASE("asio: with every port of a rotation cooling, it waits the rotation's 
   cp::LoopbackServer server(cp::LoopbackServer::Mode::server_closes_first);
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, Recorder> client{
-      rotation_block(1, {.cooldown = 300ms, .use_census = false}), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}}, {}, {}, {},
+      rotation_block(1, {.cooldown = 300ms, .use_census = false}),
+      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
+      {},
+      {},
+      {},
       Recorder{&events}};
   asio::io_context io;
   std::optional<Result> first, second;
@@ -137,7 +144,8 @@ TEST_CASE("asio: with every port of a rotation cooling, it waits the rotation's 
   events.clear();
   io.restart();
   const auto start = std::chrono::steady_clock::now();
-  cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) { second.emplace(std::move(r)); });
+  cp::asio::async_connect(io.get_executor(), client, server.endpoint(),
+                          [&](Result r) { second.emplace(std::move(r)); });
   io.run_for(10s);
   const auto took = std::chrono::steady_clock::now() - start;
   REQUIRE(second);
@@ -190,8 +198,9 @@ TEST_CASE("asio: a terminal cancel mid-connect and mid-wait closes everything an
     asio::io_context io;
     asio::cancellation_signal mid_connect, mid_wait;
     std::optional<Result> a, b;
-    cp::asio::async_connect(io.get_executor(), client, hole.endpoint,
-                            asio::bind_cancellation_slot(mid_connect.slot(), [&](Result r) { a.emplace(std::move(r)); }));
+    cp::asio::async_connect(
+        io.get_executor(), client, hole.endpoint,
+        asio::bind_cancellation_slot(mid_connect.slot(), [&](Result r) { a.emplace(std::move(r)); }));
     cp::asio::async_connect(io.get_executor(), client, cp::Endpoint::loopback_v4(closed_port),
                             asio::bind_cancellation_slot(mid_wait.slot(), [&](Result r) { b.emplace(std::move(r)); }));
     asio::steady_timer soon(io, 100ms);

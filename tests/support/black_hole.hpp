@@ -24,8 +24,8 @@ inline BlackHole black_hole(connpolicy::Family family = connpolicy::Family::ipv4
   using namespace std::chrono_literals;
   connpolicy::NativeSystem sys;
   BlackHole hole{connpolicy::Socket(sys.open_socket(family, false).value()), {}, {}};
-  const auto here = family == connpolicy::Family::ipv4 ? connpolicy::Endpoint::loopback_v4(0)
-                                                        : connpolicy::Endpoint::loopback_v6(0);
+  const auto here =
+      family == connpolicy::Family::ipv4 ? connpolicy::Endpoint::loopback_v4(0) : connpolicy::Endpoint::loopback_v6(0);
   if (sys.bind(hole.listener.native_handle(), here)) return hole;
   if (::listen(static_cast<decltype(::socket(0, 0, 0))>(hole.listener.native_handle()), 0) != 0) return hole;
   hole.endpoint = hole.listener.local_endpoint().value();
