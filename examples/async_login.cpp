@@ -29,11 +29,12 @@ asio::awaitable<void> session(tcp::socket socket) {
     co_await asio::async_write(socket, asio::buffer(reply), asio::use_awaitable);
     char byte;
     co_await socket.async_read_some(asio::buffer(&byte, 1), asio::use_awaitable);  // until EOF
-  } catch (const std::exception&) {  // EOF or reset: the client is gone
+  } catch (const std::exception&) {                                                // EOF or reset: the client is gone
   }
 }
 asio::awaitable<void> serve(tcp::acceptor& acceptor) {
-  for (;;) co_spawn(acceptor.get_executor(), session(co_await acceptor.async_accept(asio::use_awaitable)), asio::detached);
+  for (;;)
+    co_spawn(acceptor.get_executor(), session(co_await acceptor.async_accept(asio::use_awaitable)), asio::detached);
 }
 
 asio::awaitable<int> log_in(LoginClient& client, cp::Endpoint server, int times) {

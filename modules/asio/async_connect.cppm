@@ -16,8 +16,11 @@
 module;
 #include <asio.hpp>
 #include <chrono>
+#include <cstring>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -35,6 +38,26 @@ namespace connpolicy::asio::detail {
 
 using ConnectResult = expected<TcpSocket, NetError>;
 
+inline ::asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
+  ::asio::ip::tcp::endpoint out;
+  sockaddr_storage storage{};
+  const auto length = e.to_sockaddr(storage);
+  std::memcpy(out.data(), &storage, length);
+  out.resize(length);
+  return out;
+}
+
+// Asio reports OS errors in a category of its own; the library's one table knows errno and
+// Winsock codes in the standard categories.
+inline std::error_code from_asio(std::error_code ec) noexcept {
+  if (ec.category() != ::asio::system_category()) return ec;
+#ifdef _WIN32
+  return make_winsock_error(ec.value());
+#else
+  return make_system_error(ec.value());
+#endif
+}
+
 // Waits longer than this are not started on a timer (a steady_timer would overflow): they mean
 // "no limit".
 inline constexpr std::chrono::hours longest_timer{24 * 365};
@@ -43,6 +66,21 @@ template <class State>
 struct StopCancels {
   State* state;
   void operator()() const noexcept;
+};
+
+// Orders the operation's calls on its socket and timers with a std::stop_token's callback and the
+// attempt timer's handler. Held for a few non-blocking calls only, and contended only when one of
+// those fires at the moment the operation moves on: a spin lock costs a tenth of a mutex here
+// (P7 in docs/benchmarks.md).
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  void unlock() noexcept { flag_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag flag_;
 };
 
 // What the operation and the threads that may cancel it share. The mutex orders the operation's
@@ -59,16 +97,16 @@ struct State {
     std::error_code ignored;
     socket.cancel(ignored);
     attempt_timer.cancel();
-    pause.cancel();
+    if (pause) pause->cancel();
   }
 
-  std::mutex mutex;
+  SpinLock mutex;
   ::asio::ip::tcp::socket socket;
-  ::asio::steady_timer attempt_timer;  // the per-attempt timeout
-  ::asio::steady_timer pause;          // the retry policy's wait
-  unsigned generation = 0;             // the attempt in flight: an older attempt's timeout is stale
-  bool timed_out = false;              // the attempt timer fired for this generation
-  bool stopped = false;                // the std::stop_token fired
+  ::asio::steady_timer attempt_timer;         // the per-attempt timeout
+  std::optional<::asio::steady_timer> pause;  // the retry policy's wait, made on first use
+  unsigned generation = 0;                    // the attempt in flight: an older attempt's timeout is stale
+  bool timed_out = false;                     // the attempt timer fired for this generation
+  std::atomic<bool> stopped{false};           // the std::stop_token fired
   std::vector<Endpoint> remotes;
   std::optional<Core> core;
   std::optional<ConnectResult> result;
@@ -115,8 +153,8 @@ class ConnectOp {
  private:
   template <class Self>
   bool cancelled(Self& self) {
-    std::lock_guard lock(state_->mutex);
-    return state_->stopped || self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none;
+    return state_->stopped.load(std::memory_order_acquire) ||
+           self.get_cancellation_state().cancelled() != ::asio::cancellation_type::none;
   }
 
   template <class Self>
@@ -142,8 +180,8 @@ class ConnectOp {
     }
   }
 
-  // Socket, options, bind and connect through the connector's system API, then the wait on
-  // Asio. Empty when the wait has started.
+  // Socket, options and bind through the connector's system API, then Asio's connect, with the
+  // attempt's timer beside it. Empty when the connect has started.
   template <class Self>
   std::optional<Next> start_attempt(Self& self) {
     auto& s = *state_;
@@ -160,33 +198,37 @@ class ConnectOp {
     }
     if (ec) {
       (void)system.close(*handle);
-      return core.failed(Step::socket, ec, "asio could not take the socket");
+      return core.failed(Step::socket, from_asio(ec), "asio could not take the socket");
     }
     for (const OptionRequest& o : plan.option_list())
       if (auto e = system.set_option(*handle, o.option, o.value); e && o.required)
         return fail(Step::set_option, e, std::string(to_string(o.option)));
     if (plan.local)
       if (auto e = system.bind(*handle, *plan.local)) return fail(Step::bind, e);
-    if (auto e = system.connect(*handle, remote); e && !is_in_progress(e)) return fail(Step::connect, e);
-    // Connected at once or in progress: either way the socket's writability says when.
     phase_ = Phase::connecting;
-    std::lock_guard lock(s.mutex);
-    const unsigned generation = ++s.generation;
-    s.timed_out = false;
-    if (const auto limit = core.attempt_timeout().limit; limit < longest_timer) {
-      s.attempt_timer.expires_after(limit);
-      s.attempt_timer.async_wait([state = state_, generation](std::error_code e) {
-        if (e) return;
-        std::lock_guard lock(state->mutex);
-        if (state->generation != generation) return;
-        state->timed_out = true;
-        std::error_code ignored;
-        state->socket.cancel(ignored);
-      });
+    {
+      std::lock_guard lock(s.mutex);
+      if (!s.stopped) {  // else a stop came between the checks: no connect
+        const unsigned generation = ++s.generation;
+        s.timed_out = false;
+        if (const auto limit = core.attempt_timeout().limit; limit < longest_timer) {
+          s.attempt_timer.expires_after(limit);
+          s.attempt_timer.async_wait([state = state_, generation](std::error_code e) {
+            if (e) return;
+            std::lock_guard timer_lock(state->mutex);
+            if (state->generation != generation) return;
+            state->timed_out = true;
+            std::error_code ignored;
+            state->socket.cancel(ignored);
+          });
+        }
+        // Asio's own connect: the same connect() and SO_ERROR as the blocking driver's, and the
+        // wait each platform needs (a refused connect shows only in select()'s error set on Windows).
+        s.socket.async_connect(to_asio(remote), std::move(self));
+        return std::nullopt;
+      }
     }
-    if (s.stopped) s.socket.close(ec);  // a stop between the checks: the wait ends at once
-    s.socket.async_wait(::asio::ip::tcp::socket::wait_write, std::move(self));
-    return std::nullopt;
+    return fail(Step::wait, make_error_code(LibraryError::cancelled));
   }
 
   template <class Self>
@@ -205,8 +247,7 @@ class ConnectOp {
       close_socket();
       return core.timed_out();
     }
-    if (ec) return fail(Step::wait, ec);
-    if (auto e = connector_->system().pending_error(s.socket.native_handle())) return fail(Step::connect, e);
+    if (ec) return fail(Step::connect, from_asio(ec));
     LeaseTicket ticket = ticket_for(core.connected(), connector_->system(), s.socket.native_handle());
     std::lock_guard lock(s.mutex);
     s.result.emplace(TcpSocket(std::move(s.socket), std::move(ticket)));
@@ -217,8 +258,9 @@ class ConnectOp {
   void pause(Self& self, Timer::duration delay) {
     phase_ = Phase::pausing;
     std::lock_guard lock(state_->mutex);
-    state_->pause.expires_after(std::min<Timer::duration>(delay, longest_timer));
-    state_->pause.async_wait(std::move(self));
+    if (!state_->pause) state_->pause.emplace(state_->socket.get_executor());
+    state_->pause->expires_after(std::min<Timer::duration>(delay, longest_timer));
+    state_->pause->async_wait(std::move(self));
   }
   template <class Self>
   Next pause_ended(Self& self, std::error_code) {

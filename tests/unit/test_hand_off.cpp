@@ -15,8 +15,11 @@ const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
 using Client = cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>;
 
 Client client(cp::FakeSystem sys, cp::ManualTimer& timer) {
-  return Client{cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
-                {}, {}, sys};
+  return Client{
+      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
+      {},
+      {},
+      sys};
 }
 }  // namespace
 
@@ -29,7 +32,7 @@ TEST_CASE("hand_off: the new owner's close reaches the rotation, with its kind",
   const auto handle = s->native_handle();
   auto [fd, ticket] = s->hand_off();
   CHECK(fd == handle);
-  CHECK_FALSE(s->is_open());  // the socket no longer owns it ...
+  CHECK_FALSE(s->is_open());       // the socket no longer owns it ...
   CHECK(sys.open_handles() == 1);  // ... and did not close it
   CHECK(ticket.holds_lease());
   CHECK(c.bind_policy().snapshot().in_use == 1);
@@ -39,7 +42,7 @@ TEST_CASE("hand_off: the new owner's close reaches the rotation, with its kind",
   CHECK_FALSE(ticket.holds_lease());
   auto snap = c.bind_policy().snapshot();
   CHECK(snap.in_use == 0);
-  CHECK(snap.cooling == 0);  // a reset leaves no TIME_WAIT: no rest
+  CHECK(snap.cooling == 0);              // a reset leaves no TIME_WAIT: no rest
   ticket.closed(cp::CloseKind::normal);  // told once; later words are ignored
   CHECK(c.bind_policy().snapshot().cooling == 0);
   CHECK(sys.open_handles() == 0);
