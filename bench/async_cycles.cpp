@@ -71,7 +71,8 @@ struct HandWritten : std::enable_shared_from_this<HandWritten> {
   const cp::PortRange* ports;
 };
 
-[[gnu::noinline]] int p7_loop_asio(asio::io_context& io, const cp::Endpoint& server, int cycles, const cp::PortRange* ports) {
+[[gnu::noinline]] int p7_loop_asio(asio::io_context& io, const cp::Endpoint& server, int cycles,
+                                   const cp::PortRange* ports) {
   auto loop = std::make_shared<HandWritten>(io, tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), server.port()),
                                             cycles, ports);
   loop->next();
@@ -83,16 +84,17 @@ template <class Client>
 struct Driven {
   void next() {
     if (left-- == 0) return;
-    cp::asio::async_connect(io->get_executor(), *client, server, [this](cp::expected<cp::asio::TcpSocket, cp::NetError> s) {
-      if (s) {
-        ++made;
-        if (reset)
-          s->close_reset();
-        else
-          s->close();
-      }
-      next();
-    });
+    cp::asio::async_connect(io->get_executor(), *client, server,
+                            [this](cp::expected<cp::asio::TcpSocket, cp::NetError> s) {
+                              if (s) {
+                                ++made;
+                                if (reset)
+                                  s->close_reset();
+                                else
+                                  s->close();
+                              }
+                              next();
+                            });
   }
   asio::io_context* io;
   Client* client;
@@ -103,7 +105,7 @@ struct Driven {
 
 template <class Client>
 [[gnu::noinline]] int p7_loop_connpolicy(asio::io_context& io, Client& client, const cp::Endpoint& server, int cycles,
-                                     bool reset) {
+                                         bool reset) {
   Driven<Client> loop{&io, &client, server, cycles, 0, reset};
   loop.next();
   io.run();

@@ -33,92 +33,9 @@ import connpolicy.core;
 import connpolicy.bind;
 import connpolicy.decision;
 import :tcp_socket;
+import :connect_state;
 
 namespace connpolicy::asio::detail {
-
-using ConnectResult = expected<TcpSocket, NetError>;
-
-inline ::asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
-  ::asio::ip::tcp::endpoint out;
-  sockaddr_storage storage{};
-  const auto length = e.to_sockaddr(storage);
-  std::memcpy(out.data(), &storage, length);
-  out.resize(length);
-  return out;
-}
-
-// Asio reports OS errors in a category of its own; the library's one table knows errno and
-// Winsock codes in the standard categories.
-inline std::error_code from_asio(std::error_code ec) noexcept {
-  if (ec.category() != ::asio::system_category()) return ec;
-#ifdef _WIN32
-  return make_winsock_error(ec.value());
-#else
-  return make_system_error(ec.value());
-#endif
-}
-
-// Waits longer than this are not started on a timer (a steady_timer would overflow): they mean
-// "no limit".
-inline constexpr std::chrono::hours longest_timer{24 * 365};
-
-template <class State>
-struct StopCancels {
-  State* state;
-  void operator()() const noexcept;
-};
-
-// Orders the operation's calls on its socket and timers with a std::stop_token's callback and the
-// attempt timer's handler. Held for a few non-blocking calls only, and contended only when one of
-// those fires at the moment the operation moves on: a spin lock costs a tenth of a mutex here
-// (P7 in docs/benchmarks.md).
-class SpinLock {
- public:
-  void lock() noexcept {
-    while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
-  }
-  void unlock() noexcept { flag_.clear(std::memory_order_release); }
-
- private:
-  std::atomic_flag flag_;
-};
-
-// What the operation and the threads that may cancel it share. The mutex orders the operation's
-// use of the socket and the timers with a std::stop_token's callback and the attempt timer's
-// handler, which may run on other threads of the io_context.
-template <class Core>
-struct State {
-  template <class Executor>
-  State(const Executor& ex, std::span<const Endpoint> to)
-      : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
-
-  // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
-  void cancel_all() {
-    std::error_code ignored;
-    socket.cancel(ignored);
-    attempt_timer.cancel();
-    if (pause) pause->cancel();
-  }
-
-  SpinLock mutex;
-  ::asio::ip::tcp::socket socket;
-  ::asio::steady_timer attempt_timer;         // the per-attempt timeout
-  std::optional<::asio::steady_timer> pause;  // the retry policy's wait, made on first use
-  unsigned generation = 0;                    // the attempt in flight: an older attempt's timeout is stale
-  bool timed_out = false;                     // the attempt timer fired for this generation
-  std::atomic<bool> stopped{false};           // the std::stop_token fired
-  std::vector<Endpoint> remotes;
-  std::optional<Core> core;
-  std::optional<ConnectResult> result;
-  std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs
-};
-
-template <class State>
-void StopCancels<State>::operator()() const noexcept {
-  std::lock_guard lock(state->mutex);
-  state->stopped = true;
-  state->cancel_all();
-}
 
 template <class Connector>
 class ConnectOp {
