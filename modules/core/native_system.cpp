@@ -19,7 +19,13 @@ namespace connpolicy {
 namespace {
 
 std::error_code last_error() noexcept { return make_system_error(errno); }
-std::error_code result(int rc) noexcept { return rc == 0 ? std::error_code{} : last_error(); }
+// Success, without the out-of-line std::system_category() call that std::error_code{} makes each
+// time: every call's common path (P1 in docs/benchmarks.md).
+std::error_code no_error() noexcept {
+  static const std::error_category& system = std::system_category();
+  return {0, system};
+}
+std::error_code result(int rc) noexcept { return rc == 0 ? no_error() : last_error(); }
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 constexpr int IP_BIND_ADDRESS_NO_PORT = 24;
@@ -70,7 +76,7 @@ std::error_code NativeSystem::set_option(native_handle_type h, SocketOption opti
     }
     case SocketOption::no_delay: return result(::setsockopt(h, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value));
     case SocketOption::exclusive_address:
-      return {};  // Linux binds are exclusive unless SO_REUSEADDR/SO_REUSEPORT say otherwise
+      return no_error();  // Linux binds are exclusive unless SO_REUSEADDR/SO_REUSEPORT say otherwise
   }
   return make_system_error(ENOPROTOOPT);
 }
@@ -89,7 +95,7 @@ std::error_code NativeSystem::bind(native_handle_type h, const Endpoint& local) 
 std::error_code NativeSystem::connect(native_handle_type h, const Endpoint& remote) const noexcept {
   sockaddr_storage storage;
   const auto length = static_cast<socklen_t>(remote.to_sockaddr(storage));
-  if (::connect(h, reinterpret_cast<const sockaddr*>(&storage), length) == 0) return {};
+  if (::connect(h, reinterpret_cast<const sockaddr*>(&storage), length) == 0) return no_error();
   // A signal during a blocking connect leaves it running: report it as in progress, and let the
   // caller wait for it like a non-blocking one.
   if (errno == EINTR) return make_system_error(EINPROGRESS);
@@ -119,7 +125,7 @@ std::error_code NativeSystem::pending_error(native_handle_type h) const noexcept
   int error = 0;
   socklen_t length = sizeof error;
   if (::getsockopt(h, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return last_error();
-  return error == 0 ? std::error_code{} : make_system_error(error);
+  return error == 0 ? no_error() : make_system_error(error);
 }
 
 expected<Endpoint, std::error_code> NativeSystem::local_endpoint(native_handle_type h) const noexcept {
