@@ -16,6 +16,9 @@
 //     case Next::done: return core.succeeded() ? socket : core.take_error();
 //   }
 //
+// The success path (start, prepare, connected) is forced inline: as calls they cost the blocking
+// driver about 40 instructions a connect (P1 in docs/benchmarks.md).
+//
 // Use when: you write a driver of your own (another event loop, io_uring). Drive it from one
 // thread at a time; the policies it asks are shared and thread-safe.
 module;
@@ -68,7 +71,7 @@ class ConnectCore {
 
   // Refuses what no attempt could fix (bad configuration, no endpoint, a destination TCP cannot
   // use) before any syscall; otherwise the first attempt.
-  Next start() {
+  [[gnu::always_inline]] Next start() {
     if (*problem_) [[unlikely]]
       return finish(NetError(**problem_));
     if (remotes_.empty())
@@ -81,7 +84,7 @@ class ConnectCore {
 
   // Plans the next attempt: Next::connect when there is one to make (it counts as an attempt
   // from here: syscalls follow), or whatever the failure to plan leads to.
-  Next prepare(bool stop_requested) {
+  [[gnu::always_inline]] Next prepare(bool stop_requested) {
     const Endpoint& to = remote();
     if (stop_requested)
       return finish(NetError(Step::connect, LibraryError::cancelled).with_remote(to).with_attempts(attempts_));
@@ -110,7 +113,7 @@ class ConnectCore {
   AttemptTimeout attempt_timeout() const noexcept { return timeout_; }
 
   // The attempt connected. Returns the port's lease, for the socket to hold.
-  std::shared_ptr<PortLease> connected() {
+  [[gnu::always_inline]] std::shared_ptr<PortLease> connected() {
     observe(remote(), plan_->local, nullptr, std::nullopt, {});
     succeeded_ = true;
     std::shared_ptr<PortLease> lease = std::move(plan_->lease);
