@@ -61,3 +61,7 @@ target_sources(connpolicy_asio
       modules/asio/async_connect.cppm
       modules/asio/asio.cppm)
 connpolicy_set_warnings(connpolicy_asio)
+if(NOT PROJECT_IS_TOP_LEVEL)
+  # Under add_subdirectory/FetchContent: built only when something links connpolicy::asio.
+  set_target_properties(connpolicy_asio PROPERTIES EXCLUDE_FROM_ALL ON)
+endif()

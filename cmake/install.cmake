@@ -2,6 +2,7 @@
 # requires) and a package config, in two components:
 #   library  connpolicy::connpolicy      find_package(connpolicy)
 #   testing  connpolicy::testing         find_package(connpolicy COMPONENTS testing)
+#   asio     connpolicy::asio            find_package(connpolicy COMPONENTS asio)  (when built)
 # The testing component is a separate export set, so a plain find_package(connpolicy) defines (and
 # builds) none of the test support.
 include(GNUInstallDirs)
@@ -32,6 +33,20 @@ install(EXPORT connpolicy-testing-targets
   DESTINATION "${connpolicy_cmake_dir}"
   CXX_MODULES_DIRECTORY cxx-modules-testing
   COMPONENT testing)
+
+if(TARGET connpolicy_asio)
+  install(TARGETS connpolicy_asio
+    EXPORT connpolicy-asio-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT asio
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT asio
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT asio
+    FILE_SET CXX_MODULES DESTINATION "${CMAKE_INSTALL_DATADIR}/connpolicy/modules" COMPONENT asio)
+  install(EXPORT connpolicy-asio-targets
+    NAMESPACE connpolicy::
+    DESTINATION "${connpolicy_cmake_dir}"
+    CXX_MODULES_DIRECTORY cxx-modules-asio
+    COMPONENT asio)
+endif()
 
 configure_package_config_file(cmake/connpolicyConfig.cmake.in
   "${PROJECT_BINARY_DIR}/connpolicyConfig.cmake"
