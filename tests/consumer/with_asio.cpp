@@ -16,7 +16,8 @@ int main() {
     std::cerr << nobody.error().message() << "\n";
     return 1;
   }
-  cp::Connector<cp::NoBind, cp::FixedDelayRetry> client{cp::NoBind{}, cp::FixedDelayRetry{{.delay = 5ms, .max_attempts = 3}}};
+  cp::Connector<cp::NoBind, cp::FixedDelayRetry> client{cp::NoBind{},
+                                                        cp::FixedDelayRetry{{.delay = 5ms, .max_attempts = 3}}};
   asio::io_context io;
   std::optional<cp::expected<cp::asio::TcpSocket, cp::NetError>> got;
   cp::asio::async_connect(io.get_executor(), client, nobody->endpoint(), [&](auto r) { got.emplace(std::move(r)); });
