@@ -157,6 +157,11 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo "see which ports are ready (~40), scans for the candidates (~70), and counts the lease's shared_ptr up and"
   echo "down; the hand-written ring is an index. Since 2026-12-02 the free ports are a list threaded through the"
   echo "slots (it was a deque: ~300 more for moving entries), and a port put back without rest costs no clock read."
+  echo "Since 2026-12-03 the Connector is the blocking driver over the decision core (ConnectCore). As calls,"
+  echo "the core's start/prepare/connected cost ~40 instructions a cycle more than the old loop; forced inline"
+  echo "they cost nothing measurable: measured the same way in one session, commit 11222a7 (before the core)"
+  echo "gave 933 / 1092 / 1640 and the core 931 / 1088 / 1635 (NoBind / EphemeralBind / rotation). Not yet done:"
+  echo "caching the converted destination address (~20) and the remaining error_code constructions on success."
   echo "The syscalls are the same; P3 shows what the difference costs in time. Target (≤ 1 %) not met yet."
   echo
   echo "## P2 — TIME_WAIT storm and restart: connpolicy, libcurl and HAProxy"
@@ -218,12 +223,14 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   done
   echo
   echo "Where the driver's extra instructions go (callgrind_annotate, per cycle, measured 2026-12-03): the"
-  echo "decision core and the Connector's policies (~250, as in P1), the operation's own state, made per"
-  echo "connect (a shared block with the socket and the attempt timer, each of which registers with the"
-  echo "io_context's service registry under its mutex: ~450; the hand-written loop reuses one socket and one"
-  echo "timer for every cycle), async_compose's work guard and handler moves (~300), the result's moves"
-  echo "(expected<TcpSocket, NetError> into the handler, and the moved-from sockets' destructors: ~350), and the"
-  echo "spin lock that orders a stop_token or the attempt timer with the operation (~40; a mutex cost ~300)."
+  echo "decision core and the Connector's policies (~250, as in P1); the operation's own state, made per"
+  echo "connect: a shared block with a socket and an attempt timer, each of which registers with the"
+  echo "io_context's service registry under its mutex (~370; the hand-written loop reuses one socket and one"
+  echo "timer for every cycle); the result's moves, expected<TcpSocket, NetError> into the handler and the"
+  echo "moved-from sockets' and tickets' destructors (~300); async_compose's work guard and the composed"
+  echo "handler's moves through two intermediate steps (~250). A spin lock orders a stop_token's callback and"
+  echo "the attempt timer with the operation: with a std::mutex, and a retry timer made on every connect"
+  echo "instead of on the first retry, the driver cost ~330 more."
   echo "The syscalls are the same but one: the hand-written loop lets Asio read SO_ERROR, as the driver does."
   echo
   echo "## P4 — scale past 64 k ports"

@@ -56,7 +56,7 @@ class ConnectOp {
     auto& s = *state_;
     s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
                    connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes),
-                   connector_->configuration_error());
+                   connector_->configuration_error() ? &*connector_->configuration_error() : nullptr);
     if (stop_.stop_possible()) s.on_stop.emplace(stop_, StopCancels<state_type>{state_.get()});
     run(self, s.core->start());
   }

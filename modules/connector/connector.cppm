@@ -112,7 +112,7 @@ class Connector {
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
-  core_type core(bind_, retry_, error_, options_, observer_, remotes, problem_);
+  core_type core(bind_, retry_, error_, options_, observer_, remotes, problem_ ? &*problem_ : nullptr);
   socket_type socket;
   for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints and rounds
     switch (next) {

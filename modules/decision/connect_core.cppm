@@ -63,17 +63,18 @@ class ConnectCore {
   using schedule_type = typename Retry::schedule_type;
 
   // Holds references: the policies, options, observer and endpoints outlive the core. `problem`
-  // is a configuration error found earlier (the Connector checks its options once).
+  // (or null) is a configuration error found earlier (the Connector checks its options once),
+  // which every connect ends with; it too must outlive the core.
   ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,
-              std::span<const Endpoint> remotes, const std::optional<NetError>& problem = std::nullopt)
+              std::span<const Endpoint> remotes, const NetError* problem = nullptr)
       : bind_(&bind), error_policy_(&error), options_(&options), observer_(&observer), remotes_(remotes),
-        problem_(&problem), schedule_(retry.schedule()) {}
+        problem_(problem), schedule_(retry.schedule()) {}
 
   // Refuses what no attempt could fix (bad configuration, no endpoint, a destination TCP cannot
   // use) before any syscall; otherwise the first attempt.
   [[gnu::always_inline]] Next start() {
-    if (*problem_) [[unlikely]]
-      return finish(NetError(**problem_));
+    if (problem_) [[unlikely]]
+      return finish(NetError(*problem_));
     if (remotes_.empty())
       return finish(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
     for (const Endpoint& remote : remotes_)  // nothing is sent to any of them
@@ -201,7 +202,7 @@ class ConnectCore {
   const ConnectorOptions* options_;
   Observer* observer_;
   std::span<const Endpoint> remotes_;
-  const std::optional<NetError>* problem_;
+  const NetError* problem_;
   schedule_type schedule_;
   std::optional<BindPlan> plan_;  // the attempt in flight
   std::optional<NetError> last_;  // the latest failure

@@ -62,6 +62,19 @@ TEST_CASE("asio: a coroutine connects, writes and reads through Asio; the port's
     CHECK(client.bind_policy().snapshot().in_use == 0);
     CHECK(client.bind_policy().snapshot().cooling == 1);  // a normal close: the port rests
     REQUIRE(server.wait_closed(1));
+
+    std::optional<Result> again;  // a reset close: no TIME_WAIT, so no rest
+    cp::asio::async_connect(io.get_executor(), client, server.endpoint(),
+                            [&](Result r) { again.emplace(std::move(r)); });
+    io.restart();
+    io.run_for(5s);
+    REQUIRE(again);
+    REQUIRE(*again);
+    CHECK(client.bind_policy().snapshot().in_use == 1);
+    CHECK_FALSE((*again)->close_reset());
+    CHECK_FALSE((*again)->holds_lease());
+    CHECK(client.bind_policy().snapshot().in_use == 0);
+    CHECK(client.bind_policy().snapshot().cooling == 1);  // still only the first port
   }
   CHECK(open_fd_count() == fds);
 }
