@@ -165,7 +165,9 @@ class ConnectOp {
       return core.timed_out();
     }
     if (ec) return fail(Step::connect, from_asio(ec));
-    LeaseTicket ticket = ticket_for(core.connected(), connector_->system(), s.socket.native_handle());
+    // The ticket asks for the local address only at a normal close (TcpSocket::close), as a
+    // blocking Socket does: a reset close needs none (P7: one getsockname a connection less).
+    LeaseTicket ticket(core.connected());
     std::lock_guard lock(s.mutex);
     s.result.emplace(TcpSocket(std::move(s.socket), std::move(ticket)));
     return Next::done;

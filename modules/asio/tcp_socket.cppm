@@ -7,7 +7,9 @@
 // for anything else (options, shutdown, remote_endpoint).
 module;
 #include <asio.hpp>
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <system_error>
 #include <utility>
 export module connpolicy.asio:tcp_socket;
@@ -43,9 +45,17 @@ class TcpSocket {
   bool holds_lease() const noexcept { return lease_.holds_lease(); }
 
   // Closes now (idempotent); the lease hears "normal": if we closed first, the port rests
-  // through TIME_WAIT.
+  // through TIME_WAIT. A lease that wants the local address (a rotation with a census) gets it
+  // first, as from a blocking Socket.
   std::error_code close() noexcept {
     std::error_code ec;
+    if (socket_.is_open() && lease_.wants_local_endpoint()) {
+      const auto local = socket_.local_endpoint(ec);
+      sockaddr_storage storage{};
+      std::memcpy(&storage, local.data(), std::min<std::size_t>(local.size(), sizeof storage));
+      if (!ec)
+        if (auto e = Endpoint::from_sockaddr(storage, local.size())) lease_.closing_from(*e);
+    }
     if (socket_.is_open()) socket_.close(ec);
     lease_.closed(CloseKind::normal);
     return ec;

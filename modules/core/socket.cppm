@@ -64,6 +64,12 @@ class LeaseTicket {
     if (lease_) std::exchange(lease_, nullptr)->on_close(kind);
   }
   bool holds_lease() const noexcept { return lease_ != nullptr; }
+  // For an owner that closes normally: whether the lease wants the connection's local address
+  // first (a rotation with a census looks up exactly that TIME_WAIT), and telling it.
+  bool wants_local_endpoint() const noexcept { return lease_ && lease_->wants_local_endpoint(); }
+  void closing_from(const Endpoint& local) noexcept {
+    if (lease_) lease_->closing_from(local);
+  }
 
  private:
   std::shared_ptr<PortLease> lease_;

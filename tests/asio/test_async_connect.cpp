@@ -79,6 +79,28 @@ TEST_CASE("asio: a coroutine connects, writes and reads through Asio; the port's
   CHECK(open_fd_count() == fds);
 }
 
+TEST_CASE("asio: a normal close tells a census-minded rotation its local address", "[asio]") {
+  cp::LoopbackServer server(cp::LoopbackServer::Mode::client_closes_first);
+  cp::Connector<cp::FixedPortRotation> client{rotation_block(1)};  // the census is on by default
+  asio::io_context io;
+  std::optional<Result> got;
+  cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) { got.emplace(std::move(r)); });
+  io.run_for(5s);
+  REQUIRE(got);
+  REQUIRE(*got);
+  (*got)->close();  // TIME_WAIT on our side
+  REQUIRE(server.wait_closed(1));
+  const auto surveys = client.bind_policy().snapshot().surveys;
+  std::this_thread::sleep_for(20ms);  // censuses are at least 10 ms apart
+  // Asked for its only port, the rotation looks up exactly that connection's TIME_WAIT, which it
+  // can only do knowing the local address the socket gave it at close (else: a whole survey).
+  auto plan = client.bind_policy().plan(server.endpoint());
+  REQUIRE_FALSE(plan);
+  CHECK(plan.error().condition() == cp::Errc::local_ports_exhausted);
+  CHECK(client.bind_policy().snapshot().look_ups == 1);
+  CHECK(client.bind_policy().snapshot().surveys == surveys);
+}
+
 TEST_CASE("asio: a callback, use_future and deferred complete the same way", "[asio]") {
   const auto fds = open_fd_count();
   {
