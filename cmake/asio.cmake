@@ -41,11 +41,14 @@ target_include_directories(connpolicy_asio SYSTEM PUBLIC "$<BUILD_INTERFACE:${CO
 target_compile_definitions(connpolicy_asio PUBLIC ASIO_HAS_CO_AWAIT=1 ASIO_NO_DEPRECATED)
 if(WIN32)
   target_link_libraries(connpolicy_asio PUBLIC mswsock)
-  if(CMAKE_CROSSCOMPILING)
-    # The MinGW cross build runs its tests under Wine 8, where Asio's I/O completion port backend
-    # cannot start its timer thread (_beginthreadex fails: "thread: asio.system error", even for a
-    # lone steady_timer). Asio's select() reactor works there. A native Windows build keeps IOCP.
-    target_compile_definitions(connpolicy_asio PUBLIC ASIO_DISABLE_IOCP)
+  if(MINGW)
+    # Asio guesses whether a build has threads from _MT or _REENTRANT, which clang for MinGW does
+    # not define: it then makes its mutexes no-ops, its thread-local call stacks one plain pointer
+    # and its threads unstartable (the I/O completion port backend's timer thread fails with
+    # "thread: asio.system error"), and an io_context run by several threads corrupts itself.
+    # Tell it. Its thread-local pointers then use __thread (emulated TLS, as MinGW's libstdc++
+    # needs), which needs no constructor, rather than TlsAlloc in a static member's constructor.
+    target_compile_definitions(connpolicy_asio PUBLIC ASIO_HAS_THREADS=1 ASIO_HAS_THREAD_KEYWORD_EXTENSION=1)
   endif()
 else()
   find_package(Threads REQUIRED)

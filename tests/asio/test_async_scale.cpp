@@ -2,6 +2,11 @@
 // retries that overlap instead of queueing, an io_context run by several threads (TSan), and the
 // same scenarios through both drivers giving the same observer events.
 #include <asio.hpp>
+// Asio without threads (its guess on some toolchains) has no-op mutexes: the 4-thread test below
+// would corrupt the io_context rather than test the driver.
+#if !defined(ASIO_HAS_THREADS)
+#error "Asio was configured without threads: connpolicy::asio must tell it (cmake/asio.cmake)"
+#endif
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <atomic>
