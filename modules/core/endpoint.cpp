@@ -17,6 +17,7 @@ module;
 #include <sys/socket.h>
 #endif
 module connpolicy.core;
+import :quoting;
 
 namespace connpolicy {
 namespace {
@@ -26,24 +27,7 @@ constexpr std::size_t max_text = 128;  // longer than any address + scope + port
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool all_digits(std::string_view s) noexcept { return !s.empty() && std::ranges::all_of(s, is_digit); }
 
-// The text as it may appear inside a message: quoted, cut short, control bytes escaped, so a
-// message never carries more than a line of what it was given.
-std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text.substr(0, 64)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  if (text.size() > 64) out += "...";
-  return out + "\"";
-}
+using detail::quoted;
 
 unexpected<NetError> invalid(std::string_view text, std::string why) {
   return unexpected(

@@ -6,6 +6,9 @@ module;
 #include <string>
 #include <string_view>
 #include <system_error>
+#ifndef _WIN32
+#include <netdb.h>  // EAI_*
+#endif
 module connpolicy.core;
 
 namespace connpolicy {
@@ -14,11 +17,25 @@ namespace {
 namespace ws = winsock;
 using enum Errc;
 
+// getaddrinfo's codes. On Windows it returns Winsock codes, which the Winsock column holds.
+#ifdef _WIN32
+constexpr int eai_noname = 0, eai_again = 0, eai_fail = 0, eai_family = 0, eai_memory = 0, eai_service = 0,
+              eai_nodata = 0;
+#else
+constexpr int eai_noname = EAI_NONAME, eai_again = EAI_AGAIN, eai_fail = EAI_FAIL, eai_family = EAI_FAMILY,
+              eai_memory = EAI_MEMORY, eai_service = EAI_SERVICE;
+#ifdef EAI_NODATA  // glibc with _GNU_SOURCE, the BSDs: a name with no address of the asked family
+constexpr int eai_nodata = EAI_NODATA;
+#else
+constexpr int eai_nodata = 0;
+#endif
+#endif
+
 // The one table: errno and Winsock codes for each condition. First row of a condition = the
 // codes that stand for it. Ports exhausted has no errno of its own on POSIX: Linux reports
 // EADDRNOTAVAIL at connect() or EADDRINUSE at bind(port 0); NetError::condition() tells those
 // apart by the step and the local port.
-constexpr std::array<ErrorMapping, 20> table{{
+constexpr std::array<ErrorMapping, 27> table{{
     {local_port_busy, EADDRINUSE, ws::eaddrinuse, "EADDRINUSE", "WSAEADDRINUSE"},
     {local_ports_exhausted, 0, ws::enobufs, "", "WSAENOBUFS"},
     {connection_refused, ECONNREFUSED, ws::econnrefused, "ECONNREFUSED", "WSAECONNREFUSED"},
@@ -43,6 +60,13 @@ constexpr std::array<ErrorMapping, 20> table{{
     {network_down, ENETDOWN, ws::enetdown, "ENETDOWN", "WSAENETDOWN"},
     {out_of_resources, ENOBUFS, 0, "ENOBUFS", ""},
     {out_of_resources, ENOMEM, 0, "ENOMEM", ""},
+    {host_not_found, 0, ws::host_not_found, "", "WSAHOST_NOT_FOUND", eai_noname, "EAI_NONAME"},
+    {host_not_found, 0, ws::no_data, "", "WSANO_DATA", eai_nodata, "EAI_NODATA"},
+    {try_again, 0, ws::try_again, "", "WSATRY_AGAIN", eai_again, "EAI_AGAIN"},
+    {name_server_failed, 0, ws::no_recovery, "", "WSANO_RECOVERY", eai_fail, "EAI_FAIL"},
+    {address_family_not_supported, 0, 0, "", "", eai_family, "EAI_FAMILY"},
+    {out_of_resources, 0, 0, "", "", eai_memory, "EAI_MEMORY"},
+    {invalid_argument, 0, ws::type_not_found, "", "WSATYPE_NOT_FOUND", eai_service, "EAI_SERVICE"},
 }};
 
 bool is_winsock(const std::error_code& code) noexcept {
@@ -65,6 +89,10 @@ bool is_errno(const std::error_code& code) noexcept {
 
 const ErrorMapping* row_of(const std::error_code& code) noexcept {
   if (!code || code.value() == 0) return nullptr;
+  if (code.category() == resolver_category()) {
+    auto it = std::ranges::find(table, code.value(), &ErrorMapping::resolver);
+    return it == table.end() ? nullptr : &*it;
+  }
   const bool ws = is_winsock(code);
   if (!ws && !is_errno(code)) return nullptr;
   auto it = std::ranges::find_if(
@@ -139,7 +167,28 @@ class WinsockCategory final : public std::error_category {
   }
 };
 
+class ResolverCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "connpolicy.resolver"; }
+  std::string message(int value) const override {
+    auto it = std::ranges::find(table, value, &ErrorMapping::resolver);
+    if (value != 0 && it != table.end())
+      return std::string(it->resolver_name) + ": " + std::string(describe(it->condition));
+    return "getaddrinfo error " + std::to_string(value);
+  }
+  std::error_condition default_error_condition(int value) const noexcept override {
+    Errc c = condition_of(std::error_code(value, *this));
+    return c == other ? std::error_condition(value, *this) : make_error_condition(c);
+  }
+};
+
 }  // namespace
+
+const std::error_category& resolver_category() noexcept {
+  static const ResolverCategory category;
+  return category;
+}
+std::error_code make_resolver_error(int eai_code) noexcept { return {eai_code, resolver_category()}; }
 
 const std::error_category& condition_category() noexcept {
   static const ConditionCategory category;
@@ -187,6 +236,7 @@ std::string_view code_name(const std::error_code& code) noexcept {
   if (code.category() == library_category()) return library_error_name(code.value());
   const ErrorMapping* row = row_of(code);
   if (!row) return {};
+  if (code.category() == resolver_category()) return row->resolver_name;
   return is_winsock(code) ? row->winsock_name : row->posix_name;
 }
 
@@ -208,6 +258,9 @@ std::string_view describe(Errc condition) noexcept {
     case too_many_open_sockets: return "too many open sockets";
     case network_down: return "network down";
     case out_of_resources: return "out of resources";
+    case host_not_found: return "host not found";
+    case try_again: return "name lookup failed for now (try again)";
+    case name_server_failed: return "name server failed";
     case other: return "error";
   }
   return "error";
@@ -224,6 +277,7 @@ std::string_view to_string(Step step) noexcept {
     case Step::read_address: return "read_address";
     case Step::census: return "census";
     case Step::configure: return "configure";
+    case Step::resolve: return "resolve";
   }
   return "step";
 }

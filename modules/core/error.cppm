@@ -46,8 +46,11 @@ enum class Errc : int {
   address_family_not_supported,
   too_many_open_sockets,  // EMFILE / ENFILE / WSAEMFILE: out of descriptors
   network_down,
-  out_of_resources,  // the kernel is short of buffers or memory
-  other,             // none of the above: look at code() itself
+  out_of_resources,    // the kernel is short of buffers or memory
+  host_not_found,      // the name does not exist, or has no address (EAI_NONAME, WSAHOST_NOT_FOUND 11001)
+  try_again,           // the name server did not answer in time: try later (EAI_AGAIN, WSATRY_AGAIN 11002)
+  name_server_failed,  // the name server failed for good (EAI_FAIL, WSANO_RECOVERY 11003)
+  other,               // none of the above: look at code() itself
 };
 
 // Which step failed.
@@ -56,7 +59,19 @@ enum class Errc : int {
 //   read_address  asking a socket for its own or its peer's address (getsockname, getpeername)
 //   census        asking the kernel which local ports are in use or in TIME_WAIT (connpolicy.diag)
 //   configure     checking the options a policy or a Connector was given, before any syscall
-enum class Step : std::uint8_t { socket, set_option, bind, connect, wait, parse, read_address, census, configure };
+//   resolve       asking for a name's addresses (getaddrinfo, a Resolver)
+enum class Step : std::uint8_t {
+  socket,
+  set_option,
+  bind,
+  connect,
+  wait,
+  parse,
+  read_address,
+  census,
+  configure,
+  resolve
+};
 
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {
@@ -76,10 +91,15 @@ enum class LibraryError : int {
 const std::error_category& condition_category() noexcept;  // Errc
 const std::error_category& library_category() noexcept;    // LibraryError
 const std::error_category& winsock_category() noexcept;    // Winsock codes, anywhere
+// getaddrinfo's EAI_* return values (POSIX; their numbers differ between systems, and collide with
+// errno values on some, hence a category of their own). On Windows getaddrinfo returns Winsock
+// codes (WSAHOST_NOT_FOUND ...), which stay in the Winsock category.
+const std::error_category& resolver_category() noexcept;
 
 std::error_condition make_error_condition(Errc e) noexcept;
 std::error_code make_error_code(LibraryError e) noexcept;
 std::error_code make_winsock_error(int wsa_code) noexcept;
+std::error_code make_resolver_error(int eai_code) noexcept;
 // An errno value as an error_code, as the system layer reports it.
 std::error_code make_system_error(int errno_value) noexcept;
 
@@ -89,11 +109,12 @@ inline constexpr int eintr = 10004, eacces = 10013, einval = 10022, emfile = 100
                      ewouldblock = 10035, einprogress = 10036, eafnosupport = 10047, eaddrinuse = 10048,
                      eaddrnotavail = 10049, enetdown = 10050, enetunreach = 10051, econnaborted = 10053,
                      econnreset = 10054, enobufs = 10055, etimedout = 10060, econnrefused = 10061, ehostdown = 10064,
-                     ehostunreach = 10065, ecancelled = 10103;
+                     ehostunreach = 10065, ecancelled = 10103, type_not_found = 10109, host_not_found = 11001,
+                     try_again = 11002, no_recovery = 11003, no_data = 11004;
 }  // namespace winsock
 
-// One row of the mapping table: a condition, and the errno and Winsock code that mean it
-// (0 where that platform has none). A condition may have several rows; its first row gives
+// One row of the mapping table: a condition, and the errno, Winsock and getaddrinfo code that
+// mean it (0 where there is none). A condition may have several rows; its first row gives
 // the codes that stand for it (see posix_code_of / winsock_code_of).
 struct ErrorMapping {
   Errc condition;
@@ -101,6 +122,8 @@ struct ErrorMapping {
   int winsock;  // Winsock code, 0 if none
   std::string_view posix_name;
   std::string_view winsock_name;
+  int resolver = 0;  // EAI_* value of this platform's getaddrinfo (POSIX), 0 if none
+  std::string_view resolver_name = {};
 };
 
 // The table itself, for documentation, tests and tools.

@@ -16,6 +16,8 @@ std::string code_text(const std::error_code& code) {
     number = "Winsock " + std::to_string(code.value());
   else if (code.category() == library_category())
     return name;
+  else if (code.category() == resolver_category())
+    number = "getaddrinfo " + std::to_string(code.value());
   else if (code.category() == std::generic_category())
     number = "errno " + std::to_string(code.value());
   else
@@ -67,6 +69,11 @@ std::string hint(Errc condition, const std::optional<Endpoint>& local, const std
              "RLIMIT_NOFILE (ulimit -n)";
     case Errc::network_down: return "the network interface is down";
     case Errc::out_of_resources: return "the kernel is short of memory or buffers; retry later";
+    case Errc::host_not_found:
+      return "the name has no address of the families asked for; check its spelling and the DNS "
+             "(getent ahosts NAME)";
+    case Errc::try_again: return "the name server did not answer in time; retry later (a retry policy does)";
+    case Errc::name_server_failed: return "the name server failed to answer; check the resolver (/etc/resolv.conf)";
     case Errc::other: return {};
   }
   return {};

@@ -11,6 +11,8 @@
 //   refused, timed out, unreachable, reset, network down    -> next endpoint, then retry
 //   too many open sockets, out of resources                 -> retry
 //   unsupported address family                              -> next endpoint, else give up
+//   a name's lookup: no answer for now, name server failed  -> retry (both pass)
+//   host not found (the name does not exist)               -> give up at once
 //   invalid argument, permission denied, cancelled, other   -> give up at once
 //
 // Use when: always, unless you know better for your protocol (then write your own: see
@@ -32,7 +34,9 @@ struct DefaultErrorPolicy {
       case Errc::address_not_available: return Action::give_up;
       case Errc::local_ports_exhausted:
       case Errc::too_many_open_sockets:
-      case Errc::out_of_resources: return Action::retry;
+      case Errc::out_of_resources:
+      case Errc::try_again:
+      case Errc::name_server_failed: return Action::retry;
       case Errc::connection_refused:
       case Errc::timed_out:
       case Errc::network_unreachable:
@@ -41,6 +45,7 @@ struct DefaultErrorPolicy {
       case Errc::connection_aborted:
       case Errc::network_down: return f.has_next_endpoint ? Action::next_endpoint : Action::retry;
       case Errc::address_family_not_supported: return f.has_next_endpoint ? Action::next_endpoint : Action::give_up;
+      case Errc::host_not_found:
       case Errc::invalid_argument:
       case Errc::cancelled:
       case Errc::other: return Action::give_up;

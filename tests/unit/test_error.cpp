@@ -1,8 +1,10 @@
 // The errno / Winsock <-> Errc table, both ways, and the categories around it.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <string>
+#include <string_view>
 #include <system_error>
 import connpolicy;
 
@@ -27,6 +29,36 @@ TEST_CASE("every Winsock code in the table compares equal to its condition", "[e
     CHECK(cp::condition_of(cp::make_winsock_error(row.winsock)) == row.condition);
     CHECK(cp::code_name(cp::make_winsock_error(row.winsock)) == row.winsock_name);
   }
+}
+
+TEST_CASE("every getaddrinfo code in the table compares equal to its condition", "[error][resolve]") {
+  int rows = 0;
+  for (const auto& row : cp::error_mappings()) {
+    if (row.resolver == 0) continue;
+    ++rows;
+    INFO(row.resolver_name);
+    const auto code = cp::make_resolver_error(row.resolver);
+    CHECK(code == row.condition);
+    CHECK(cp::condition_of(code) == row.condition);
+    CHECK(cp::code_name(code) == row.resolver_name);
+    CHECK(code.message().starts_with(std::string(row.resolver_name)));
+    // The same number in errno's category means something else (or nothing).
+    CHECK(cp::code_name(cp::make_system_error(row.resolver)) != row.resolver_name);
+  }
+#ifndef _WIN32
+  CHECK(rows >= 6);
+  const auto noname =
+      std::ranges::find(cp::error_mappings(), std::string_view("EAI_NONAME"), &cp::ErrorMapping::resolver_name);
+  REQUIRE(noname != cp::error_mappings().end());
+  const cp::NetError e(cp::Step::resolve, cp::make_resolver_error(noname->resolver));
+  CHECK(e == cp::Errc::host_not_found);
+  CHECK(e.message().find("resolve: host not found (EAI_NONAME, getaddrinfo ") == 0);
+#endif
+  // Windows' getaddrinfo speaks Winsock.
+  CHECK(cp::make_winsock_error(11001) == cp::Errc::host_not_found);
+  CHECK(cp::make_winsock_error(11002) == cp::Errc::try_again);
+  CHECK(cp::make_winsock_error(11003) == cp::Errc::name_server_failed);
+  CHECK(cp::make_winsock_error(11004) == cp::Errc::host_not_found);
 }
 
 TEST_CASE("each condition maps back to codes that map to it again", "[error]") {
