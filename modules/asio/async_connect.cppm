@@ -79,6 +79,9 @@ class ConnectOp {
     core_type& core = *state_->core;
     for (;;) {  // ends: the core bounds rebinds, endpoints and rounds; a wait suspends
       switch (next) {
+        case Next::resolve:  // never: this driver is given endpoints, not names (yet)
+          next = core.resolve_failed(NetError(Step::resolve, LibraryError::invalid_endpoint, "names need a resolver"));
+          break;
         case Next::attempt: next = core.prepare(cancelled(self)); break;
         case Next::connect:
           if (auto n = start_attempt(self)) {

@@ -31,6 +31,7 @@ module;
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 export module connpolicy.connector;
 import connpolicy.core;
 import connpolicy.bind;
@@ -67,6 +68,11 @@ class Connector {
   // Tries the endpoints in order (e.g. the addresses a name resolved to).
   result_type connect(std::span<const Endpoint> remotes) { return connect(remotes, std::stop_token{}); }
   result_type connect(std::span<const Endpoint> remotes, std::stop_token stop);
+  // To a name: its IPv6 and IPv4 addresses are looked up (each within the per-attempt timeout
+  // and the retry deadline, and again before each retry round), then tried IPv6 first,
+  // alternating families. A numeric HostPort needs no lookup.
+  template <Resolver R = SystemResolver>
+  result_type connect(const HostPort& name, R&& resolver = R{}, std::stop_token stop = {});
 
   Bind& bind_policy() noexcept { return bind_; }
   const Bind& bind_policy() const noexcept { return bind_; }
@@ -83,6 +89,9 @@ class Connector {
 
  private:
   using core_type = ConnectCore<Bind, Retry, Error, Observer>;
+  // The loop of the core, with `resolve` for Next::resolve.
+  template <class Resolve>
+  result_type drive(core_type& core, std::stop_token stop, Resolve&& resolve);
   // One attempt, as core.plan() says: Next::done with `socket` set when it connected.
   Next attempt(core_type& core, std::stop_token stop, socket_type& socket);
   // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
@@ -113,9 +122,35 @@ template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi Syste
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
   core_type core(bind_, retry_, error_, options_, observer_, remotes, problem_ ? &*problem_ : nullptr);
+  return drive(core, stop, [](core_type&) { return Next::done; });  // no name: never asked
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
+template <Resolver R>
+auto Connector<Bind, Retry, Error, System, Observer>::connect(const HostPort& name, R&& resolver, std::stop_token stop)
+    -> result_type {
+  core_type core(bind_, retry_, error_, options_, observer_, name, problem_ ? &*problem_ : nullptr);
+  return drive(core, stop, [&](core_type& c) {
+    // One family after the other, each bounded; an error of one family is the answer only when
+    // the other has no address either.
+    auto v6 = resolver.resolve(c.name(), Family::ipv6, c.resolve_timeout(), stop);
+    if (!v6 && v6.error() == Errc::cancelled) return c.resolve_failed(std::move(v6).error());
+    auto v4 = resolver.resolve(c.name(), Family::ipv4, c.resolve_timeout(), stop);
+    if (!v4 && (!v6 || v6->empty())) return c.resolve_failed(std::move(v4).error());
+    if (!v6 && v4->empty()) return c.resolve_failed(std::move(v6).error());
+    using list = std::span<const Endpoint>;
+    return c.resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
+  });
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
+template <class Resolve>
+auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std::stop_token stop, Resolve&& resolve)
+    -> result_type {
   socket_type socket;
   for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints and rounds
     switch (next) {
+      case Next::resolve: next = resolve(core); break;
       case Next::attempt: next = core.prepare(stop.stop_requested()); break;
       case Next::connect: next = attempt(core, stop, socket); break;
       case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;

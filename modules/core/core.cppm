@@ -4,6 +4,7 @@ export module connpolicy.core;
 export import :error;
 export import :endpoint;
 export import :host_port;
+export import :resolver;
 export import :net_error;
 export import :system;
 export import :socket;

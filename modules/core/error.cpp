@@ -108,6 +108,7 @@ Errc library_condition(LibraryError e) noexcept {
     case LibraryError::all_ports_cooling: return local_ports_exhausted;
     case LibraryError::deadline_exceeded: return timed_out;
     case LibraryError::cancelled: return cancelled;
+    case LibraryError::no_address: return host_not_found;
   }
   return other;
 }
@@ -120,6 +121,7 @@ std::string_view library_error_name(int value) noexcept {
     case LibraryError::deadline_exceeded: return "LibraryError::deadline_exceeded";
     case LibraryError::cancelled: return "LibraryError::cancelled";
     case LibraryError::invalid_option: return "LibraryError::invalid_option";
+    case LibraryError::no_address: return "LibraryError::no_address";
   }
   return {};
 }
@@ -144,6 +146,7 @@ class LibraryCategory final : public std::error_category {
       case LibraryError::deadline_exceeded: return "deadline exceeded";
       case LibraryError::cancelled: return "cancelled";
       case LibraryError::invalid_option: return "an option that means nothing";
+      case LibraryError::no_address: return "the name has no address";
     }
     return "unknown connpolicy error " + std::to_string(value);
   }

@@ -83,6 +83,7 @@ enum class LibraryError : int {
   deadline_exceeded,     // the overall deadline passed                           -> timed_out
   cancelled,             // a stop_token asked to stop                            -> cancelled
   invalid_option,        // an option that means nothing (a negative timeout)     -> invalid_argument
+  no_address,            // a name resolved to no address of any family asked      -> host_not_found
 };
 
 // Categories. errno codes use std::system_category() (std::generic_category() compares equal

@@ -5,8 +5,10 @@
 //
 // A driver's loop, in full (the blocking Connector's is this, plus the syscalls):
 //
-//   ConnectCore core(bind, retry, error, options, observer, remotes, problem);
+//   ConnectCore core(bind, retry, error, options, observer, remotes or name, problem);
 //   for (Next next = core.start();;) switch (next) {
+//     case Next::resolve:  // ask for core.name()'s IPv6 and IPv4 addresses within core.resolve_timeout()
+//       next = core.resolved(v6, v4) or core.resolve_failed(error); break;
 //     case Next::attempt: next = core.prepare(stop_requested()); break;
 //     case Next::connect:  // socket, core.plan()'s options, bind core.plan().local, connect to
 //                          // core.remote(), wait at most core.attempt_timeout(); then one of
@@ -32,6 +34,8 @@ module;
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
+#include <algorithm>
 export module connpolicy.decision:connect_core;
 import connpolicy.core;
 import connpolicy.bind;
@@ -44,6 +48,7 @@ export namespace connpolicy {
 
 // What a driver does next.
 enum class Next : std::uint8_t {
+  resolve,  // look up name()'s addresses, then report resolved() or resolve_failed()
   attempt,  // call prepare(): the core asks the bind policy for a plan (no syscall yet)
   connect,  // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
   wait,     // wait delay(), then report waited()
@@ -69,12 +74,56 @@ class ConnectCore {
               std::span<const Endpoint> remotes, const NetError* problem = nullptr)
       : bind_(&bind), error_policy_(&error), options_(&options), observer_(&observer), remotes_(remotes),
         problem_(problem), schedule_(retry.schedule()) {}
+  // To a name: its addresses are looked up first (Next::resolve), and again before each retry
+  // round, since a name's addresses may change while a server is down.
+  ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,
+              const HostPort& name, const NetError* problem = nullptr)
+      : ConnectCore(bind, retry, error, options, observer, std::span<const Endpoint>{}, problem) {
+    name_ = &name;
+    unresolved_ = Endpoint::any_v4(name.port());
+    if (name.numeric()) resolved_.push_back(*name.numeric());
+    remotes_ = resolved_;
+  }
 
   // Refuses what no attempt could fix (bad configuration, no endpoint, a destination TCP cannot
   // use) before any syscall; otherwise the first attempt.
   [[gnu::always_inline]] Next start() {
     if (problem_) [[unlikely]]
       return finish(NetError(*problem_));
+    if (name_ && remotes_.empty()) return Next::resolve;
+    return check_destinations();
+  }
+
+  // For Next::resolve: the name, and how long the lookup may take (the per-attempt timeout, or
+  // what is left until the retry deadline when that is sooner).
+  const HostPort& name() const noexcept { return *name_; }
+  std::chrono::milliseconds resolve_timeout() const noexcept {
+    std::chrono::milliseconds limit = options_->connect_timeout;
+    if (auto left = schedule_.time_left(); left && std::chrono::ceil<std::chrono::milliseconds>(*left) < limit)
+      limit = std::max(std::chrono::ceil<std::chrono::milliseconds>(*left), std::chrono::milliseconds(1));
+    return limit;
+  }
+  // The name's addresses, per family (either may be empty). They are tried IPv6 first, then
+  // alternating families (RFC 8305, section 4), each family in the resolver's order.
+  Next resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4) {
+    resolved_.clear();
+    for (std::size_t i = 0; i < std::max(v6.size(), v4.size()); ++i) {
+      if (i < v6.size()) resolved_.push_back(v6[i]);
+      if (i < v4.size()) resolved_.push_back(v4[i]);
+    }
+    remotes_ = resolved_;
+    current_ = 0;
+    if (resolved_.empty())
+      return decide(
+          NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address")
+              .with_remote(remote()));
+    return check_destinations();
+  }
+  // The lookup failed (the resolver's error, Step::resolve).
+  Next resolve_failed(NetError error) { return decide(std::move(error).with_remote(remote())); }
+
+ private:
+  [[gnu::always_inline]] Next check_destinations() {
     if (remotes_.empty())
       return finish(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
     for (const Endpoint& remote : remotes_)  // nothing is sent to any of them
@@ -83,6 +132,7 @@ class ConnectCore {
     return Next::attempt;
   }
 
+ public:
   // Plans the next attempt: Next::connect when there is one to make (it counts as an attempt
   // from here: syscalls follow), or whatever the failure to plan leads to.
   [[gnu::always_inline]] Next prepare(bool stop_requested) {
@@ -106,8 +156,8 @@ class ConnectCore {
     return Next::connect;
   }
 
-  // For Next::connect.
-  const Endpoint& remote() const noexcept { return remotes_[current_]; }
+  // For Next::connect (before a name is resolved: the unspecified address, with the name's port).
+  const Endpoint& remote() const noexcept { return remotes_.empty() ? unresolved_ : remotes_[current_]; }
   const BindPlan& plan() const noexcept { return *plan_; }
   // Fixed when the attempt was planned: the per-attempt timeout, or what is left until the
   // retry deadline when that is sooner.
@@ -148,6 +198,10 @@ class ConnectCore {
                         .with_detail("while waiting to retry after: " + last_->message()));
     current_ = 0;
     rebinds_ = 0;
+    if (name_ && !name_->numeric()) {
+      remotes_ = {};
+      return Next::resolve;
+    }
     return Next::attempt;
   }
 
@@ -202,6 +256,9 @@ class ConnectCore {
   const ConnectorOptions* options_;
   Observer* observer_;
   std::span<const Endpoint> remotes_;
+  const HostPort* name_ = nullptr;  // when connecting to a name
+  std::vector<Endpoint> resolved_;  // its addresses, in the order tried
+  Endpoint unresolved_{};           // remote() until then
   const NetError* problem_;
   schedule_type schedule_;
   std::optional<BindPlan> plan_;  // the attempt in flight

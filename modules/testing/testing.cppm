@@ -4,4 +4,5 @@ export module connpolicy.testing;
 export import :fake_system;
 export import :manual_timer;
 export import :fake_census;
+export import :fake_resolver;
 export import :loopback_server;
