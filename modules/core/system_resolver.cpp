@@ -43,6 +43,20 @@ std::error_code lookup_error(int status) {
 }
 
 void run_lookup(const std::shared_ptr<Lookup>& lookup, const std::string& host, Family family) {
+#ifdef _WIN32
+  // getaddrinfo needs Winsock started, as sockets do (WSAStartup counts its callers).
+  static const int started = [] {
+    WSADATA data;
+    return ::WSAStartup(MAKEWORD(2, 2), &data);
+  }();
+  if (started != 0) {
+    std::lock_guard lock(lookup->mutex);
+    lookup->done = true;
+    lookup->error = make_winsock_error(started);
+    lookup->done_cv.notify_all();
+    return;
+  }
+#endif
   addrinfo hints{};
   hints.ai_family = family == Family::ipv4 ? AF_INET : AF_INET6;
   hints.ai_socktype = SOCK_STREAM;
