@@ -16,6 +16,8 @@
 module;
 #include <asio.hpp>
 #include <chrono>
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <atomic>
@@ -42,21 +44,28 @@ class ConnectOp {
   using core_type = ConnectCore<typename Connector::bind_policy_type, typename Connector::retry_policy_type,
                                 typename Connector::error_policy_type, typename Connector::observer_type>;
   using state_type = State<core_type>;
-  enum class Phase : unsigned char { starting, connecting, pausing, finishing };
+  enum class Phase : unsigned char { starting, resolving, connecting, pausing, finishing };
 
  public:
   template <class Executor>
   ConnectOp(const Executor& ex, Connector& connector, std::span<const Endpoint> remotes, std::stop_token stop)
       : connector_(&connector), state_(std::make_shared<state_type>(ex, remotes)), stop_(std::move(stop)) {}
+  template <class Executor>
+  ConnectOp(const Executor& ex, Connector& connector, const HostPort& name, std::stop_token stop)
+      : connector_(&connector), state_(std::make_shared<state_type>(ex, name)), stop_(std::move(stop)) {}
 
   // Started, or resumed by post() to complete.
   template <class Self>
   void operator()(Self& self) {
     if (phase_ == Phase::finishing) return self.complete(std::move(*state_->result));
     auto& s = *state_;
-    s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
-                   connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes),
-                   connector_->configuration_error() ? &*connector_->configuration_error() : nullptr);
+    const NetError* problem = connector_->configuration_error() ? &*connector_->configuration_error() : nullptr;
+    if (s.name)
+      s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
+                     connector_->options(), connector_->observer(), *s.name, problem);
+    else
+      s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
+                     connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes), problem);
     if (stop_.stop_possible()) s.on_stop.emplace(stop_, StopCancels<state_type>{state_.get()});
     run(self, s.core->start());
   }
@@ -64,7 +73,11 @@ class ConnectOp {
   template <class Self>
   void operator()(Self& self, std::error_code ec) {
     suspended_ = true;
-    run(self, phase_ == Phase::connecting ? connect_ended(self, ec) : pause_ended(self, ec));
+    switch (phase_) {
+      case Phase::resolving: return run(self, lookup_ended(self));
+      case Phase::connecting: return run(self, connect_ended(self, ec));
+      default: return run(self, pause_ended(self, ec));
+    }
   }
 
  private:
@@ -79,9 +92,7 @@ class ConnectOp {
     core_type& core = *state_->core;
     for (;;) {  // ends: the core bounds rebinds, endpoints and rounds; a wait suspends
       switch (next) {
-        case Next::resolve:  // never: this driver is given endpoints, not names (yet)
-          next = core.resolve_failed(NetError(Step::resolve, LibraryError::invalid_endpoint, "names need a resolver"));
-          break;
+        case Next::resolve: return start_lookup(self);
         case Next::attempt: next = core.prepare(cancelled(self)); break;
         case Next::connect:
           if (auto n = start_attempt(self)) {
@@ -149,6 +160,66 @@ class ConnectOp {
       }
     }
     return fail(Step::wait, make_error_code(LibraryError::cancelled));
+  }
+
+  // Both families at once on Asio's resolver, each answer kept as it comes; the attempt timer
+  // bounds the lookup (core.resolve_timeout()), and is cancelled when both have answered.
+  template <class Self>
+  void start_lookup(Self& self) {
+    using tcp = ::asio::ip::tcp;
+    auto& s = *state_;
+    phase_ = Phase::resolving;
+    std::lock_guard lock(s.mutex);
+    s.attempt_timer.expires_after(s.core->resolve_timeout());
+    for (int i = 0; i < 2; ++i) {
+      auto& l = s.lookups[i];
+      l.found.reset();
+      l.error = {};
+      if (!l.resolver) l.resolver.emplace(s.socket.get_executor());
+      l.resolver->async_resolve(
+          i == 0 ? tcp::v6() : tcp::v4(), s.name->host(), std::to_string(s.name->port()),
+          tcp::resolver::numeric_service, [state = state_, i](std::error_code ec, tcp::resolver::results_type results) {
+            std::lock_guard handler_lock(state->mutex);
+            auto& mine = state->lookups[i];
+            if (ec) {
+              mine.error = ec;
+            } else {
+              std::vector<Endpoint> found;
+              for (const auto& r : results)
+                if (Endpoint e = from_asio(r.endpoint()); std::ranges::find(found, e) == found.end())
+                  found.push_back(e);
+              mine.found = std::move(found);
+            }
+            const auto answered = [](const auto& l) { return l.found || l.error; };
+            if (answered(state->lookups[0]) && answered(state->lookups[1])) state->attempt_timer.cancel();
+          });
+    }
+    s.attempt_timer.async_wait(std::move(self));
+  }
+  template <class Self>
+  Next lookup_ended(Self& self) {
+    auto& s = *state_;
+    const auto what = [&](int i) { return s.name->to_string() + (i == 0 ? ": IPv6 (AAAA)" : ": IPv4 (A)"); };
+    if (cancelled(self))
+      return s.core->resolve_failed(NetError(Step::resolve, LibraryError::cancelled).with_detail(what(1)));
+    std::lock_guard lock(s.mutex);
+    expected<std::vector<Endpoint>, NetError> answers[2];
+    for (int i = 0; i < 2; ++i) {
+      auto& l = s.lookups[i];
+      if (l.found) {
+        answers[i] = std::move(*l.found);
+      } else if (l.error) {
+        answers[i] = unexpected(NetError(Step::resolve, from_asio(l.error)).with_detail(what(i)));
+      } else {  // no answer within the limit: its late answer is ignored
+        l.resolver->cancel();
+        answers[i] = unexpected(NetError(Step::resolve, make_system_error(ETIMEDOUT))
+                                    .with_detail(what(i) + ": no answer within " +
+                                                 std::to_string(s.core->resolve_timeout().count()) + " ms"));
+      }
+      l.found.reset();
+      l.error = ::asio::error::operation_aborted;  // a late handler's answer counts for nothing
+    }
+    return s.core->resolved(answers[0], answers[1]);
   }
 
   template <class Self>
@@ -237,6 +308,19 @@ auto async_connect(const Executor& executor, Connector& connector, const Endpoin
                    Token&& token) {
   return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::move(stop),
                        std::forward<Token>(token));
+}
+// To a name: both families are looked up at once on Asio's resolver (within the per-attempt
+// timeout and the retry deadline, and again before each retry round), then the addresses are
+// tried IPv6 first, alternating families. The name is copied.
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, std::stop_token stop,
+                   Token&& token) {
+  return ::asio::async_compose<Token, void(detail::ConnectResult)>(
+      detail::ConnectOp<Connector>(executor, connector, name, std::move(stop)), token, executor);
+}
+template <class Connector, class Executor, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, Token&& token) {
+  return async_connect(executor, connector, name, std::stop_token{}, std::forward<Token>(token));
 }
 template <class Connector, class Executor, class Token>
 auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, Token&& token) {

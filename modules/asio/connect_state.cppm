@@ -2,7 +2,11 @@
 // conversions between Asio's types and the library's. Internal to connpolicy.asio.
 module;
 #include <asio.hpp>
+#ifndef _WIN32
+#include <netdb.h>
+#endif
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <atomic>
@@ -32,9 +36,26 @@ inline ::asio::ip::tcp::endpoint to_asio(const Endpoint& e) {
   return out;
 }
 
+inline Endpoint from_asio(const ::asio::ip::tcp::endpoint& e) {
+  sockaddr_storage storage{};
+  std::memcpy(&storage, e.data(), std::min<std::size_t>(e.size(), sizeof storage));
+  return Endpoint::from_sockaddr(storage, e.size()).value_or(Endpoint{});
+}
+
 // Asio reports OS errors in a category of its own; the library's one table knows errno and
-// Winsock codes in the standard categories.
+// Winsock codes in the standard categories, and getaddrinfo's in the resolver category.
 inline std::error_code from_asio(std::error_code ec) noexcept {
+#ifndef _WIN32
+  if (ec.category() == ::asio::error::get_netdb_category()) {
+    switch (ec.value()) {  // Asio's translation of getaddrinfo's codes, back to them
+      case ::asio::error::host_not_found: return make_resolver_error(EAI_NONAME);
+      case ::asio::error::host_not_found_try_again: return make_resolver_error(EAI_AGAIN);
+      case ::asio::error::no_recovery: return make_resolver_error(EAI_FAIL);
+      default: return make_resolver_error(EAI_NONAME);  // no_data: the name has no such address
+    }
+  }
+  if (ec.category() == ::asio::error::get_addrinfo_category()) return make_resolver_error(ec.value());
+#endif
   if (ec.category() != ::asio::system_category()) return ec;
 #ifdef _WIN32
   return make_winsock_error(ec.value());
@@ -76,6 +97,15 @@ struct State {
   template <class Executor>
   State(const Executor& ex, std::span<const Endpoint> to)
       : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
+  template <class Executor>
+  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), pause(ex), name(to) {}
+
+  // A name's lookup: both families at once, each answer kept as it comes.
+  struct Lookup {
+    std::optional<::asio::ip::tcp::resolver> resolver;
+    std::optional<std::vector<Endpoint>> found;  // set when it answered
+    std::error_code error;
+  };
 
   // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
   void cancel_all() {
@@ -83,6 +113,8 @@ struct State {
     socket.cancel(ignored);
     attempt_timer.cancel();
     if (pause) pause->cancel();
+    for (Lookup& l : lookups)
+      if (l.resolver) l.resolver->cancel();
   }
 
   SpinLock mutex;
@@ -93,6 +125,8 @@ struct State {
   bool timed_out = false;                     // the attempt timer fired for this generation
   std::atomic<bool> stopped{false};           // the std::stop_token fired
   std::vector<Endpoint> remotes;
+  std::optional<HostPort> name;  // when connecting to a name
+  Lookup lookups[2];             // [0] IPv6, [1] IPv4
   std::optional<Core> core;
   std::optional<ConnectResult> result;
   std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs

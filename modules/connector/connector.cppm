@@ -131,15 +131,10 @@ auto Connector<Bind, Retry, Error, System, Observer>::connect(const HostPort& na
     -> result_type {
   core_type core(bind_, retry_, error_, options_, observer_, name, problem_ ? &*problem_ : nullptr);
   return drive(core, stop, [&](core_type& c) {
-    // One family after the other, each bounded; an error of one family is the answer only when
-    // the other has no address either.
+    // One family after the other, each bounded by the core's limit.
     auto v6 = resolver.resolve(c.name(), Family::ipv6, c.resolve_timeout(), stop);
     if (!v6 && v6.error() == Errc::cancelled) return c.resolve_failed(std::move(v6).error());
-    auto v4 = resolver.resolve(c.name(), Family::ipv4, c.resolve_timeout(), stop);
-    if (!v4 && (!v6 || v6->empty())) return c.resolve_failed(std::move(v4).error());
-    if (!v6 && v4->empty()) return c.resolve_failed(std::move(v6).error());
-    using list = std::span<const Endpoint>;
-    return c.resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
+    return c.resolved(v6, resolver.resolve(c.name(), Family::ipv4, c.resolve_timeout(), stop));
   });
 }
 

@@ -115,12 +115,20 @@ class ConnectCore {
     current_ = 0;
     if (resolved_.empty())
       return decide(
-          NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address")
-              .with_remote(remote()));
+          NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"));
     return check_destinations();
   }
-  // The lookup failed (the resolver's error, Step::resolve).
-  Next resolve_failed(NetError error) { return decide(std::move(error).with_remote(remote())); }
+  // Each family's answer: a family's failure decides only when the other has no address either
+  // (IPv4's when both failed).
+  Next resolved(const expected<std::vector<Endpoint>, NetError>& v6,
+                const expected<std::vector<Endpoint>, NetError>& v4) {
+    if (!v4 && (!v6 || v6->empty())) return resolve_failed(v4.error());
+    if (!v6 && v4->empty()) return resolve_failed(v6.error());
+    using list = std::span<const Endpoint>;
+    return resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
+  }
+  // The lookup failed (the resolver's error, Step::resolve; its detail names the name).
+  Next resolve_failed(NetError error) { return decide(std::move(error)); }
 
  private:
   [[gnu::always_inline]] Next check_destinations() {

@@ -47,5 +47,6 @@ TEST_CASE("names: IPv6 refused, then IPv4 connects, through the blocking driver 
     REQUIRE(s);
     CHECK(s->remote_endpoint().value() == server.endpoint());
   }
+  REQUIRE(server.wait_closed(1));  // the server's end of the connection, closed on its own thread
   CHECK(test_support::open_fd_count() == fds_before);
 }

@@ -45,7 +45,9 @@ TEST_CASE("every getaddrinfo code in the table compares equal to its condition",
     // The same number in errno's category means something else (or nothing).
     CHECK(cp::code_name(cp::make_system_error(row.resolver)) != row.resolver_name);
   }
-#ifndef _WIN32
+#ifdef _WIN32
+  CHECK(rows == 0);  // getaddrinfo speaks Winsock there
+#else
   CHECK(rows >= 6);
   const auto noname =
       std::ranges::find(cp::error_mappings(), std::string_view("EAI_NONAME"), &cp::ErrorMapping::resolver_name);

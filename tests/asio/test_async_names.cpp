@@ -1,0 +1,63 @@
+// Connecting to a name through Asio's resolver, and through SystemResolver, for real. ctest runs
+// these ([netns]) under `unshare -n`: in a network namespace whose only interface is loopback, so
+// "localhost"'s IPv4 address comes from /etc/hosts and its IPv6 lookup, which falls through to
+// DNS when /etc/hosts has no ::1, fails here instead of sending a query out.
+#include <asio.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <optional>
+#include <stop_token>
+#include "fd_count.hpp"
+#include "netns.hpp"
+import connpolicy;
+import connpolicy.testing;
+import connpolicy.asio;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
+
+TEST_CASE("asio: a name connects through Asio's resolver; the blocking driver through SystemResolver",
+          "[.][netns][names]") {
+  REQUIRE(test_support::in_loopback_only_namespace());  // else this would send DNS queries out
+  const auto fds = test_support::open_fd_count();
+  {
+    cp::LoopbackServer server;  // 127.0.0.1 only: an IPv6 address, if any, refuses
+    const auto name = *cp::HostPort::from("localhost", server.endpoint().port());
+    cp::Connector<cp::EphemeralBind, cp::FixedDelayRetry> client{
+        cp::EphemeralBind{},
+        cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
+        {},
+        {},
+        cp::ConnectorOptions{.connect_timeout = 2s}};
+    asio::io_context io;
+    std::optional<Result> got;
+    cp::asio::async_connect(io.get_executor(), client, name, [&](Result r) { got.emplace(std::move(r)); });
+    io.run_for(10s);
+    REQUIRE(got);
+    REQUIRE(got->has_value());
+    CHECK((*got)->socket().remote_endpoint().port() == server.endpoint().port());
+    (*got)->close_reset();
+
+    auto blocking = client.connect(name);
+    REQUIRE(blocking);
+    CHECK(blocking->remote_endpoint().value() == server.endpoint());
+    blocking->close();
+    REQUIRE(server.wait_closed(2));  // the server's ends, closed on its own thread
+  }
+  CHECK(test_support::open_fd_count() == fds);
+}
+
+TEST_CASE("asio: a name that does not exist fails at the resolve step, before any socket", "[.][netns][names]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  cp::Connector<cp::NoBind> client{cp::NoBind{}, {}, {}, {}, cp::ConnectorOptions{.connect_timeout = 2s}};
+  asio::io_context io;
+  std::optional<Result> got;
+  cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::parse("no-such-host.invalid:7000"),
+                          [&](Result r) { got.emplace(std::move(r)); });
+  io.run_for(10s);
+  REQUIRE(got);
+  REQUIRE_FALSE(got->has_value());
+  CHECK(got->error().step() == cp::Step::resolve);
+  CHECK_THAT(got->error().message(), Catch::Matchers::Contains("no-such-host.invalid:7000"));
+}

@@ -1,0 +1,36 @@
+// For tests that ctest runs under `unshare -n` (a network namespace of their own): bring its
+// loopback up, and check that loopback is all there is, so that a name lookup that falls through
+// /etc/hosts to DNS fails on this host instead of sending a query out.
+#pragma once
+#ifdef __linux__
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cstring>
+#include <string_view>
+
+namespace test_support {
+// True when every interface is loopback and "lo" is up (brought up here if it was not).
+inline bool in_loopback_only_namespace() {
+  struct if_nameindex* names = if_nameindex();
+  if (!names) return false;
+  bool only_lo = true;
+  for (struct if_nameindex* i = names; i->if_index != 0; ++i)
+    if (std::string_view(i->if_name) != "lo") only_lo = false;
+  if_freenameindex(names);
+  if (!only_lo) return false;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq request{};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  bool up = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0;
+  if (up && !(request.ifr_flags & IFF_UP)) {
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP);
+    up = ::ioctl(fd, SIOCSIFFLAGS, &request) == 0;
+  }
+  ::close(fd);
+  return up;
+}
+}  // namespace test_support
+#endif
