@@ -61,6 +61,7 @@ target_sources(connpolicy_asio
     FILES
       modules/asio/tcp_socket.cppm
       modules/asio/connect_state.cppm
+      modules/asio/lookup.cppm
       modules/asio/async_connect.cppm
       modules/asio/asio.cppm)
 connpolicy_set_warnings(connpolicy_asio)

@@ -36,6 +36,7 @@ import connpolicy.bind;
 import connpolicy.decision;
 import :tcp_socket;
 import :connect_state;
+import :lookup;
 
 namespace connpolicy::asio::detail {
 
@@ -162,63 +163,24 @@ class ConnectOp {
     return fail(Step::wait, make_error_code(LibraryError::cancelled));
   }
 
-  // Both families at once on Asio's resolver, each answer kept as it comes; the attempt timer
-  // bounds the lookup (core.resolve_timeout()), and is cancelled when both have answered.
+  // Both families at once on Asio's resolver (lookup.cppm); the attempt timer bounds the lookup
+  // (core.resolve_timeout()) and is cancelled when both have answered.
   template <class Self>
   void start_lookup(Self& self) {
-    using tcp = ::asio::ip::tcp;
     auto& s = *state_;
     phase_ = Phase::resolving;
     std::lock_guard lock(s.mutex);
     s.attempt_timer.expires_after(s.core->resolve_timeout());
-    for (int i = 0; i < 2; ++i) {
-      auto& l = s.lookups[i];
-      l.found.reset();
-      l.error = {};
-      if (!l.resolver) l.resolver.emplace(s.socket.get_executor());
-      l.resolver->async_resolve(
-          i == 0 ? tcp::v6() : tcp::v4(), s.name->host(), std::to_string(s.name->port()),
-          tcp::resolver::numeric_service, [state = state_, i](std::error_code ec, tcp::resolver::results_type results) {
-            std::lock_guard handler_lock(state->mutex);
-            auto& mine = state->lookups[i];
-            if (ec) {
-              mine.error = ec;
-            } else {
-              std::vector<Endpoint> found;
-              for (const auto& r : results)
-                if (Endpoint e = from_asio(r.endpoint()); std::ranges::find(found, e) == found.end())
-                  found.push_back(e);
-              mine.found = std::move(found);
-            }
-            const auto answered = [](const auto& l) { return l.found || l.error; };
-            if (answered(state->lookups[0]) && answered(state->lookups[1])) state->attempt_timer.cancel();
-          });
-    }
+    start_lookups(state_);
     s.attempt_timer.async_wait(std::move(self));
   }
   template <class Self>
   Next lookup_ended(Self& self) {
     auto& s = *state_;
-    const auto what = [&](int i) { return s.name->to_string() + (i == 0 ? ": IPv6 (AAAA)" : ": IPv4 (A)"); };
     if (cancelled(self))
-      return s.core->resolve_failed(NetError(Step::resolve, LibraryError::cancelled).with_detail(what(1)));
+      return s.core->resolve_failed(NetError(Step::resolve, LibraryError::cancelled).with_detail(s.name->to_string()));
     std::lock_guard lock(s.mutex);
-    expected<std::vector<Endpoint>, NetError> answers[2];
-    for (int i = 0; i < 2; ++i) {
-      auto& l = s.lookups[i];
-      if (l.found) {
-        answers[i] = std::move(*l.found);
-      } else if (l.error) {
-        answers[i] = unexpected(NetError(Step::resolve, from_asio(l.error)).with_detail(what(i)));
-      } else {  // no answer within the limit: its late answer is ignored
-        l.resolver->cancel();
-        answers[i] = unexpected(NetError(Step::resolve, make_system_error(ETIMEDOUT))
-                                    .with_detail(what(i) + ": no answer within " +
-                                                 std::to_string(s.core->resolve_timeout().count()) + " ms"));
-      }
-      l.found.reset();
-      l.error = ::asio::error::operation_aborted;  // a late handler's answer counts for nothing
-    }
+    auto answers = take_answers(s, s.core->resolve_timeout());
     return s.core->resolved(answers[0], answers[1]);
   }
 

@@ -34,7 +34,7 @@ cp::FixedPortRotation rotation_block(int n, cp::RotationOptions options = {}) {
 }
 }  // namespace
 
-TEST_CASE("asio: a coroutine connects, writes and reads through Asio; the port's lease comes back", "[asio]") {
+TEST_CASE("asio: a coroutine connects, writes and reads through Asio, the port's lease comes back", "[asio]") {
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server(cp::LoopbackServer::Mode::client_closes_first);

@@ -17,7 +17,7 @@ namespace cp = connpolicy;
 using namespace std::chrono_literals;
 using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
 
-TEST_CASE("asio: a name connects through Asio's resolver; the blocking driver through SystemResolver",
+TEST_CASE("asio: a name connects through Asio's resolver, the blocking driver through SystemResolver",
           "[.][netns][names]") {
   REQUIRE(test_support::in_loopback_only_namespace());  // else this would send DNS queries out
   const auto fds = test_support::open_fd_count();

@@ -24,7 +24,7 @@ cp::Endpoint mapped(std::array<std::uint8_t, 4> v4, std::uint16_t port) {
 }
 }  // namespace
 
-TEST_CASE("bad config (loopback): [::ffff:0.0.0.0] would reach this host; it is refused, no socket made",
+TEST_CASE("bad config (loopback): [::ffff:0.0.0.0] would reach this host, it is refused, no socket made",
           "[integration][config]") {
   cp::LoopbackServer server;
   const auto fds = open_fd_count();

@@ -246,7 +246,7 @@ TEST_CASE("bad config: FixedDelayOptions out of range are refused", "[config][op
   CHECK(timer.sleeps().size() == 2);
 }
 
-TEST_CASE("bad config: RotationOptions::cooldown out of range is refused; a huge one saturates", "[config][options]") {
+TEST_CASE("bad config: RotationOptions::cooldown out of range is refused, a huge one saturates", "[config][options]") {
   auto made = cp::FixedPortRotation::make(40000, 40003, {.cooldown = -1ms});
   REQUIRE_FALSE(made);
   CHECK_THAT(made.error().message(), Contains("RotationOptions::cooldown is -1 ms"));

@@ -241,7 +241,7 @@ TEST_CASE("use_census = false never asks", "[census]") {
   CHECK(census.surveys() == 0);
 }
 
-TEST_CASE("the census's other states hold a port; sockets of other addresses do not", "[census]") {
+TEST_CASE("the census's other states hold a port, sockets of other addresses do not", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.add(local(40000), cp::Endpoint{}, cp::TcpState::listen);

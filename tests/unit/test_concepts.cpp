@@ -31,7 +31,7 @@ struct WrongBind : WithClose {
 };
 }  // namespace
 
-TEST_CASE("the real and the fake system satisfy SystemApi; incomplete ones do not", "[concepts]") {
+TEST_CASE("the real and the fake system satisfy SystemApi, incomplete ones do not", "[concepts]") {
   STATIC_REQUIRE(cp::SystemApi<cp::NativeSystem>);
   STATIC_REQUIRE(cp::SystemApi<cp::FakeSystem>);
   STATIC_REQUIRE(cp::SystemApi<WithClose>);

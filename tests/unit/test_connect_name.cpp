@@ -107,7 +107,7 @@ TEST_CASE("name: try_again is retried, and the name is looked up again each roun
   CHECK_FALSE(events[1].action);  // connected
 }
 
-TEST_CASE("name: a lookup that does not answer is bounded by the attempt timeout; the other family goes on", "[name]") {
+TEST_CASE("name: a lookup that does not answer is bounded by the attempt timeout, the other family goes on", "[name]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   cp::FakeResolver names(&timer);

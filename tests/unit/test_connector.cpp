@@ -36,7 +36,7 @@ template <class Bind, class Retry = cp::NoRetry, class Error = cp::DefaultErrorP
 using FakeConnector = cp::Connector<Bind, Retry, Error, cp::FakeSystem>;
 }  // namespace
 
-TEST_CASE("connector: NoBind makes socket, connect, blocking again; nothing else", "[connector]") {
+TEST_CASE("connector: NoBind makes socket, connect, blocking again, nothing else", "[connector]") {
   cp::FakeSystem sys;
   FakeConnector<cp::NoBind> c{cp::NoBind{}, cp::NoRetry{}, {}, sys};
   {
@@ -200,7 +200,7 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
   CHECK(sys.open_handles() == 0);
 }
 
-TEST_CASE("connector: endpoints are tried in order; refused moves to the next", "[connector]") {
+TEST_CASE("connector: endpoints are tried in order, refused moves to the next", "[connector]") {
   cp::FakeSystem sys;
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED), cp::make_system_error(ENETUNREACH), {}});
   const std::vector<cp::Endpoint> endpoints{cp::Endpoint::loopback_v6(1), cp::Endpoint::loopback_v4(2),

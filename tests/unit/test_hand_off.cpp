@@ -48,7 +48,7 @@ TEST_CASE("hand_off: the new owner's close reaches the rotation, with its kind",
   CHECK(sys.open_handles() == 0);
 }
 
-TEST_CASE("hand_off: a normal close rests the port; an untold ticket rests it like release()", "[socket][hand_off]") {
+TEST_CASE("hand_off: a normal close rests the port, an untold ticket rests it like release()", "[socket][hand_off]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   Client c = client(sys, timer);

@@ -125,7 +125,7 @@ TEST_CASE("full jitter stays in [0, expo] and is spread over it", "[retry][jitte
   }
 }
 
-TEST_CASE("equal jitter stays in [expo/2, expo]; decorrelated in [initial, min(cap, 3*previous)]", "[retry][jitter]") {
+TEST_CASE("equal jitter stays in [expo/2, expo], decorrelated in [initial, min(cap, 3*previous)]", "[retry][jitter]") {
   cp::ManualTimer timer;
   cp::ExponentialRetry equal{
       {.initial = 100ms, .max_delay = 10s, .max_attempts = 0, .jitter = cp::Jitter::equal, .seed = 9, .timer = &timer}};
@@ -156,7 +156,7 @@ TEST_CASE("equal jitter stays in [expo/2, expo]; decorrelated in [initial, min(c
   }
 }
 
-TEST_CASE("a seed replays exactly; schedules of one policy draw different streams", "[retry][jitter]") {
+TEST_CASE("a seed replays exactly, schedules of one policy draw different streams", "[retry][jitter]") {
   cp::ManualTimer timer;
   const cp::ExponentialOptions o{.initial = 100ms, .max_attempts = 6, .seed = 77, .timer = &timer};
   cp::ExponentialRetry a{o}, b{o};

@@ -58,7 +58,7 @@ TEST_CASE("moving a Socket moves the descriptor, closing the target's old one", 
   CHECK(open_fd_count() == before);
 }
 
-TEST_CASE("release hands the descriptor over; close is idempotent", "[socket]") {
+TEST_CASE("release hands the descriptor over, close is idempotent", "[socket]") {
   const auto before = open_fd_count();
   cp::Socket s = open_real_socket();
   const int fd = s.release();
