@@ -16,18 +16,16 @@ import connpolicy.testing;
 #include "black_hole.hpp"
 #include "fd_count.hpp"
 #include "loopback.hpp"
+#include "events.hpp"
 
 namespace cp = connpolicy;
+using test_support::Recorder;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
 using test_support::open_fd_count;
 
 namespace {
-struct Recorder {
-  std::vector<cp::AttemptEvent>* events;
-  void operator()(const cp::AttemptEvent& e) const { events->push_back(e); }
-};
 cp::FixedPortRotation rotation_block(int n, cp::RotationOptions options = {}) {
   const int first = test_support::free_port_block(n);
   return cp::FixedPortRotation{cp::PortRange::make(first, first + n - 1).value(), options};

@@ -24,8 +24,10 @@ import connpolicy.asio;
 import connpolicy.testing;
 #include "fd_count.hpp"
 #include "loopback.hpp"
+#include "events.hpp"
 
 namespace cp = connpolicy;
+using test_support::Recorder;
 using namespace std::chrono_literals;
 using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
 using test_support::open_fd_count;
@@ -82,20 +84,6 @@ void thousand_on_one_thread(Bind bind) {
   CHECK(open_fd_count() == fds);
 }
 
-struct Recorder {
-  std::vector<cp::AttemptEvent>* events;
-  void operator()(const cp::AttemptEvent& e) const { events->push_back(e); }
-};
-std::vector<std::string> lines(const std::vector<cp::AttemptEvent>& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events)
-    out.push_back(std::to_string(e.attempt) + " " + std::string(cp::to_string(e.step)) + " " +
-                  (e.local ? e.local->to_string() : "kernel") + " " +
-                  (e.connected() ? std::string("connected") : e.error.message()) + " " +
-                  (e.action ? std::string(cp::to_string(*e.action)) : "-") + " " +
-                  std::to_string(cp::Timer::duration(e.delay).count()));
-  return out;
-}
 }  // namespace
 
 TEST_CASE("asio: 1000 coroutines on one thread through one shared FixedPortRotation", "[asio][scale]") {
@@ -209,7 +197,7 @@ TEST_CASE("asio and blocking drivers: the same loopback scenarios give the same 
     io.run_for(10s);
     REQUIRE(a);
     CHECK(a->has_value() == b.has_value());
-    CHECK(lines(async_events) == lines(blocking_events));
+    CHECK(test_support::event_lines(async_events) == test_support::event_lines(blocking_events));
     // Seed 11 meets the busy port first: a rebind is part of both streams.
     CHECK(std::any_of(async_events.begin(), async_events.end(), [](const cp::AttemptEvent& e) {
       return e.step == cp::Step::bind && e.action == cp::Action::rebind;

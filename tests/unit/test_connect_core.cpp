@@ -8,10 +8,12 @@
 #include <string>
 #include <system_error>
 #include <vector>
+#include "events.hpp"
 import connpolicy;
 import connpolicy.testing;
 
 namespace cp = connpolicy;
+using test_support::Recorder;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using D = cp::Timer::duration;
@@ -20,24 +22,7 @@ namespace {
 const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
 const cp::Endpoint second = cp::Endpoint::loopback_v4(7001);
 
-struct Recorder {
-  std::vector<cp::AttemptEvent>* events;
-  void operator()(const cp::AttemptEvent& e) const { events->push_back(e); }
-};
-
-// An event as a comparable line.
-std::string line(const cp::AttemptEvent& e) {
-  std::string s = std::to_string(e.attempt) + " " + e.remote.to_string() + " from " +
-                  (e.local ? e.local->to_string() : std::string("kernel")) + " " + std::string(cp::to_string(e.step)) +
-                  " " + (e.connected() ? std::string("connected") : e.error.message());
-  if (e.action) s += " -> " + std::string(cp::to_string(*e.action)) + " " + std::to_string(D(e.delay).count());
-  return s;
-}
-std::vector<std::string> lines(const std::vector<cp::AttemptEvent>& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(line(e));
-  return out;
-}
+using test_support::event_lines;
 
 cp::FixedPortRotation rotation(cp::ManualTimer& timer) {
   return cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 7, .timer = &timer, .use_census = false}};
@@ -84,7 +69,7 @@ TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
       rotation(timer2), cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer2}}, {}, sys, {}, Recorder{&by_driver}};
   REQUIRE(c.connect(server));
-  CHECK(lines(by_driver) == lines(by_core));
+  CHECK(event_lines(by_driver) == event_lines(by_core));
   CHECK(timer2.sleeps() == std::vector<D>{70ms});
   CHECK(sys.open_handles() == 0);
 }

@@ -8,10 +8,12 @@
 #include <string>
 #include <system_error>
 #include <vector>
+#include "events.hpp"
 import connpolicy;
 import connpolicy.testing;
 
 namespace cp = connpolicy;
+using test_support::Recorder;
 using namespace std::chrono_literals;
 
 namespace {
@@ -84,10 +86,6 @@ TEST_CASE("name: try_again is retried, and the name is looked up again each roun
       .answer("login.example.com", cp::Family::ipv4, {.error = again})
       .answer("login.example.com", cp::Family::ipv4, {.addresses = {v4}});
   std::vector<cp::AttemptEvent> events;
-  struct Recorder {
-    std::vector<cp::AttemptEvent>* events;
-    void operator()(const cp::AttemptEvent& e) const { events->push_back(e); }
-  };
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> client{
       cp::NoBind{},
       cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .jitter = cp::Jitter::none, .timer = &timer}},

@@ -10,10 +10,12 @@
 #include <system_error>
 #include <type_traits>
 #include <vector>
+#include "events.hpp"
 import connpolicy;
 import connpolicy.testing;
 
 namespace cp = connpolicy;
+using test_support::Recorder;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 using D = cp::Timer::duration;
@@ -26,11 +28,6 @@ std::vector<cp::Call> kinds(const cp::FakeSystem& sys) {
   for (const auto& c : sys.calls()) k.push_back(c.call);
   return k;
 }
-
-struct Recorder {
-  std::vector<cp::AttemptEvent>* events;
-  void operator()(const cp::AttemptEvent& e) const { events->push_back(e); }
-};
 
 template <class Bind, class Retry = cp::NoRetry, class Error = cp::DefaultErrorPolicy>
 using FakeConnector = cp::Connector<Bind, Retry, Error, cp::FakeSystem>;

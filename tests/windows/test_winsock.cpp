@@ -6,7 +6,9 @@
 // Windows says 10048. That case is tested with FakeSystem replaying Winsock's codes (the last
 // test here, and "connector: a rotation also moves on when connect says the address pair is taken").
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <stop_token>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -228,4 +230,25 @@ TEST_CASE("winsock (fake): 10048 at connect rotates to another port and rests th
   REQUIRE(snap.next_ready_in);
   CHECK(*snap.next_ready_in == std::chrono::milliseconds(cp::platform_time_wait));
   CHECK(cp::platform_time_wait == 120s);
+}
+
+TEST_CASE("winsock: SystemResolver finds localhost over Winsock's getaddrinfo, and a name connects",
+          "[windows][names]") {
+  // Wine answers from the host's /etc/hosts: localhost's IPv4 address, with no query sent out.
+  auto found = cp::SystemResolver{}.resolve(*cp::HostPort::parse("localhost:7000"), cp::Family::ipv4, 5s, {});
+  REQUIRE(found);
+  CHECK(std::find(found->begin(), found->end(), cp::Endpoint::loopback_v4(7000)) != found->end());
+
+  cp::LoopbackServer server;
+  struct V4Only {  // no AAAA question: /etc/hosts may have no ::1, and DNS must not be asked
+    cp::expected<std::vector<cp::Endpoint>, cp::NetError>
+    resolve(const cp::HostPort& name, cp::Family family, std::chrono::milliseconds limit, std::stop_token stop) {
+      if (family == cp::Family::ipv6) return std::vector<cp::Endpoint>{};
+      return cp::SystemResolver{}.resolve(name, family, limit, stop);
+    }
+  };
+  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}};
+  auto s = client.connect(*cp::HostPort::from("localhost", server.endpoint().port()), V4Only{});
+  REQUIRE(s);
+  CHECK(s->remote_endpoint().value() == server.endpoint());
 }
