@@ -24,8 +24,8 @@ namespace {
 
 constexpr std::size_t max_text = 128;  // longer than any address + scope + port
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-bool all_digits(std::string_view s) noexcept { return !s.empty() && std::ranges::all_of(s, is_digit); }
+using detail::all_digits;
+using detail::is_digit;
 
 using detail::quoted;
 
@@ -81,12 +81,10 @@ expected<Endpoint, NetError> parse_ipv6_host(std::string_view text, std::string_
 }  // namespace
 
 expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
-  if (text.empty()) return invalid(text, "it is empty; write address:port, e.g. 127.0.0.1:80 or [::1]:80");
-  if (text.size() > max_text)
-    return invalid(text, "it is " + std::to_string(text.size()) + " characters long, more than any endpoint");
-  if (std::ranges::any_of(
-          text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f; }))
-    return invalid(text, "it contains a space, a control or a non-ASCII character");
+  if (std::string why =
+          detail::screen_problem(text, max_text, "address:port, e.g. 127.0.0.1:80 or [::1]:80", "endpoint");
+      !why.empty())
+    return invalid(text, why);
 
   std::string_view host, port_text;
   const bool bracketed = text.front() == '[';
@@ -107,12 +105,8 @@ expected<Endpoint, NetError> Endpoint::parse(std::string_view text) {
     port_text = text.substr(colon + 1);
   }
 
-  if (port_text.empty()) return invalid(text, "missing port number after ':'");
-  if (!all_digits(port_text)) return invalid(text, "port " + quoted(port_text) + " is not a decimal number");
-  unsigned long port_value = 0;
-  for (char c : port_text) port_value = std::min(port_value * 10 + static_cast<unsigned long>(c - '0'), 100000ul);
-  if (port_value > 65535) return invalid(text, "port " + std::string(port_text) + " is out of range (0-65535)");
-  const auto port = static_cast<std::uint16_t>(port_value);
+  const auto [port, port_problem] = detail::read_port(port_text);
+  if (!port_problem.empty()) return invalid(text, port_problem);
 
   if (!bracketed) {
     if (host.empty()) return invalid(text, "missing address before ':'");

@@ -155,40 +155,34 @@ class LibraryCategory final : public std::error_category {
   }
 };
 
-class WinsockCategory final : public std::error_category {
+// A category whose codes are one column of the table (Winsock's, getaddrinfo's): named and
+// described from the table, equivalent to the row's condition.
+template <int ErrorMapping::* Code, std::string_view ErrorMapping::* Name>
+class TableCategory final : public std::error_category {
  public:
-  const char* name() const noexcept override { return "winsock"; }
+  TableCategory(const char* name, const char* unknown) noexcept : name_(name), unknown_(unknown) {}
+  const char* name() const noexcept override { return name_; }
   std::string message(int value) const override {
-    auto it = std::ranges::find(table, value, &ErrorMapping::winsock);
-    if (value != 0 && it != table.end())
-      return std::string(it->winsock_name) + ": " + std::string(describe(it->condition));
-    return "Winsock error " + std::to_string(value);
+    auto it = std::ranges::find(table, value, Code);
+    if (value != 0 && it != table.end()) return std::string((*it).*Name) + ": " + std::string(describe(it->condition));
+    return unknown_ + std::to_string(value);
   }
   std::error_condition default_error_condition(int value) const noexcept override {
     Errc c = condition_of(std::error_code(value, *this));
     return c == other ? std::error_condition(value, *this) : make_error_condition(c);
   }
-};
 
-class ResolverCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "connpolicy.resolver"; }
-  std::string message(int value) const override {
-    auto it = std::ranges::find(table, value, &ErrorMapping::resolver);
-    if (value != 0 && it != table.end())
-      return std::string(it->resolver_name) + ": " + std::string(describe(it->condition));
-    return "getaddrinfo error " + std::to_string(value);
-  }
-  std::error_condition default_error_condition(int value) const noexcept override {
-    Errc c = condition_of(std::error_code(value, *this));
-    return c == other ? std::error_condition(value, *this) : make_error_condition(c);
-  }
+ private:
+  const char* name_;
+  std::string unknown_;
 };
+using WinsockCategory = TableCategory<&ErrorMapping::winsock, &ErrorMapping::winsock_name>;
+using ResolverCategory = TableCategory<&ErrorMapping::resolver, &ErrorMapping::resolver_name>;
 
 }  // namespace
 
 const std::error_category& resolver_category() noexcept {
-  static const ResolverCategory category;
+  static const ResolverCategory category("connpolicy.resolver", "getaddrinfo error ");
   return category;
 }
 std::error_code make_resolver_error(int eai_code) noexcept { return {eai_code, resolver_category()}; }
@@ -202,7 +196,7 @@ const std::error_category& library_category() noexcept {
   return category;
 }
 const std::error_category& winsock_category() noexcept {
-  static const WinsockCategory category;
+  static const WinsockCategory category("winsock", "Winsock error ");
   return category;
 }
 

@@ -21,7 +21,7 @@ unexpected<NetError> invalid(std::string_view text, const std::string& why) {
       NetError(Step::parse, LibraryError::invalid_endpoint, "cannot read " + quoted(text) + " as host:port: " + why));
 }
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+using detail::is_digit;
 bool is_name_char(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
@@ -50,12 +50,10 @@ std::string name_problem(std::string_view host) {
 }  // namespace
 
 expected<HostPort, NetError> HostPort::parse(std::string_view text) {
-  if (text.empty()) return invalid(text, "it is empty; write host:port, e.g. login.example.com:7000 or [::1]:7000");
-  if (text.size() > max_text)
-    return invalid(text, "it is " + std::to_string(text.size()) + " characters long, more than any host:port");
-  if (std::ranges::any_of(
-          text, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f; }))
-    return invalid(text, "it contains a space, a control or a non-ASCII character");
+  if (std::string why =
+          detail::screen_problem(text, max_text, "host:port, e.g. login.example.com:7000 or [::1]:7000", "host:port");
+      !why.empty())
+    return invalid(text, why);
   const bool numeric_v4 =
       std::ranges::all_of(text.substr(0, text.find(':')), [](char c) { return is_digit(c) || c == '.'; });
   if (text.front() == '[' || (numeric_v4 && text.find(':') != 0)) {  // a numeric address: Endpoint's rules
@@ -68,14 +66,10 @@ expected<HostPort, NetError> HostPort::parse(std::string_view text) {
   if (colons > 1) return invalid(text, "an IPv6 address needs brackets, e.g. [::1]:7000");
   const std::size_t colon = text.find(':');
   const std::string_view host = text.substr(0, colon), port_text = text.substr(colon + 1);
-  if (port_text.empty()) return invalid(text, "missing port number after ':'");
-  if (!std::ranges::all_of(port_text, is_digit))
-    return invalid(text, "port " + quoted(port_text) + " is not a decimal number");
-  unsigned long port = 0;
-  for (char c : port_text) port = std::min(port * 10 + static_cast<unsigned long>(c - '0'), 100000ul);
-  if (port > 65535) return invalid(text, "port " + std::string(port_text) + " is out of range (0-65535)");
+  const auto [port, port_problem] = detail::read_port(port_text);
+  if (!port_problem.empty()) return invalid(text, port_problem);
   if (std::string why = name_problem(host); !why.empty()) return invalid(text, why);
-  return HostPort(std::string(host), static_cast<std::uint16_t>(port));
+  return HostPort(std::string(host), port);
 }
 
 expected<HostPort, NetError> HostPort::from(std::string_view host, std::uint16_t port) {
