@@ -107,6 +107,7 @@ class ConnectOp {
             break;
           }
           return pause(self, core.delay());
+        case Next::race: next = core.stopped(); break;  // not yet: this driver does not enable the race
         case Next::done: return finish(self);
       }
     }

@@ -38,6 +38,7 @@ import connpolicy.bind;
 import connpolicy.retry;
 import connpolicy.errors;
 export import connpolicy.decision;
+import :race;
 
 export namespace connpolicy {
 
@@ -92,8 +93,10 @@ class Connector {
   // The loop of the core, with `resolve` for Next::resolve.
   template <class Resolve>
   result_type drive(core_type& core, std::stop_token stop, Resolve&& resolve);
-  // One attempt, as core.plan() says: Next::done with `socket` set when it connected.
-  Next attempt(core_type& core, std::stop_token stop, socket_type& socket);
+  using racers_type = std::vector<detail::RacingSocket<socket_type>>;
+  // One attempt, as core.plan() says: Next::done with `socket` set when it connected; in a race,
+  // a connect in progress joins `racers`.
+  Next attempt(core_type& core, std::stop_token stop, socket_type& socket, racers_type& racers, Timer& clock);
   // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
   std::optional<NetError> configuration_problem() const {
     if (auto ok = check(options_); !ok) return std::move(ok).error();
@@ -143,13 +146,23 @@ template <class Resolve>
 auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std::stop_token stop, Resolve&& resolve)
     -> result_type {
   socket_type socket;
-  for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints and rounds
+  racers_type racers;
+  Timer& clock = timer_or_system(options_.timer);
+  if constexpr (RacingSystemApi<System>) core.enable_race();
+  for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints, racers and rounds
     switch (next) {
       case Next::resolve: next = resolve(core); break;
       case Next::attempt: next = core.prepare(stop.stop_requested()); break;
-      case Next::connect: next = attempt(core, stop, socket); break;
+      case Next::connect: next = attempt(core, stop, socket, racers, clock); break;
       case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;
+      case Next::race:
+        if constexpr (RacingSystemApi<System>)
+          next = detail::race_step(core, system_, clock, stop, racers, socket, options_.blocking_result);
+        else
+          next = core.stopped();  // never: the core races only when enabled
+        break;
       case Next::done:
+        detail::close_racers(racers);
         if (core.succeeded()) return socket;
         return unexpected(core.take_error());
     }
@@ -158,7 +171,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
 Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, std::stop_token stop,
-                                                              socket_type& socket) {
+                                                              socket_type& socket, racers_type& racers, Timer& clock) {
   const BindPlan& plan = core.plan();
   const Endpoint& remote = core.remote();
   // Closes first, so a port that goes back to its rotation is really free.
@@ -175,6 +188,10 @@ Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, s
   if (plan.local)
     if (auto ec = system_.bind(*handle, *plan.local)) return fail(Step::bind, ec);
   std::error_code ec = system_.connect(*handle, remote);
+  if (is_in_progress(ec) && core.racing()) {
+    racers.push_back({core.launched(clock.now()), std::move(socket)});
+    return Next::race;
+  }
   if (is_in_progress(ec)) {
     switch (wait_connected(*handle, core.attempt_timeout().limit, stop, ec)) {
       case Waited::ready: ec = system_.pending_error(*handle); break;
@@ -186,6 +203,7 @@ Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, s
   if (ec) return fail(Step::connect, ec);
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
+  detail::close_racers(racers);
   socket.attach_lease(core.connected());
   return Next::done;
 }

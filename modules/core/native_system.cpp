@@ -6,7 +6,10 @@ module;
 #include <string_view>
 #include <chrono>
 #include <limits>
+#include <optional>
+#include <span>
 #include <system_error>
+#include <vector>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -119,6 +122,27 @@ expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h
   }
   if (n < 0) return unexpected(last_error());
   return n > 0;  // > 0: writable, or POLLERR/POLLHUP (pending_error() tells which)
+}
+
+expected<std::optional<std::size_t>, std::error_code>
+NativeSystem::wait_any_writable(std::span<const native_handle_type> handles, std::chrono::milliseconds timeout) const {
+  timeout = std::clamp(timeout, std::chrono::milliseconds::zero(),
+                       std::chrono::milliseconds(std::numeric_limits<int>::max()));
+  std::vector<pollfd> polls;
+  polls.reserve(handles.size());
+  for (native_handle_type h : handles) polls.push_back({h, POLLOUT, 0});
+  using clock = std::chrono::steady_clock;
+  const auto deadline = saturating_add(clock::now(), timeout);
+  int n = ::poll(polls.data(), polls.size(), static_cast<int>(timeout.count()));
+  while (n < 0 && errno == EINTR) {  // interrupted by a signal: resume with the time left
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+    if (left <= std::chrono::milliseconds::zero()) return std::optional<std::size_t>();
+    n = ::poll(polls.data(), polls.size(), static_cast<int>(left.count()));
+  }
+  if (n < 0) return unexpected(last_error());
+  for (std::size_t i = 0; i < polls.size(); ++i)
+    if (polls[i].revents != 0) return std::optional(i);
+  return std::optional<std::size_t>();
 }
 
 std::error_code NativeSystem::pending_error(native_handle_type h) const noexcept {

@@ -94,6 +94,13 @@ Errc NetError::condition() const noexcept {
   return c;
 }
 
+std::string NetError::summary() const {
+  std::string m = remote_ ? remote_->to_string() + " " : std::string();
+  m += std::string(to_string(step_)) + ": " + std::string(describe(condition())) + " (" + code_text(code_) + ")";
+  if (!detail_.empty()) m += ": " + detail_;
+  return m;
+}
+
 std::string NetError::message() const {
   std::string m(to_string(step_));
   if (local_) m += " " + local_->to_string();

@@ -43,6 +43,9 @@ class NetError {
   // "bind 0.0.0.0:40003 -> 127.0.0.1:7000: local port busy (EADDRINUSE, errno 98), after 3
   //  attempts; port 40003 may be held by a closed connection in TIME_WAIT ...; use ..."
   std::string message() const;
+  // One line for a list of failures: "[::1]:7000 connect: refused (ECONNREFUSED, errno 111)"
+  // (the remote, the step, what happened, the detail), without the hint.
+  std::string summary() const;
 
   NetError& with_local(const Endpoint& e) & noexcept {
     local_ = e;

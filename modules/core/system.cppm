@@ -5,7 +5,10 @@
 module;
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string_view>
 #include <system_error>
 export module connpolicy.core:system;
@@ -58,6 +61,17 @@ concept SystemApi = std::copy_constructible<S> &&
                       { sys.close(h) } -> std::same_as<std::error_code>;
                     };
 
+// A system API that can wait for several sockets at once: a Connector over it races a name's
+// addresses (Happy Eyeballs). Returns the index of a writable (or failed) one, or nullopt when
+// the timeout passed. Without it, the Connector tries one address after another.
+template <class S>
+concept RacingSystemApi =
+    SystemApi<S> && requires(S& sys, std::span<const native_handle_type> handles, std::chrono::milliseconds timeout) {
+      {
+        sys.wait_any_writable(handles, timeout)
+      } -> std::same_as<expected<std::optional<std::size_t>, std::error_code>>;
+    };
+
 // "A non-blocking connect has started": EINPROGRESS, or Winsock's WSAEWOULDBLOCK/WSAEINPROGRESS.
 bool is_in_progress(const std::error_code& code) noexcept;
 
@@ -70,6 +84,9 @@ struct NativeSystem {
   std::error_code connect(native_handle_type h, const Endpoint& remote) const noexcept;
   // Waits the whole timeout even when signals interrupt poll() (EINTR).
   expected<bool, std::error_code> wait_writable(native_handle_type h, std::chrono::milliseconds timeout) const noexcept;
+  // poll() over them all (WSAPoll on Windows); resumes after a signal, as wait_writable does.
+  expected<std::optional<std::size_t>, std::error_code> wait_any_writable(std::span<const native_handle_type> handles,
+                                                                          std::chrono::milliseconds timeout) const;
   std::error_code pending_error(native_handle_type h) const noexcept;
   expected<Endpoint, std::error_code> local_endpoint(native_handle_type h) const noexcept;
   expected<Endpoint, std::error_code> remote_endpoint(native_handle_type h) const noexcept;

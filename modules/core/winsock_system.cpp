@@ -17,7 +17,10 @@ module;
 #include <chrono>
 #include <limits>
 #include <string_view>
+#include <optional>
+#include <span>
 #include <system_error>
+#include <vector>
 #include <winsock2.h>
 #include <ws2tcpip.h>
 module connpolicy.core;
@@ -130,6 +133,20 @@ expected<bool, std::error_code> NativeSystem::wait_writable(native_handle_type h
   const int n = ::WSAPoll(&p, 1, static_cast<INT>(timeout.count()));
   if (n == SOCKET_ERROR) return unexpected(last_error());
   return n > 0;
+}
+
+expected<std::optional<std::size_t>, std::error_code>
+NativeSystem::wait_any_writable(std::span<const native_handle_type> handles, std::chrono::milliseconds timeout) const {
+  timeout = std::clamp(timeout, std::chrono::milliseconds::zero(),
+                       std::chrono::milliseconds(std::numeric_limits<INT>::max()));
+  std::vector<WSAPOLLFD> polls;
+  polls.reserve(handles.size());
+  for (native_handle_type h : handles) polls.push_back({as_socket(h), POLLWRNORM, 0});
+  const int n = ::WSAPoll(polls.data(), static_cast<ULONG>(polls.size()), static_cast<INT>(timeout.count()));
+  if (n == SOCKET_ERROR) return unexpected(last_error());
+  for (std::size_t i = 0; i < polls.size(); ++i)
+    if (polls[i].revents != 0) return std::optional(i);
+  return std::optional<std::size_t>();
 }
 
 std::error_code NativeSystem::pending_error(native_handle_type h) const noexcept {

@@ -3,20 +3,7 @@
 // driver both run it, so a policy behaves the same under either; a decision written twice
 // would be a bug waiting to happen.
 //
-// A driver's loop, in full (the blocking Connector's is this, plus the syscalls):
-//
-//   ConnectCore core(bind, retry, error, options, observer, remotes or name, problem);
-//   for (Next next = core.start();;) switch (next) {
-//     case Next::resolve:  // ask for core.name()'s IPv6 and IPv4 addresses within core.resolve_timeout()
-//       next = core.resolved(v6, v4) or core.resolve_failed(error); break;
-//     case Next::attempt: next = core.prepare(stop_requested()); break;
-//     case Next::connect:  // socket, core.plan()'s options, bind core.plan().local, connect to
-//                          // core.remote(), wait at most core.attempt_timeout(); then one of
-//       next = ok ? core.connected(lease_goes_to_socket) : core.failed(step, ec) / core.timed_out();
-//       break;
-//     case Next::wait: next = core.waited(slept_for(core.delay())); break;
-//     case Next::done: return core.succeeded() ? socket : core.take_error();
-//   }
+// How a driver runs it: module connpolicy.decision's front page (decision.cppm).
 //
 // The success path (start, prepare, connected) is forced inline: as calls they cost the blocking
 // driver about 40 instructions a connect (P1 in docs/benchmarks.md).
@@ -32,7 +19,7 @@ module;
 #include <span>
 #include <string>
 #include <system_error>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 #include <vector>
 #include <algorithm>
@@ -43,33 +30,18 @@ import connpolicy.retry;
 import connpolicy.errors;
 import :options;
 import :events;
+import :race;
+import :next;
 
 export namespace connpolicy {
-
-// What a driver does next.
-enum class Next : std::uint8_t {
-  resolve,  // look up name()'s addresses, then report resolved() or resolve_failed()
-  attempt,  // call prepare(): the core asks the bind policy for a plan (no syscall yet)
-  connect,  // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
-  wait,     // wait delay(), then report waited()
-  done,     // finished: succeeded(), or take_error()
-};
-
-// How long one attempt's connect may wait, and whether the retry deadline (not the per-attempt
-// timeout) is what bounds it.
-struct AttemptTimeout {
-  std::chrono::milliseconds limit;
-  bool deadline_bound = false;
-};
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer = NoObserver>
 class ConnectCore {
  public:
   using schedule_type = typename Retry::schedule_type;
 
-  // Holds references: the policies, options, observer and endpoints outlive the core. `problem`
-  // (or null) is a configuration error found earlier (the Connector checks its options once),
-  // which every connect ends with; it too must outlive the core.
+  // Holds references: the policies, options, observer, endpoints and `problem` (a configuration
+  // error found earlier, which every connect ends with; or null) outlive the core.
   ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,
               std::span<const Endpoint> remotes, const NetError* problem = nullptr)
       : bind_(&bind), error_policy_(&error), options_(&options), observer_(&observer), remotes_(remotes),
@@ -85,6 +57,10 @@ class ConnectCore {
     remotes_ = resolved_;
   }
 
+  ~ConnectCore() { release_racers(); }  // a driver that stops early has closed its sockets
+  ConnectCore(const ConnectCore&) = delete;
+  ConnectCore& operator=(const ConnectCore&) = delete;
+
   // Refuses what no attempt could fix (bad configuration, no endpoint, a destination TCP cannot
   // use) before any syscall; otherwise the first attempt.
   [[gnu::always_inline]] Next start() {
@@ -98,21 +74,18 @@ class ConnectCore {
   // what is left until the retry deadline when that is sooner).
   const HostPort& name() const noexcept { return *name_; }
   std::chrono::milliseconds resolve_timeout() const noexcept {
-    std::chrono::milliseconds limit = options_->connect_timeout;
-    if (auto left = schedule_.time_left(); left && std::chrono::ceil<std::chrono::milliseconds>(*left) < limit)
-      limit = std::max(std::chrono::ceil<std::chrono::milliseconds>(*left), std::chrono::milliseconds(1));
-    return limit;
+    return std::max(attempt_limit(options_->connect_timeout, schedule_.time_left()).limit,
+                    std::chrono::milliseconds(1));
   }
   // The name's addresses, per family (either may be empty). They are tried IPv6 first, then
   // alternating families (RFC 8305, section 4), each family in the resolver's order.
   Next resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4) {
-    resolved_.clear();
-    for (std::size_t i = 0; i < std::max(v6.size(), v4.size()); ++i) {
-      if (i < v6.size()) resolved_.push_back(v6[i]);
-      if (i < v4.size()) resolved_.push_back(v4[i]);
-    }
+    resolved_ = interleave_families(v6, v4);
     remotes_ = resolved_;
     current_ = 0;
+    racing_ = race_enabled_ && options_->attempt_delay.count() > 0 && resolved_.size() > 1;
+    race_.new_round();
+    if (racing_) current_ = race_.take_next();
     if (resolved_.empty())
       return decide(
           NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"));
@@ -132,11 +105,8 @@ class ConnectCore {
 
  private:
   [[gnu::always_inline]] Next check_destinations() {
-    if (remotes_.empty())
-      return finish(NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to"));
-    for (const Endpoint& remote : remotes_)  // nothing is sent to any of them
-      if (const char* why = not_a_destination(remote))
-        return finish(NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote));
+    if (auto problem = destinations_problem(remotes_)) [[unlikely]]
+      return finish(std::move(*problem));
     return Next::attempt;
   }
 
@@ -158,9 +128,7 @@ class ConnectCore {
         return decide(std::move(error).with_remote(to));
       }
     ++attempts_;
-    timeout_ = {options_->connect_timeout};
-    if (auto left = schedule_.time_left(); left && std::chrono::ceil<std::chrono::milliseconds>(*left) < timeout_.limit)
-      timeout_ = {std::chrono::ceil<std::chrono::milliseconds>(*left), true};
+    timeout_ = attempt_limit(options_->connect_timeout, schedule_.time_left());
     return Next::connect;
   }
 
@@ -177,6 +145,8 @@ class ConnectCore {
     succeeded_ = true;
     std::shared_ptr<PortLease> lease = std::move(plan_->lease);
     plan_.reset();
+    if (racing_) [[unlikely]]
+      release_racers();
     return lease;
   }
   // The attempt failed at `step` (the driver has closed its socket already, so a port that goes
@@ -196,6 +166,35 @@ class ConnectCore {
                   "no answer within " + std::to_string(options_->connect_timeout.count()) + " ms");
   }
 
+  // --- The race (decision.cppm says how a driver runs it), for drivers that enable it.
+  void enable_race() noexcept { race_enabled_ = true; }
+  bool racing() const noexcept { return racing_; }
+  // The connect() just made is in progress: it joins the race under the id returned.
+  std::size_t launched(Timer::time_point now) {
+    return race_.launch(current_, std::move(*std::exchange(plan_, std::nullopt)), timeout_, now);
+  }
+  // For Next::race: a racer's deadline, or the next address's turn, whichever comes first.
+  Timer::time_point wake_at() const noexcept { return race_.wake_at(stagger()); }
+  // Racer `id` answered (or is overdue): connected(), failed() and timed_out() now speak of it.
+  void answered(std::size_t id) {
+    detail::Racer r = race_.take(id).value();
+    std::tie(current_, plan_, timeout_) = std::tuple(r.address, std::move(r.plan), r.timeout);
+  }
+  // A racer whose attempt timeout has passed by `now`, if any.
+  std::optional<std::size_t> overdue(Timer::time_point now) const noexcept { return race_.overdue(now); }
+  // Nothing answered by wake_at(): the next address's turn has come, or wait on.
+  Next woke(Timer::time_point now) {
+    if (auto s = stagger(); s && (!race_.in_flight() || now >= saturating_add(race_.last_start(), *s))) {
+      current_ = race_.take_next();
+      return Next::attempt;
+    }
+    return Next::race;
+  }
+  // The stop_token fired while racing.
+  Next stopped() {
+    return finish(NetError(Step::wait, LibraryError::cancelled).with_remote(remote()).with_attempts(attempts_));
+  }
+
   // For Next::wait: how long, and then whether the wait ran its course (false: stopped).
   Timer::duration delay() const noexcept { return delay_; }
   Next waited(bool completed) {
@@ -206,6 +205,8 @@ class ConnectCore {
                         .with_detail("while waiting to retry after: " + last_->message()));
     current_ = 0;
     rebinds_ = 0;
+    race_.new_round();
+    racing_ = false;  // until resolved() says again
     if (name_ && !name_->numeric()) {
       remotes_ = {};
       return Next::resolve;
@@ -215,17 +216,32 @@ class ConnectCore {
 
   // For Next::done.
   bool succeeded() const noexcept { return succeeded_; }
-  NetError take_error() { return std::move(*last_); }
+  NetError take_error() {
+    release_racers();
+    return std::move(*last_);
+  }
   int attempts() const noexcept { return attempts_; }
 
  private:
   // The error policy's word on a failure, and the retry schedule's when it says retry.
   Next decide(NetError error) {
     error.with_attempts(attempts_);
-    const bool has_next = current_ + 1 < remotes_.size();
+    const bool has_next = racing_ ? race_.has_next(remotes_.size()) : current_ + 1 < remotes_.size();
     Action action =
         error_policy_->classify(Failure{error, Bind::can_rebind && rebinds_ < options_->max_rebinds, has_next});
+    if (action != Action::rebind && remotes_.size() > 1) race_.failed(error);  // this address is done
+    if (racing_ && action != Action::rebind && action != Action::give_up) {
+      if (has_next)
+        action = Action::next_endpoint;  // the next address starts now, not at its turn
+      else if (race_.in_flight()) {      // the race goes on
+        observe(remote(), error.local_endpoint(), &error, std::nullopt, {});
+        last_ = std::move(error);
+        return Next::race;
+      }
+    }
     if (action == Action::next_endpoint && !has_next) action = Action::retry;
+    if (action != Action::rebind && action != Action::next_endpoint && race_.failure_count() > 1)
+      error.with_detail("every address failed: " + race_.failures());
     delay_ = {};
     if (action == Action::retry) {
       if (auto d = schedule_.next_delay(error)) {
@@ -240,23 +256,24 @@ class ConnectCore {
     last_ = std::move(error);
     switch (action) {
       case Action::rebind: ++rebinds_; return Next::attempt;
-      case Action::next_endpoint: ++current_; return Next::attempt;
+      case Action::next_endpoint: current_ = racing_ ? race_.take_next() : current_ + 1; return Next::attempt;
       case Action::retry: return Next::wait;
       case Action::give_up: break;
     }
     return Next::done;
   }
+  std::optional<Timer::duration> stagger() const noexcept {
+    return race_.has_next(remotes_.size()) ? std::optional(options_->attempt_delay) : std::nullopt;
+  }
+  // The race is over and the driver has closed the other racers' sockets (with a reset).
+  void release_racers() noexcept { race_.release_all(); }
   Next finish(NetError error) {
     last_ = std::move(error);
     return Next::done;
   }
   void observe(const Endpoint& remote, const std::optional<Endpoint>& local, const NetError* error,
                std::optional<Action> action, Timer::duration delay) {
-    if constexpr (!std::is_same_v<Observer, NoObserver>) {
-      (*observer_)(AttemptEvent{remote, local, attempts_, error ? error->step() : Step::connect,
-                                error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other,
-                                action, delay});
-    }
+    notify(*observer_, remote, local, attempts_, error, action, delay);
   }
 
   Bind* bind_;
@@ -272,6 +289,8 @@ class ConnectCore {
   std::optional<BindPlan> plan_;  // the attempt in flight
   std::optional<NetError> last_;  // the latest failure
   AttemptTimeout timeout_{};
+  detail::RaceBook race_;
+  bool race_enabled_ = false, racing_ = false;
   Timer::duration delay_{};
   std::size_t current_ = 0;  // index into remotes_
   int attempts_ = 0, rebinds_ = 0;

@@ -4,6 +4,7 @@ module;
 #include <concepts>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 export module connpolicy.decision:events;
 import connpolicy.core;
 import connpolicy.errors;
@@ -22,7 +23,8 @@ struct AttemptEvent {
   std::error_code error;          // what the OS or connpolicy said; empty: connected
   Errc condition = Errc::other;   // what kind of failure, as NetError::condition() says (the
                                   // one to compare: see NetError); meaningless on success
-  std::optional<Action> action;   // what happens next (empty on success)
+  std::optional<Action> action;   // what happens next (empty on success, and for a racer whose
+                                  // failure leaves the race going on: others are in flight)
   Timer::duration delay{};        // the wait before the next round, for Action::retry
   bool connected() const noexcept { return !error; }
 };
@@ -34,5 +36,17 @@ struct NoObserver {
 
 template <class O>
 concept ConnectObserver = std::copy_constructible<O> && std::invocable<O&, const AttemptEvent&>;
+
+// Tells `observer` of one attempt's end (error null: connected). NoObserver costs nothing: the
+// event is not even built.
+template <ConnectObserver Observer>
+void notify(Observer& observer, const Endpoint& remote, const std::optional<Endpoint>& local, int attempts,
+            const NetError* error, std::optional<Action> action, Timer::duration delay) {
+  if constexpr (!std::is_same_v<Observer, NoObserver>) {
+    observer(AttemptEvent{remote, local, attempts, error ? error->step() : Step::connect,
+                          error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other, action,
+                          delay});
+  }
+}
 
 }  // namespace connpolicy

@@ -4,6 +4,8 @@ module;
 #include <chrono>
 #include <concepts>
 #include <optional>
+#include <span>
+#include <string>
 #include <utility>
 export module connpolicy.decision:options;
 import connpolicy.core;
@@ -33,11 +35,31 @@ inline const char* not_a_source(const Endpoint& local) noexcept {
   return nullptr;
 }
 
+// Why a connect to `remotes` cannot start: none given, or one TCP cannot use (nothing is sent
+// to any of them then).
+inline std::optional<NetError> destinations_problem(std::span<const Endpoint> remotes) {
+  if (remotes.empty()) return NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to");
+  for (const Endpoint& remote : remotes)
+    if (const char* why = not_a_destination(remote))
+      return NetError(Step::connect, LibraryError::invalid_endpoint, why).with_remote(remote);
+  return std::nullopt;
+}
+
 struct ConnectorOptions {
   // Per attempt; more than 0. A huge one means "no limit but the retry deadline" (it saturates).
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
   int max_rebinds = 64;         // immediate port changes per round, before waiting instead; 0 or more
   bool blocking_result = true;  // false: the returned socket stays non-blocking
+  // Happy Eyeballs (RFC 8305), when a name has several addresses: a new attempt starts every
+  // attempt_delay while the earlier ones are still in flight (at once when one fails); the first
+  // to connect wins and the others are closed. 0: one address after another. The RFC's
+  // recommendation is 250 ms (100 ms at least); below 10 ms is refused.
+  std::chrono::milliseconds attempt_delay = std::chrono::milliseconds(250);
+  // When the IPv4 answer comes before the IPv6 one, how long to wait for it before connecting
+  // over IPv4 (RFC 8305: 50 ms). Drivers that look the families up one after the other (the
+  // blocking Connector) never need it.
+  std::chrono::milliseconds resolution_delay = std::chrono::milliseconds(50);
+  Timer* timer = nullptr;  // the race's clock; nullptr: the system's (tests: a ManualTimer)
 };
 
 // invalid_argument naming the first option that means nothing.
@@ -45,6 +67,12 @@ inline expected<void, NetError> check(const ConnectorOptions& o) {
   if (auto e = check_duration("ConnectorOptions::connect_timeout", o.connect_timeout, false))
     return unexpected(std::move(*e));
   if (auto e = check_count("ConnectorOptions::max_rebinds", o.max_rebinds, "never rebind"))
+    return unexpected(std::move(*e));
+  if (o.attempt_delay != o.attempt_delay.zero() && o.attempt_delay < std::chrono::milliseconds(10))
+    return unexpected(invalid_option("ConnectorOptions::attempt_delay",
+                                     "is " + std::to_string(o.attempt_delay.count()) +
+                                         " ms: it must be 0 (no race) or 10 ms or more (RFC 8305 recommends 250 ms)"));
+  if (auto e = check_duration("ConnectorOptions::resolution_delay", o.resolution_delay, true))
     return unexpected(std::move(*e));
   return {};
 }

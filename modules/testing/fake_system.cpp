@@ -9,69 +9,16 @@ module;
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 module connpolicy.testing;
 import connpolicy.core;
+import :fake_system_state;
 
 namespace connpolicy {
-
-namespace {
-struct Outcome {
-  std::error_code error;
-  bool timeout = false;
-};
-struct Handle {
-  Family family;
-  bool open = true;
-  std::optional<Endpoint> local;
-  std::optional<Endpoint> remote;
-  std::map<SocketOption, int> options;
-};
-constexpr std::size_t call_kinds = static_cast<std::size_t>(Call::close) + 1;
-}  // namespace
-
-struct FakeSystem::State {
-  mutable std::mutex mutex;
-  std::array<std::deque<Outcome>, call_kinds> scripts;
-  std::map<native_handle_type, Handle> handles;
-  std::vector<CallRecord> calls;
-  native_handle_type next_handle = first_handle;
-  std::uint16_t next_port = first_ephemeral_port;
-  int opened = 0, closed = 0, bad_closes = 0;
-
-  // The scripted outcome for the next `call`, if any.
-  std::optional<Outcome> next(Call call) {
-    auto& queue = scripts[static_cast<std::size_t>(call)];
-    if (queue.empty()) return std::nullopt;
-    Outcome o = queue.front();
-    queue.pop_front();
-    return o;
-  }
-  // The open handle `h`, or nullptr (a call on it then fails with EBADF, as the OS would).
-  Handle* find(native_handle_type h) {
-    auto it = handles.find(h);
-    return it != handles.end() && it->second.open ? &it->second : nullptr;
-  }
-  Endpoint ephemeral(Family family) {
-    const std::uint16_t port = next_port++;
-    return family == Family::ipv4 ? Endpoint::any_v4(port) : Endpoint::any_v6(port);
-  }
-  // The common start of a call on handle `r.handle`: takes the call's scripted outcome, if any,
-  // and sets r.result (EBADF when the handle is not open). Returns the handle, or nullptr.
-  Handle* start(CallRecord& r, std::optional<Outcome>& scripted) {
-    Handle* handle = find(r.handle);
-    scripted = next(r.call);
-    r.result = !handle ? make_system_error(EBADF) : scripted ? scripted->error : std::error_code{};
-    return handle;
-  }
-  std::error_code record(CallRecord r) {
-    calls.push_back(r);
-    return r.result;
-  }
-};
 
 namespace {
 std::error_code bad_handle() { return make_system_error(EBADF); }
@@ -79,8 +26,8 @@ std::error_code bad_handle() { return make_system_error(EBADF); }
 
 std::string_view to_string(Call call) noexcept {
   static constexpr std::array<std::string_view, call_kinds> names{
-      "open_socket",   "set_option",     "set_nonblocking", "bind", "connect", "wait_writable",
-      "pending_error", "local_endpoint", "remote_endpoint", "close"};
+      "open_socket",   "set_option",     "set_nonblocking", "bind",  "connect",          "wait_writable",
+      "pending_error", "local_endpoint", "remote_endpoint", "close", "wait_any_writable"};
   return names[static_cast<std::size_t>(call)];
 }
 
@@ -191,6 +138,7 @@ std::error_code FakeSystem::connect(native_handle_type h, const Endpoint& remote
   CallRecord r{.call = Call::connect, .handle = h, .endpoint = remote};
   std::optional<Outcome> o;
   Handle* handle = state_->start(r, o);
+  if (handle && !o) state_->route_connect(*handle, remote, r.result);
   if (handle && (!r.result || is_in_progress(r.result))) {
     handle->remote = remote;
     if (!handle->local)
@@ -201,21 +149,40 @@ std::error_code FakeSystem::connect(native_handle_type h, const Endpoint& remote
   return state_->record(r);
 }
 
-expected<bool, std::error_code> FakeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds) {
+expected<bool, std::error_code> FakeSystem::wait_writable(native_handle_type h, std::chrono::milliseconds timeout) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::wait_writable, .handle = h};
   std::optional<Outcome> o;
-  state_->start(r, o);
+  const Handle* handle = state_->start(r, o);
   state_->record(r);
   if (r.result) return unexpected(r.result);
+  if (!o && handle && handle->ready_at) return state_->first_ready(std::span(&h, 1), timeout).has_value();
   return !(o && o->timeout);
+}
+
+expected<std::optional<std::size_t>, std::error_code>
+FakeSystem::wait_any_writable(std::span<const native_handle_type> handles, std::chrono::milliseconds timeout) {
+  std::lock_guard lock(state_->mutex);
+  CallRecord r{.call = Call::wait_any_writable, .value = static_cast<int>(handles.size())};
+  if (auto o = state_->next(Call::wait_any_writable)) r.result = o->error;
+  state_->record(r);
+  if (r.result) return unexpected(r.result);
+  return state_->first_ready(handles, timeout);
+}
+
+FakeSystem& FakeSystem::route(const Endpoint& remote, FakeRoute route, ManualTimer& clock) {
+  std::lock_guard lock(state_->mutex);
+  state_->routes.emplace_back(remote, route);
+  state_->clock = &clock;
+  return *this;
 }
 
 std::error_code FakeSystem::pending_error(native_handle_type h) {
   std::lock_guard lock(state_->mutex);
   CallRecord r{.call = Call::pending_error, .handle = h};
   std::optional<Outcome> o;
-  state_->start(r, o);
+  const Handle* handle = state_->start(r, o);
+  if (!o && handle && handle->ready_at) r.result = handle->outcome;
   return state_->record(r);
 }
 

@@ -18,11 +18,13 @@ module;
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <vector>
 export module connpolicy.testing:fake_system;
 import connpolicy.core;
+import :manual_timer;
 
 export namespace connpolicy {
 
@@ -37,6 +39,7 @@ enum class Call : std::uint8_t {
   local_endpoint,
   remote_endpoint,
   close,
+  wait_any_writable,
 };
 std::string_view to_string(Call call) noexcept;
 
@@ -46,8 +49,17 @@ struct CallRecord {
   native_handle_type handle = invalid_handle;  // for open_socket: the handle it gave (or invalid)
   std::optional<Endpoint> endpoint;            // bind, connect: the address passed
   std::optional<SocketOption> option;          // set_option
-  int value = 0;                               // set_option's value; open_socket / set_nonblocking: 1 = non-blocking
+  int value = 0;                               // set_option's value; open_socket / set_nonblocking: 1 = non-blocking;
+                                               // wait_any_writable: how many handles
   std::error_code result;                      // what the call reported (empty = success)
+  Timer::time_point time{};                    // when, on the routes' clock (route()); else zero
+};
+
+// How connects to one remote go, in time (FakeSystem::route).
+struct FakeRoute {
+  std::optional<std::chrono::milliseconds> after;  // the connect finishes this long after connect();
+                                                   // empty: never (a black hole: only a timeout ends it)
+  std::error_code outcome;                         // empty: connected; else why not (ECONNREFUSED)
 };
 
 class FakeSystem {
@@ -73,6 +85,11 @@ class FakeSystem {
   // The next `times` wait_writable calls time out (return false).
   FakeSystem& time_out(int times = 1);
 
+  // Connects to `remote` (not scripted otherwise) stay in progress and finish as `route` says, on
+  // `clock`: wait_writable and wait_any_writable move `clock` to the first that finishes, or by
+  // their whole timeout. For exact schedules of races and timeouts, with no real time passing.
+  FakeSystem& route(const Endpoint& remote, FakeRoute route, ManualTimer& clock);
+
   // --- what happened
   std::vector<CallRecord> calls() const;
   std::size_t count(Call call) const;
@@ -91,6 +108,9 @@ class FakeSystem {
   std::error_code connect(native_handle_type h, const Endpoint& remote);
   expected<bool, std::error_code> wait_writable(native_handle_type h, std::chrono::milliseconds timeout);
   std::error_code pending_error(native_handle_type h);
+  // Index of the first handle to finish (routed ones by their time; others are ready at once).
+  expected<std::optional<std::size_t>, std::error_code> wait_any_writable(std::span<const native_handle_type> handles,
+                                                                          std::chrono::milliseconds timeout);
   expected<Endpoint, std::error_code> local_endpoint(native_handle_type h);
   expected<Endpoint, std::error_code> remote_endpoint(native_handle_type h);
   std::error_code close(native_handle_type h);

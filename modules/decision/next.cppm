@@ -1,0 +1,18 @@
+// What a driver of ConnectCore does next: the core's one answer to every report.
+module;
+#include <cstdint>
+export module connpolicy.decision:next;
+
+export namespace connpolicy {
+
+// What a driver does next.
+enum class Next : std::uint8_t {
+  resolve,  // look up name()'s addresses, then report resolved() or resolve_failed()
+  attempt,  // call prepare(): the core asks the bind policy for a plan (no syscall yet)
+  connect,  // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
+  wait,     // wait delay(), then report waited()
+  race,     // wait for a racer or until wake_at(), then report answered() and its outcome, or woke()
+  done,     // finished: succeeded(), or take_error()
+};
+
+}  // namespace connpolicy

@@ -1,0 +1,212 @@
+// Happy Eyeballs in the blocking driver, to the millisecond: the fake system times each connect
+// on a ManualTimer (route()), so the schedule of a race is exact and no real time passes.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+#include "events.hpp"
+import connpolicy;
+import connpolicy.testing;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+using test_support::Recorder;
+
+namespace {
+const cp::HostPort dual = *cp::HostPort::parse("dual.example.com:7000");
+const cp::Endpoint v6 = cp::Endpoint::loopback_v6(7000);
+const cp::Endpoint v6b = *cp::Endpoint::parse("[::2]:7000");
+const cp::Endpoint v4 = cp::Endpoint::loopback_v4(7000);
+const cp::Endpoint v4b = *cp::Endpoint::parse("127.0.0.2:7000");
+const cp::FakeRoute black_hole{};
+const cp::FakeRoute refused_after_30ms{30ms, cp::make_system_error(ECONNREFUSED)};
+const cp::FakeRoute connects_after_20ms{20ms, {}};
+
+cp::FakeResolver names_with(std::vector<cp::Endpoint> six, std::vector<cp::Endpoint> four) {
+  cp::FakeResolver names;
+  names.answer("dual.example.com", cp::Family::ipv6, {.addresses = std::move(six)})
+      .answer("dual.example.com", cp::Family::ipv4, {.addresses = std::move(four)});
+  return names;
+}
+
+// Each connect(): where to and when, in ms after `start`.
+struct Start {
+  cp::Endpoint to;
+  long long at_ms;
+  bool operator==(const Start&) const = default;
+};
+std::vector<Start> starts(const cp::FakeSystem& sys, cp::Timer::time_point start) {
+  std::vector<Start> out;
+  for (const auto& c : sys.calls())
+    if (c.call == cp::Call::connect)
+      out.push_back({*c.endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(c.time - start).count()});
+  return out;
+}
+long long ms_since(const cp::ManualTimer& t, cp::Timer::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.now() - start).count();
+}
+
+template <class Bind = cp::NoBind, class Retry = cp::NoRetry>
+using Client = cp::Connector<Bind, Retry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder>;
+}  // namespace
+
+TEST_CASE("race: IPv6 starts at 0, IPv4 at 250 ms and wins at 270 ms; the IPv6 attempt is reset", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
+  auto names = names_with({v6}, {v4});
+  std::vector<cp::AttemptEvent> events;
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  {
+    auto s = client.connect(dual, names);
+    REQUIRE(s);
+    CHECK(s->remote_endpoint().value() == v4);
+    CHECK(ms_since(timer, t0) == 270);
+    CHECK(starts(sys, t0) == std::vector<Start>{{v6, 0}, {v4, 250}});
+    CHECK(sys.open_handles() == 1);  // the IPv6 attempt is closed already
+    const auto loser = cp::FakeSystem::first_handle;
+    CHECK(sys.option_value(loser, cp::SocketOption::linger_reset) == std::optional<int>(1));
+  }
+  CHECK(sys.open_handles() == 0);
+  REQUIRE(events.size() == 1);  // the loser is no failure: only the winner is reported
+  CHECK(events[0].connected());
+  CHECK(events[0].attempt == 2);
+}
+
+TEST_CASE("race: when IPv6 is refused at 30 ms, IPv4 starts then, not at its turn", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, refused_after_30ms, timer).route(v4, connects_after_20ms, timer);
+  auto names = names_with({v6}, {v4});
+  std::vector<cp::AttemptEvent> events;
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE(s);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v6, 0}, {v4, 30}});
+  CHECK(ms_since(timer, t0) == 50);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].condition == cp::Errc::connection_refused);
+  CHECK(events[0].action == cp::Action::next_endpoint);
+}
+
+TEST_CASE("race: four black holes start 250 ms apart and each times out on its own clock", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  for (const auto& e : {v6, v4, v6b, v4b}) sys.route(e, black_hole, timer);
+  auto names = names_with({v6, v6b}, {v4, v4b});
+  std::vector<cp::AttemptEvent> events;
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.connect_timeout = 1s, .timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v6, 0}, {v4, 250}, {v6b, 500}, {v4b, 750}});
+  CHECK(ms_since(timer, t0) == 1750);  // the last one's second
+  CHECK(s.error() == cp::Errc::timed_out);
+  CHECK(s.error().attempts() == 4);
+  for (const auto& e : {v6, v4, v6b, v4b})
+    CHECK_THAT(s.error().message(), Catch::Matchers::Contains(e.to_string() + " wait: "));
+  REQUIRE(events.size() == 4);
+  CHECK_FALSE(events[0].action);  // others still in flight: the race goes on
+  CHECK(events[3].action == cp::Action::give_up);
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("race: both refused is one error that names each address and why", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, refused_after_30ms, timer).route(v4, refused_after_30ms, timer);
+  auto names = names_with({v6}, {v4});
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{nullptr}};
+  std::vector<cp::AttemptEvent> events;
+  client.observer().events = &events;
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == cp::Errc::connection_refused);
+  const std::string m = s.error().message();
+  CHECK_THAT(m, Catch::Matchers::Contains("every address failed: [::1]:7000 connect: "));
+  CHECK_THAT(m, Catch::Matchers::Contains("; 127.0.0.1:7000 connect: "));
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("race: attempt_delay 0 turns it off: IPv4 waits for IPv6's timeout", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
+  auto names = names_with({v6}, {v4});
+  Client<> client{cp::NoBind{},     {}, {}, sys, {.connect_timeout = 1s, .attempt_delay = 0ms, .timer = &timer},
+                  Recorder{nullptr}};
+  std::vector<cp::AttemptEvent> events;
+  client.observer().events = &events;
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE(s);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v6, 0}, {v4, 1000}});
+  CHECK(sys.count(cp::Call::wait_any_writable) == 0);
+}
+
+TEST_CASE("race: a rotation lends each racer its own port and gets both back, the loser's at once", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
+  auto names = names_with({v6}, {v4});
+  cp::FixedPortRotation rotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}};
+  Client<cp::FixedPortRotation> client{rotation, {}, {}, sys, {.timer = &timer}, Recorder{nullptr}};
+  std::vector<cp::AttemptEvent> events;
+  client.observer().events = &events;
+  std::set<std::uint16_t> ports;
+  {
+    auto s = client.connect(dual, names);
+    REQUIRE(s);
+    for (const auto& c : sys.calls())
+      if (c.call == cp::Call::bind) ports.insert(c.endpoint->port());
+    CHECK(ports.size() == 2);
+    auto during = rotation.snapshot();
+    CHECK(during.in_use == 1);   // the winner's
+    CHECK(during.cooling == 0);  // the loser's came back as never used
+    CHECK_FALSE(s->close_reset());
+  }
+  auto after = rotation.snapshot();
+  CHECK(after.in_use == 0);
+  CHECK(after.ready == 4);
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("race: an attempt_delay under 10 ms is refused before any socket", "[race]") {
+  cp::FakeSystem sys;
+  auto names = names_with({v6}, {v4});
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.attempt_delay = 5ms}, Recorder{nullptr}};
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == cp::Errc::invalid_argument);
+  CHECK_THAT(s.error().message(), Catch::Matchers::Contains("ConnectorOptions::attempt_delay is 5 ms"));
+  CHECK(sys.opened() == 0);
+}
+
+TEST_CASE("race: the retry policy applies to the race as a whole, and the name is asked again", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, refused_after_30ms, timer).route(v4, refused_after_30ms, timer);
+  auto names = names_with({v6}, {v4});
+  Client<cp::NoBind, cp::FixedDelayRetry> client{
+      cp::NoBind{},
+      cp::FixedDelayRetry{{.delay = 100ms, .max_attempts = 2, .timer = &timer}},
+      {},
+      sys,
+      {.timer = &timer},
+      Recorder{nullptr}};
+  std::vector<cp::AttemptEvent> events;
+  client.observer().events = &events;
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  // Round 1: v6 at 0, refused at 30, v4 at 30, refused at 60; wait 100; round 2 at 160.
+  CHECK(starts(sys, t0) == std::vector<Start>{{v6, 0}, {v4, 30}, {v6, 160}, {v4, 190}});
+  CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{100ms});
+  CHECK(names.asked().size() == 4);
+  CHECK(s.error().attempts() == 4);
+}
