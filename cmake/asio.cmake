@@ -62,7 +62,9 @@ target_sources(connpolicy_asio
       modules/asio/tcp_socket.cppm
       modules/asio/connect_state.cppm
       modules/asio/lookup.cppm
+      modules/asio/race.cppm
       modules/asio/async_connect.cppm
+      modules/asio/api.cppm
       modules/asio/asio.cppm)
 connpolicy_set_warnings(connpolicy_asio)
 if(NOT PROJECT_IS_TOP_LEVEL)

@@ -7,3 +7,4 @@ module;
 export module connpolicy.asio;
 export import :tcp_socket;
 export import :async_connect;
+export import :api;

@@ -37,6 +37,7 @@ import connpolicy.decision;
 import :tcp_socket;
 import :connect_state;
 import :lookup;
+import :race;
 
 namespace connpolicy::asio::detail {
 
@@ -45,7 +46,7 @@ class ConnectOp {
   using core_type = ConnectCore<typename Connector::bind_policy_type, typename Connector::retry_policy_type,
                                 typename Connector::error_policy_type, typename Connector::observer_type>;
   using state_type = State<core_type>;
-  enum class Phase : unsigned char { starting, resolving, connecting, pausing, finishing };
+  enum class Phase : unsigned char { starting, resolving, connecting, racing, pausing, finishing };
 
  public:
   template <class Executor>
@@ -67,6 +68,7 @@ class ConnectOp {
     else
       s.core.emplace(connector_->bind_policy(), connector_->retry_policy(), connector_->error_policy(),
                      connector_->options(), connector_->observer(), std::span<const Endpoint>(s.remotes), problem);
+    s.core->enable_race();
     if (stop_.stop_possible()) s.on_stop.emplace(stop_, StopCancels<state_type>{state_.get()});
     run(self, s.core->start());
   }
@@ -75,7 +77,10 @@ class ConnectOp {
   void operator()(Self& self, std::error_code ec) {
     suspended_ = true;
     switch (phase_) {
-      case Phase::resolving: return run(self, lookup_ended(self));
+      case Phase::resolving:
+        if (auto next = lookup_ended(self)) return run(self, *next);
+        return;  // waiting for the IPv6 answer a little longer
+      case Phase::racing: return run(self, Next::race);
       case Phase::connecting: return run(self, connect_ended(self, ec));
       default: return run(self, pause_ended(self, ec));
     }
@@ -107,7 +112,12 @@ class ConnectOp {
             break;
           }
           return pause(self, core.delay());
-        case Next::race: next = core.stopped(); break;  // not yet: this driver does not enable the race
+        case Next::race:
+          if (auto n = race_step(self)) {
+            next = *n;
+            break;
+          }
+          return;  // suspended on the wake timer
         case Next::done: return finish(self);
       }
     }
@@ -138,6 +148,12 @@ class ConnectOp {
         return fail(Step::set_option, e, std::string(to_string(o.option)));
     if (plan.local)
       if (auto e = system.bind(*handle, *plan.local)) return fail(Step::bind, e);
+    if (core.racing()) {
+      std::lock_guard lock(s.mutex);
+      if (s.stopped) return fail(Step::wait, make_error_code(LibraryError::cancelled));
+      launch_racer(state_, std::move(s.socket), remote, core.launched(clock().now()));
+      return Next::race;
+    }
     phase_ = Phase::connecting;
     {
       std::lock_guard lock(s.mutex);
@@ -172,15 +188,22 @@ class ConnectOp {
     phase_ = Phase::resolving;
     std::lock_guard lock(s.mutex);
     s.attempt_timer.expires_after(s.core->resolve_timeout());
+    s.resolution_waited = false;
     start_lookups(state_);
     s.attempt_timer.async_wait(std::move(self));
   }
+  // Empty: the IPv4 answer came first, and the IPv6 one gets RFC 8305's resolution delay.
   template <class Self>
-  Next lookup_ended(Self& self) {
+  std::optional<Next> lookup_ended(Self& self) {
     auto& s = *state_;
     if (cancelled(self))
       return s.core->resolve_failed(NetError(Step::resolve, LibraryError::cancelled).with_detail(s.name->to_string()));
     std::lock_guard lock(s.mutex);
+    if (awaits_ipv6(s) && !std::exchange(s.resolution_waited, true)) {
+      s.attempt_timer.expires_after(std::min(connector_->options().resolution_delay, s.core->resolve_timeout()));
+      s.attempt_timer.async_wait(std::move(self));
+      return std::nullopt;
+    }
     auto answers = take_answers(s, s.core->resolve_timeout());
     return s.core->resolved(answers[0], answers[1]);
   }
@@ -209,6 +232,47 @@ class ConnectOp {
     s.result.emplace(TcpSocket(std::move(s.socket), std::move(ticket)));
     return Next::done;
   }
+
+  // Next::race: a racer that ended is reported; else an overdue one, or the next address's
+  // turn; else the operation waits on the wake timer (empty).
+  template <class Self>
+  std::optional<Next> race_step(Self& self) {
+    auto& s = *state_;
+    core_type& core = *s.core;
+    std::unique_lock lock(s.mutex);
+    if (cancelled(self)) {
+      close_racers(s);
+      return core.stopped();
+    }
+    const Timer::time_point now = clock().now();
+    if (auto r = take_racer(s)) {
+      core.answered(r->id);
+      if (r->ec) {
+        std::error_code ignored;
+        r->socket.close(ignored);
+        lock.unlock();  // the core tells the bind policy, which may take its own lock
+        return core.failed(Step::connect, from_asio(r->ec));
+      }
+      close_racers(s);
+      lock.unlock();
+      LeaseTicket ticket(core.connected());
+      s.result.emplace(TcpSocket(std::move(r->socket), std::move(ticket)));
+      return Next::done;
+    }
+    if (auto id = core.overdue(now)) {
+      std::error_code ignored;
+      take_racer(s, *id)->socket.close(ignored);
+      lock.unlock();
+      core.answered(*id);
+      return core.timed_out();
+    }
+    if (Next next = core.woke(now); next != Next::race) return next;
+    phase_ = Phase::racing;
+    s.wake.expires_after(std::min<Timer::duration>(core.wake_at() - now, longest_timer));
+    s.wake.async_wait(std::move(self));
+    return std::nullopt;
+  }
+  Timer& clock() const { return timer_or_system(connector_->options().timer); }
 
   template <class Self>
   void pause(Self& self, Timer::duration delay) {
@@ -251,44 +315,3 @@ class ConnectOp {
 };
 
 }  // namespace connpolicy::asio::detail
-
-export namespace connpolicy::asio {
-
-// Connects with `connector`'s policies, on `executor`; see the top of this file. The endpoints
-// are tried as Connector::connect tries them.
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes,
-                   std::stop_token stop, Token&& token) {
-  return ::asio::async_compose<Token, void(detail::ConnectResult)>(
-      detail::ConnectOp<Connector>(executor, connector, remotes, std::move(stop)), token, executor);
-}
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, std::span<const Endpoint> remotes, Token&& token) {
-  return async_connect(executor, connector, remotes, std::stop_token{}, std::forward<Token>(token));
-}
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, std::stop_token stop,
-                   Token&& token) {
-  return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::move(stop),
-                       std::forward<Token>(token));
-}
-// To a name: both families are looked up at once on Asio's resolver (within the per-attempt
-// timeout and the retry deadline, and again before each retry round), then the addresses are
-// tried IPv6 first, alternating families. The name is copied.
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, std::stop_token stop,
-                   Token&& token) {
-  return ::asio::async_compose<Token, void(detail::ConnectResult)>(
-      detail::ConnectOp<Connector>(executor, connector, name, std::move(stop)), token, executor);
-}
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, Token&& token) {
-  return async_connect(executor, connector, name, std::stop_token{}, std::forward<Token>(token));
-}
-template <class Connector, class Executor, class Token>
-auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, Token&& token) {
-  return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::stop_token{},
-                       std::forward<Token>(token));
-}
-
-}  // namespace connpolicy::asio

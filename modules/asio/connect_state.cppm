@@ -8,6 +8,7 @@ module;
 #include <chrono>
 #include <algorithm>
 #include <cstring>
+#include <list>
 #include <memory>
 #include <atomic>
 #include <mutex>
@@ -68,6 +69,15 @@ inline std::error_code from_asio(std::error_code ec) noexcept {
 // "no limit".
 inline constexpr std::chrono::hours longest_timer{24 * 365};
 
+// One attempt of a Happy Eyeballs race, on a socket of its own.
+struct Racer {
+  Racer(std::size_t racer_id, ::asio::ip::tcp::socket s) : id(racer_id), socket(std::move(s)) {}
+  std::size_t id;  // the core's
+  ::asio::ip::tcp::socket socket;
+  bool finished = false;  // its connect has ended, with `ec`
+  std::error_code ec;
+};
+
 template <class State>
 struct StopCancels {
   State* state;
@@ -96,9 +106,9 @@ template <class Core>
 struct State {
   template <class Executor>
   State(const Executor& ex, std::span<const Endpoint> to)
-      : socket(ex), attempt_timer(ex), pause(ex), remotes(to.begin(), to.end()) {}
+      : socket(ex), attempt_timer(ex), wake(ex), pause(ex), remotes(to.begin(), to.end()) {}
   template <class Executor>
-  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), pause(ex), name(to) {}
+  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), wake(ex), pause(ex), name(to) {}
 
   // A name's lookup: both families at once, each answer kept as it comes.
   struct Lookup {
@@ -112,6 +122,7 @@ struct State {
     std::error_code ignored;
     socket.cancel(ignored);
     attempt_timer.cancel();
+    wake.cancel();
     if (pause) pause->cancel();
     for (Lookup& l : lookups)
       if (l.resolver) l.resolver->cancel();
@@ -119,7 +130,10 @@ struct State {
 
   SpinLock mutex;
   ::asio::ip::tcp::socket socket;
-  ::asio::steady_timer attempt_timer;         // the per-attempt timeout
+  ::asio::steady_timer attempt_timer;         // the per-attempt timeout; a name's lookup
+  ::asio::steady_timer wake;                  // a race's wait: until the core's wake_at() or a racer ends
+  std::list<Racer> racers;                    // a race's attempts in flight (they never move)
+  bool resolution_waited = false;             // this lookup waited RFC 8305's resolution delay
   std::optional<::asio::steady_timer> pause;  // the retry policy's wait, made on first use
   unsigned generation = 0;                    // the attempt in flight: an older attempt's timeout is stale
   bool timed_out = false;                     // the attempt timer fired for this generation

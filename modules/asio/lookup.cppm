@@ -21,6 +21,13 @@ namespace connpolicy::asio::detail {
 
 using Answer = expected<std::vector<Endpoint>, NetError>;
 
+inline bool answered(const auto& lookup) { return lookup.found || lookup.error; }
+// IPv4's addresses are in and IPv6 has not answered yet (RFC 8305: wait a little for it).
+template <class State>
+bool awaits_ipv6(const State& s) {
+  return !answered(s.lookups[0]) && s.lookups[1].found && !s.lookups[1].found->empty();
+}
+
 // Starts lookups[0] (IPv6) and lookups[1] (IPv4) of state->name. Call with state->mutex held.
 // When both have answered, the attempt timer (the lookup's bound) is cancelled.
 template <class State>
@@ -44,8 +51,9 @@ void start_lookups(const std::shared_ptr<State>& state) {
               if (Endpoint e = from_asio(r.endpoint()); std::ranges::find(found, e) == found.end()) found.push_back(e);
             mine.found = std::move(found);
           }
-          const auto answered = [](const auto& l) { return l.found || l.error; };
-          if (answered(state->lookups[0]) && answered(state->lookups[1])) state->attempt_timer.cancel();
+          // Both answered: go on. IPv4 first: the operation starts the resolution delay.
+          if ((answered(state->lookups[0]) && answered(state->lookups[1])) || awaits_ipv6(*state))
+            state->attempt_timer.cancel();
         });
   }
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <stop_token>
+#include <vector>
 #include "fd_count.hpp"
 #include "netns.hpp"
 import connpolicy;
@@ -60,4 +61,45 @@ TEST_CASE("asio: a name that does not exist fails at the resolve step, before an
   REQUIRE_FALSE(got->has_value());
   CHECK(got->error().step() == cp::Step::resolve);
   CHECK_THAT(got->error().message(), Catch::Matchers::Contains("no-such-host.invalid:7000"));
+}
+
+// Happy Eyeballs through Asio: "dual.test" is ::1 (black-holed: its accept queue is full) and
+// 127.0.0.1 (a listener), both at one port, by this process's own /etc/hosts.
+TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after the attempt delay",
+          "[.][netns][race]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n"));
+  cp::LoopbackServer server;
+  const auto port = server.endpoint().port();
+  cp::NativeSystem sys;
+  cp::Socket hole(sys.open_socket(cp::Family::ipv6, false).value());
+  REQUIRE_FALSE(sys.bind(hole.native_handle(), cp::Endpoint::loopback_v6(port)));
+  REQUIRE(::listen(hole.native_handle(), 0) == 0);
+  std::vector<cp::Socket> fillers;  // fill the queue: SYNs to it are dropped from now on
+  cp::Connector<cp::NoBind> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
+  for (int i = 0; i < 8; ++i)
+    if (auto s = quick.connect(cp::Endpoint::loopback_v6(port))) fillers.push_back(std::move(*s));
+  REQUIRE_FALSE(fillers.empty());
+  const auto fds = test_support::open_fd_count();
+  {
+    cp::FixedPortRotation rotation{cp::PortRange{47620, 47629}, {.use_census = false}};
+    cp::Connector<cp::FixedPortRotation> client{rotation, {}, {}, {}, {.connect_timeout = 5s}};
+    asio::io_context io;
+    std::optional<Result> got;
+    const auto start = std::chrono::steady_clock::now();
+    cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("dual.test", port),
+                            [&](Result r) { got.emplace(std::move(r)); });
+    io.run_for(10s);
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(got);
+    REQUIRE(got->has_value());
+    CHECK((*got)->socket().remote_endpoint().address().is_v4());
+    CHECK(took >= 250ms);
+    CHECK(took < 5s);
+    CHECK(rotation.snapshot().in_use == 1);  // the winner's; the IPv6 racer's port came back
+    CHECK(rotation.snapshot().cooling == 0);
+    (*got)->close_reset();
+    CHECK(rotation.snapshot().in_use == 0);
+  }
+  CHECK(test_support::open_fd_count() == fds);
 }

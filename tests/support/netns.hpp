@@ -7,7 +7,11 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace test_support {
@@ -31,6 +35,22 @@ inline bool in_loopback_only_namespace() {
   }
   ::close(fd);
   return up;
+}
+
+// Gives this process an /etc/hosts of its own (`lines`), in a mount namespace of its own, so a
+// test can make up a name with the addresses it needs. Call before any thread starts (unshare
+// refuses a process with threads). False when this host does not allow it.
+inline bool with_own_hosts_file(const std::string& lines) {
+  char path[] = "/tmp/connpolicy-hosts-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return false;
+  const bool written = ::write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size());
+  ::close(fd);
+  const bool ok = written && ::unshare(CLONE_NEWNS) == 0 &&
+                  ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+                  ::mount(path, "/etc/hosts", nullptr, MS_BIND, nullptr) == 0;
+  ::unlink(path);  // the bind mount keeps the file's content
+  return ok;
 }
 }  // namespace test_support
 #endif
