@@ -233,44 +233,14 @@ class ConnectOp {
     return Next::done;
   }
 
-  // Next::race: a racer that ended is reported; else an overdue one, or the next address's
-  // turn; else the operation waits on the wake timer (empty).
+  // Next::race (race.cppm): a racer's end or the core's next step, else a wait (empty).
   template <class Self>
   std::optional<Next> race_step(Self& self) {
-    auto& s = *state_;
-    core_type& core = *s.core;
-    std::unique_lock lock(s.mutex);
-    if (cancelled(self)) {
-      close_racers(s);
-      return core.stopped();
-    }
-    const Timer::time_point now = clock().now();
-    if (auto r = take_racer(s)) {
-      core.answered(r->id);
-      if (r->ec) {
-        std::error_code ignored;
-        r->socket.close(ignored);
-        lock.unlock();  // the core tells the bind policy, which may take its own lock
-        return core.failed(Step::connect, from_asio(r->ec));
-      }
-      close_racers(s);
-      lock.unlock();
-      LeaseTicket ticket(core.connected());
-      s.result.emplace(TcpSocket(std::move(r->socket), std::move(ticket)));
-      return Next::done;
-    }
-    if (auto id = core.overdue(now)) {
-      std::error_code ignored;
-      take_racer(s, *id)->socket.close(ignored);
-      lock.unlock();
-      core.answered(*id);
-      return core.timed_out();
-    }
-    if (Next next = core.woke(now); next != Next::race) return next;
-    phase_ = Phase::racing;
-    s.wake.expires_after(std::min<Timer::duration>(core.wake_at() - now, longest_timer));
-    s.wake.async_wait(std::move(self));
-    return std::nullopt;
+    return race_report(*state_, *state_->core, clock().now(), cancelled(self), [&](Timer::duration d) {
+      phase_ = Phase::racing;
+      state_->wake.expires_after(std::min<Timer::duration>(d, longest_timer));
+      state_->wake.async_wait(std::move(self));
+    });
   }
   Timer& clock() const { return timer_or_system(connector_->options().timer); }
 

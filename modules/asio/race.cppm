@@ -13,6 +13,8 @@ module;
 #include <utility>
 export module connpolicy.asio:race;
 import connpolicy.core;
+import connpolicy.decision;
+import :tcp_socket;
 import :connect_state;
 
 namespace connpolicy::asio::detail {
@@ -54,6 +56,41 @@ std::optional<Racer> take_racer(State& s, std::optional<std::size_t> id = std::n
       s.racers.erase(it);
       return r;
     }
+  return std::nullopt;
+}
+
+// One look at the race (Next::race): a racer that ended is reported to the core (the winner
+// becomes s.result), else an overdue one, else the next address's turn; when none of these,
+// `wait(until the core's wake_at())` is called under the lock, so a racer that ends meanwhile
+// cancels that very wait, and the answer is empty.
+template <class State, class Core, class Wait>
+std::optional<Next> race_report(State& s, Core& core, Timer::time_point now, bool cancelled, Wait&& wait) {
+  std::unique_lock lock(s.mutex);
+  if (cancelled) {
+    close_racers(s);
+    return core.stopped();
+  }
+  if (auto r = take_racer(s)) {
+    core.answered(r->id);
+    if (r->ec) {
+      std::error_code ignored;
+      r->socket.close(ignored);
+      lock.unlock();  // the core tells the bind policy, which may take its own lock
+      return core.failed(Step::connect, from_asio(r->ec));
+    }
+    close_racers(s);
+    s.result.emplace(TcpSocket(std::move(r->socket), LeaseTicket(core.connected())));
+    return Next::done;
+  }
+  if (auto id = core.overdue(now)) {
+    std::error_code ignored;
+    take_racer(s, *id)->socket.close(ignored);
+    lock.unlock();
+    core.answered(*id);
+    return core.timed_out();
+  }
+  if (Next next = core.woke(now); next != Next::race) return next;
+  wait(core.wake_at() - now);
   return std::nullopt;
 }
 
