@@ -53,7 +53,7 @@ template <class Bind = cp::NoBind, class Retry = cp::NoRetry>
 using Client = cp::Connector<Bind, Retry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder>;
 }  // namespace
 
-TEST_CASE("race: IPv6 starts at 0, IPv4 at 250 ms and wins at 270 ms; the IPv6 attempt is reset", "[race]") {
+TEST_CASE("race: IPv6 starts at 0, IPv4 at 250 ms and wins at 270 ms, and the IPv6 attempt is reset", "[race]") {
   cp::ManualTimer timer;
   cp::FakeSystem sys;
   sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
