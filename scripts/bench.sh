@@ -84,6 +84,12 @@ done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 spread() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
+echo "bench: P8 Happy Eyeballs, in a network and mount namespace of its own"
+if unshare -n true 2>/dev/null && [ -x "$bin/happy_eyeballs" ]; then
+  p8=$(unshare -n "$bin/happy_eyeballs" 9 200)
+else
+  p8="(skipped: unshare -n needs root, and the Asio driver must be built)"
+fi
 echo "bench: P4 scale, in a network namespace of its own"
 if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
   p4=$(unshare -n bash -c "ip link set lo up && echo '40000 40999' > /proc/sys/net/ipv4/ip_local_port_range && $bin/scale_hold 100000")
@@ -232,6 +238,15 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo "the attempt timer with the operation: with a std::mutex, and a retry timer made on every connect"
   echo "instead of on the first retry, the driver cost ~330 more."
   echo "The syscalls are the same but one: the hand-written loop lets Asio read SO_ERROR, as the driver does."
+  echo
+  echo "## P8 — Happy Eyeballs: time to connect when the first address black-holes"
+  echo
+  echo "\`unshare -n build/release/bench/happy_eyeballs 9 200\`: a name (\`dual.test\`, from the program's own"
+  echo "/etc/hosts in a mount namespace) with \`::1\`, whose listener's accept queue is full (SYNs to it are"
+  echo "dropped), and \`127.0.0.1\`, listening, at one port; 9 rounds, each client once per round, name lookup"
+  echo "included. curl's figure is its own \`time_connect\`. Goal: the attempt delay + 5 ms."
+  echo
+  echo "$p8"
   echo
   echo "## P4 — scale past 64 k ports"
   echo

@@ -2,6 +2,7 @@
 // its timeout. Include after `import connpolicy;`.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <utility>
 #include <vector>
 #ifdef _WIN32
@@ -20,12 +21,13 @@ struct BlackHole {
 
 // A loopback listener with backlog 0, filled with connections nobody accepts. Empty fillers
 // means the queue could not be filled (the caller should skip).
-inline BlackHole black_hole(connpolicy::Family family = connpolicy::Family::ipv4) {
+// `port`: that port (0: the kernel's choice).
+inline BlackHole black_hole(connpolicy::Family family = connpolicy::Family::ipv4, std::uint16_t port = 0) {
   using namespace std::chrono_literals;
   connpolicy::NativeSystem sys;
   BlackHole hole{connpolicy::Socket(sys.open_socket(family, false).value()), {}, {}};
-  const auto here =
-      family == connpolicy::Family::ipv4 ? connpolicy::Endpoint::loopback_v4(0) : connpolicy::Endpoint::loopback_v6(0);
+  const auto here = family == connpolicy::Family::ipv4 ? connpolicy::Endpoint::loopback_v4(port)
+                                                       : connpolicy::Endpoint::loopback_v6(port);
   if (sys.bind(hole.listener.native_handle(), here)) return hole;
   if (::listen(static_cast<decltype(::socket(0, 0, 0))>(hole.listener.native_handle()), 0) != 0) return hole;
   hole.endpoint = hole.listener.local_endpoint().value();

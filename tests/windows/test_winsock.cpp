@@ -252,3 +252,30 @@ TEST_CASE("winsock: SystemResolver finds localhost over Winsock's getaddrinfo, a
   REQUIRE(s);
   CHECK(s->remote_endpoint().value() == server.endpoint());
 }
+
+TEST_CASE("winsock: a race over WSAPoll, a refused address and a listening one, then two refused", "[windows][race]") {
+  cp::LoopbackServer server;
+  const cp::Endpoint refused = [] {  // bound, never listening: 10061
+    cp::NativeSystem sys;
+    cp::Socket s(sys.open_socket(cp::Family::ipv4, false).value());
+    REQUIRE_FALSE(sys.bind(s.native_handle(), cp::Endpoint::loopback_v4(0)));
+    return s.local_endpoint().value();
+  }();
+  struct Table {  // a name's two IPv4 addresses, ports and all
+    std::vector<cp::Endpoint> v4;
+    cp::expected<std::vector<cp::Endpoint>, cp::NetError> resolve(const cp::HostPort&, cp::Family family,
+                                                                  std::chrono::milliseconds, std::stop_token) {
+      return family == cp::Family::ipv4 ? v4 : std::vector<cp::Endpoint>{};
+    }
+  };
+  const auto name = *cp::HostPort::parse("two.test:7000");
+  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+  auto s = client.connect(name, Table{{refused, server.endpoint()}});
+  REQUIRE(s);
+  CHECK(s->remote_endpoint().value() == server.endpoint());
+
+  auto both = client.connect(name, Table{{refused, refused}});
+  REQUIRE_FALSE(both);
+  CHECK(both.error() == cp::Errc::connection_refused);
+  CHECK_THAT(both.error().message(), Contains("every address failed: " + refused.to_string() + " connect: "));
+}
