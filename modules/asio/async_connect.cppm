@@ -271,7 +271,13 @@ class ConnectOp {
   void finish(Self& self) {
     auto& s = *state_;
     s.on_stop.reset();  // waits for a callback running on another thread
-    if (!s.result) s.result.emplace(unexpected(s.core->take_error()));
+    if (!s.result) {
+      {
+        std::lock_guard lock(s.mutex);
+        close_racers(s);  // a race given up with attempts still in flight
+      }
+      s.result.emplace(unexpected(s.core->take_error()));
+    }
     if (suspended_) return self.complete(std::move(*s.result));
     phase_ = Phase::finishing;  // never complete inside the initiating call
     ::asio::post(std::move(self));

@@ -13,6 +13,7 @@
 import connpolicy;
 import connpolicy.testing;
 import connpolicy.asio;
+#include "black_hole.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -63,23 +64,25 @@ TEST_CASE("asio: a name that does not exist fails at the resolve step, before an
   CHECK_THAT(got->error().message(), Catch::Matchers::Contains("no-such-host.invalid:7000"));
 }
 
+namespace {
+// "dual.test" is ::1 and 127.0.0.1, by this process's own /etc/hosts (made once: unshare refuses
+// a process that has started threads).
+bool dual_test_hosts() {
+  static const bool made = test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n");
+  return made;
+}
+}  // namespace
+
 // Happy Eyeballs through Asio: "dual.test" is ::1 (black-holed: its accept queue is full) and
 // 127.0.0.1 (a listener), both at one port, by this process's own /etc/hosts.
 TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after the attempt delay",
           "[.][netns][race]") {
   REQUIRE(test_support::in_loopback_only_namespace());
-  REQUIRE(test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n"));
+  REQUIRE(dual_test_hosts());
   cp::LoopbackServer server;
   const auto port = server.endpoint().port();
-  cp::NativeSystem sys;
-  cp::Socket hole(sys.open_socket(cp::Family::ipv6, false).value());
-  REQUIRE_FALSE(sys.bind(hole.native_handle(), cp::Endpoint::loopback_v6(port)));
-  REQUIRE(::listen(hole.native_handle(), 0) == 0);
-  std::vector<cp::Socket> fillers;  // fill the queue: SYNs to it are dropped from now on
-  cp::Connector<cp::NoBind> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
-  for (int i = 0; i < 8; ++i)
-    if (auto s = quick.connect(cp::Endpoint::loopback_v6(port))) fillers.push_back(std::move(*s));
-  REQUIRE_FALSE(fillers.empty());
+  auto hole = test_support::black_hole(cp::Family::ipv6, port);
+  REQUIRE_FALSE(hole.fillers.empty());
   const auto fds = test_support::open_fd_count();
   {
     cp::FixedPortRotation rotation{cp::PortRange{47620, 47629}, {.use_census = false}};
@@ -102,4 +105,30 @@ TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after 
     CHECK(rotation.snapshot().in_use == 0);
   }
   CHECK(test_support::open_fd_count() == fds);
+}
+
+TEST_CASE("asio: a race given up while an attempt is in flight closes that attempt too", "[.][netns][race]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  const auto port = [] {  // 127.0.0.1 there refuses: nobody listens
+    cp::LoopbackServer gone;
+    return gone.endpoint().port();
+  }();
+  auto hole = test_support::black_hole(cp::Family::ipv6, port);  // and ::1 never answers
+  REQUIRE_FALSE(hole.fillers.empty());
+  const auto fds = test_support::open_fd_count();
+  {
+    cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::FailFast> client{
+        cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+    asio::io_context io;
+    std::optional<Result> got;
+    cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("dual.test", port),
+                            [&](Result r) { got.emplace(std::move(r)); });
+    io.run_for(10s);  // returns once no work is left: the IPv6 attempt's too
+    REQUIRE(got);
+    REQUIRE_FALSE(got->has_value());
+    CHECK(got->error() == cp::Errc::connection_refused);  // IPv4's, at 250 ms: FailFast gives up
+    CHECK(io.stopped());
+  }
+  CHECK(test_support::open_fd_count() == fds);  // the IPv6 attempt was closed, not left to time out
 }
