@@ -11,6 +11,7 @@
 import connpolicy;
 import connpolicy.testing;
 #include "black_hole.hpp"
+#include "loopback.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -78,7 +79,9 @@ TEST_CASE("race on loopback: a stop mid-race closes every attempt", "[race][inte
     WARN("no black hole on both loopbacks here");
     return;
   }
-  cp::FixedPortRotation rotation{cp::PortRange{47600, 47609}, {.use_census = false}};
+  // Outside the kernel's ephemeral range, so no other test's connection holds one of them.
+  const auto first = test_support::free_port_block(10);
+  cp::FixedPortRotation rotation{cp::PortRange::make(first, first + 9).value(), {.use_census = false}};
   const auto fds_before = test_support::open_fd_count();
   std::stop_source stop;
   std::jthread stopper([&] {
