@@ -283,6 +283,11 @@ TEST_CASE("restart, for real: process A leaves 20 of 40 ports in TIME_WAIT, proc
       waiting = ports_of(in_state(cp::kernel_census().survey(range).value(), cp::TcpState::time_wait));
       std::this_thread::sleep_for(10ms);
     }
+    if (waiting != used_by_a) {  // say what the kernel holds on the range, to tell why
+      for (const auto& use : cp::kernel_census().survey(range).value().uses)
+        UNSCOPED_INFO(use.local.to_string()
+                      << " -> " << use.remote.to_string() << " state " << static_cast<int>(use.state));
+    }
     REQUIRE(waiting == used_by_a);  // the kernel remembers what process A did; B's memory is empty
 
     // Process B (this one): a fresh rotation over the same range, no reuse_address.
