@@ -77,9 +77,7 @@ class ConnectOp {
   void operator()(Self& self, std::error_code ec) {
     suspended_ = true;
     switch (phase_) {
-      case Phase::resolving:
-        if (auto next = lookup_ended(self)) return run(self, *next);
-        return;  // waiting for the IPv6 answer a little longer
+      case Phase::resolving: return run(self, Next::lookup_wait);
       case Phase::racing: return run(self, Next::race);
       case Phase::connecting: return run(self, connect_ended(self, ec));
       default: return run(self, pause_ended(self, ec));
@@ -98,7 +96,13 @@ class ConnectOp {
     core_type& core = *state_->core;
     for (;;) {  // ends: the core bounds rebinds, endpoints and rounds; a wait suspends
       switch (next) {
-        case Next::resolve: return start_lookup(self);
+        case Next::resolve: next = start_lookup(); break;
+        case Next::lookup_wait:
+          if (auto n = lookup_step(self)) {
+            next = *n;
+            break;
+          }
+          return;  // suspended on the wake timer
         case Next::attempt: next = core.prepare(cancelled(self)); break;
         case Next::connect:
           if (auto n = start_attempt(self)) {
@@ -113,6 +117,10 @@ class ConnectOp {
           }
           return pause(self, core.delay());
         case Next::race:
+          if (auto n = late_answer(self)) {
+            next = *n;
+            break;
+          }
           if (auto n = race_step(self)) {
             next = *n;
             break;
@@ -180,32 +188,25 @@ class ConnectOp {
     return fail(Step::wait, make_error_code(LibraryError::cancelled));
   }
 
-  // Both families at once on Asio's resolver (lookup.cppm); the attempt timer bounds the lookup
-  // (core.resolve_timeout()) and is cancelled when both have answered.
-  template <class Self>
-  void start_lookup(Self& self) {
-    auto& s = *state_;
-    phase_ = Phase::resolving;
-    std::lock_guard lock(s.mutex);
-    s.attempt_timer.expires_after(s.core->resolve_timeout());
-    s.resolution_waited = false;
-    start_lookups(state_);
-    s.attempt_timer.async_wait(std::move(self));
+  // Both families at once on Asio's resolver (lookup.cppm), each within core.resolve_timeout().
+  Next start_lookup() {
+    std::lock_guard lock(state_->mutex);
+    start_lookups(state_, clock().now(), state_->core->resolve_timeout());
+    return Next::lookup_wait;
   }
-  // Empty: the IPv4 answer came first, and the IPv6 one gets RFC 8305's resolution delay.
+  // Next::lookup_wait and, while racing, an answer that came in meanwhile (lookup.cppm).
   template <class Self>
-  std::optional<Next> lookup_ended(Self& self) {
-    auto& s = *state_;
-    if (cancelled(self))
-      return s.core->resolve_failed(NetError(Step::resolve, LibraryError::cancelled).with_detail(s.name->to_string()));
-    std::lock_guard lock(s.mutex);
-    if (awaits_ipv6(s) && !std::exchange(s.resolution_waited, true)) {
-      s.attempt_timer.expires_after(std::min(connector_->options().resolution_delay, s.core->resolve_timeout()));
-      s.attempt_timer.async_wait(std::move(self));
-      return std::nullopt;
-    }
-    auto answers = take_answers(s, s.core->resolve_timeout());
-    return s.core->resolved(answers[0], answers[1]);
+  std::optional<Next> lookup_step(Self& self) {
+    return lookup_report(*state_, *state_->core, clock().now(), cancelled(self), [&](Timer::duration d) {
+      phase_ = Phase::resolving;
+      state_->wake.expires_after(std::min<Timer::duration>(d, longest_timer));
+      state_->wake.async_wait(std::move(self));
+    });
+  }
+  template <class Self>
+  std::optional<Next> late_answer(Self& self) {
+    if (cancelled(self)) return std::nullopt;
+    return detail::late_answer(*state_, *state_->core, clock().now());
   }
 
   template <class Self>

@@ -115,6 +115,7 @@ struct State {
     std::optional<::asio::ip::tcp::resolver> resolver;
     std::optional<std::vector<Endpoint>> found;  // set when it answered
     std::error_code error;
+    bool reported = false;  // told to the core
   };
 
   // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
@@ -130,10 +131,9 @@ struct State {
 
   SpinLock mutex;
   ::asio::ip::tcp::socket socket;
-  ::asio::steady_timer attempt_timer;         // the per-attempt timeout; a name's lookup
-  ::asio::steady_timer wake;                  // a race's wait: until the core's wake_at() or a racer ends
+  ::asio::steady_timer attempt_timer;         // the per-attempt timeout
+  ::asio::steady_timer wake;                  // a race's or a lookup's wait: until the core's time, or news
   std::list<Racer> racers;                    // a race's attempts in flight (they never move)
-  bool resolution_waited = false;             // this lookup waited RFC 8305's resolution delay
   std::optional<::asio::steady_timer> pause;  // the retry policy's wait, made on first use
   unsigned generation = 0;                    // the attempt in flight: an older attempt's timeout is stale
   bool timed_out = false;                     // the attempt timer fired for this generation
@@ -141,6 +141,9 @@ struct State {
   std::vector<Endpoint> remotes;
   std::optional<HostPort> name;  // when connecting to a name
   Lookup lookups[2];             // [0] IPv6, [1] IPv4
+  Timer::time_point lookup_deadline{};
+  std::chrono::milliseconds lookup_limit{};
+  unsigned lookup_round = 0;  // an answer from an older round's lookup counts for nothing
   std::optional<Core> core;
   std::optional<ConnectResult> result;
   std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs

@@ -39,6 +39,7 @@ import connpolicy.retry;
 import connpolicy.errors;
 export import connpolicy.decision;
 import :race;
+import :names;
 
 export namespace connpolicy {
 
@@ -71,7 +72,9 @@ class Connector {
   result_type connect(std::span<const Endpoint> remotes, std::stop_token stop);
   // To a name: its IPv6 and IPv4 addresses are looked up (each within the per-attempt timeout
   // and the retry deadline, and again before each retry round), then tried IPv6 first,
-  // alternating families. A numeric HostPort needs no lookup.
+  // alternating families. A BothFamiliesResolver (SystemResolver is one) is asked for both at
+  // once, and the first attempt starts with the first answer's addresses (IPv4's after the
+  // resolution delay). A numeric HostPort needs no lookup.
   template <Resolver R = SystemResolver>
   result_type connect(const HostPort& name, R&& resolver = R{}, std::stop_token stop = {});
 
@@ -90,9 +93,9 @@ class Connector {
 
  private:
   using core_type = ConnectCore<Bind, Retry, Error, Observer>;
-  // The loop of the core, with `resolve` for Next::resolve.
-  template <class Resolve>
-  result_type drive(core_type& core, std::stop_token stop, Resolve&& resolve);
+  // The loop of the core; `names` looks up a name's addresses (connector/names.cppm).
+  template <class Names>
+  result_type drive(core_type& core, std::stop_token stop, Names& names);
   using racers_type = std::vector<detail::RacingSocket<socket_type>>;
   // One attempt, as core.plan() says: Next::done with `socket` set when it connected; in a race,
   // a connect in progress joins `racers`.
@@ -125,7 +128,8 @@ template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi Syste
 auto Connector<Bind, Retry, Error, System, Observer>::connect(std::span<const Endpoint> remotes, std::stop_token stop)
     -> result_type {
   core_type core(bind_, retry_, error_, options_, observer_, remotes, problem_ ? &*problem_ : nullptr);
-  return drive(core, stop, [](core_type&) { return Next::done; });  // no name: never asked
+  detail::NoNames names;
+  return drive(core, stop, names);
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
@@ -133,17 +137,18 @@ template <Resolver R>
 auto Connector<Bind, Retry, Error, System, Observer>::connect(const HostPort& name, R&& resolver, std::stop_token stop)
     -> result_type {
   core_type core(bind_, retry_, error_, options_, observer_, name, problem_ ? &*problem_ : nullptr);
-  return drive(core, stop, [&](core_type& c) {
-    // One family after the other, each bounded by the core's limit.
-    auto v6 = resolver.resolve(c.name(), Family::ipv6, c.resolve_timeout(), stop);
-    if (!v6 && v6.error() == Errc::cancelled) return c.resolve_failed(std::move(v6).error());
-    return c.resolved(v6, resolver.resolve(c.name(), Family::ipv4, c.resolve_timeout(), stop));
-  });
+  if constexpr (BothFamiliesResolver<std::remove_reference_t<R>>) {
+    detail::BothFamiliesAtOnce<std::remove_reference_t<R>> names{resolver, stop, timer_or_system(options_.timer)};
+    return drive(core, stop, names);
+  } else {
+    detail::OneFamilyAtATime<std::remove_reference_t<R>> names{resolver, stop};
+    return drive(core, stop, names);
+  }
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
-template <class Resolve>
-auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std::stop_token stop, Resolve&& resolve)
+template <class Names>
+auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std::stop_token stop, Names& names)
     -> result_type {
   socket_type socket;
   racers_type racers;
@@ -151,14 +156,18 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
   if constexpr (RacingSystemApi<System>) core.enable_race();
   for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints, racers and rounds
     switch (next) {
-      case Next::resolve: next = resolve(core); break;
+      case Next::resolve: next = names.resolve(core); break;
+      case Next::lookup_wait: next = names.wait(core); break;
       case Next::attempt: next = core.prepare(stop.stop_requested()); break;
       case Next::connect: next = attempt(core, stop, socket, racers, clock); break;
       case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;
       case Next::race:
-        if constexpr (RacingSystemApi<System>)
-          next = detail::race_step(core, system_, clock, stop, racers, socket, options_.blocking_result);
-        else
+        if constexpr (RacingSystemApi<System>) {
+          if (auto late = names.poll(core))
+            next = *late;  // a family's answer came in meanwhile
+          else
+            next = detail::race_step(core, system_, clock, stop, racers, socket, options_.blocking_result);
+        } else
           next = core.stopped();  // never: the core races only when enabled
         break;
       case Next::done:

@@ -52,6 +52,8 @@ Next race_step(Core& core, System& system, Timer& clock, std::stop_token stop,
   milliseconds left = milliseconds::zero();
   if (wake > now) left = std::chrono::ceil<milliseconds>(std::min<Timer::duration>(wake - now, std::chrono::hours(24)));
   if (stop.stop_possible()) left = std::min(left, milliseconds(50));
+  // A family's lookup is still out: its addresses join as soon as they come, so look every 10 ms.
+  if (core.awaiting_answer()) left = std::min(left, milliseconds(10));
   auto ready = system.wait_any_writable(handles, left);
   if (!ready) {  // the sockets cannot be watched: each racer fails with why, one wait at a time
     take_racer(core, racers, 0).close();

@@ -3,9 +3,13 @@
 //
 // Use SystemResolver (getaddrinfo) in programs, connpolicy.testing's FakeResolver in tests, or a
 // resolver of your own (a cache, c-ares, a service registry) that meets the Resolver concept.
+// One that also meets BothFamiliesResolver has AAAA and A asked at once, and the connect starts
+// as soon as RFC 8305 allows (IPv6 at once, IPv4 after the 50 ms resolution delay).
 module;
 #include <chrono>
 #include <concepts>
+#include <memory>
+#include <optional>
 #include <stop_token>
 #include <vector>
 export module connpolicy.core:resolver;
@@ -13,6 +17,7 @@ import :error;
 import :endpoint;
 import :host_port;
 import :net_error;
+import :time;
 
 export namespace connpolicy {
 
@@ -26,6 +31,46 @@ concept Resolver =
       { resolver.resolve(name, family, limit, stop) } -> std::same_as<expected<std::vector<Endpoint>, NetError>>;
     };
 
+// One family's answer to a lookup asked for both.
+struct FamilyAnswer {
+  Family family;
+  expected<std::vector<Endpoint>, NetError> result;
+};
+
+// Both families' lookups, asked at once. next(until): the next answer to come in, as soon as it
+// does, or nullopt when `until` (on the Timer the connect runs on) passes first or a stop is
+// requested. Each family is answered exactly once; one that gets no answer within the limit the
+// lookup was started with is answered with a timeout (Errc::timed_out, Step::resolve).
+template <class L>
+concept LookupsInFlight = requires(L& lookups, Timer::time_point until) {
+  { lookups.next(until) } -> std::same_as<std::optional<FamilyAnswer>>;
+};
+
+// A resolver that can ask for AAAA and A at once (each within `limit`, both ending soon after
+// `stop`).
+template <class R>
+concept BothFamiliesResolver =
+    Resolver<R> && requires(R& resolver, const HostPort& name, std::chrono::milliseconds limit, std::stop_token stop) {
+      { resolver.resolve_both(name, limit, stop) } -> LookupsInFlight;
+    };
+
+// SystemResolver's two lookups in flight (their threads end on their own).
+class SystemLookups {
+ public:
+  struct Shared;
+  SystemLookups(std::shared_ptr<Shared> shared, HostPort name, std::chrono::milliseconds limit, std::stop_token stop);
+  // `until` on the steady clock (the system Timer's).
+  std::optional<FamilyAnswer> next(Timer::time_point until);
+
+ private:
+  std::shared_ptr<Shared> shared_;
+  HostPort name_;
+  std::chrono::milliseconds limit_;
+  Timer::time_point deadline_;
+  std::stop_token stop_;
+  bool given_[2] = {false, false};  // [0] IPv6, [1] IPv4
+};
+
 // getaddrinfo, bounded: it runs on a helper thread, and the caller waits at most `limit` (or
 // until `stop`). A lookup left behind finishes on its own and frees what it holds; until then
 // it holds a thread, so a name server that never answers costs one thread per abandoned lookup.
@@ -33,6 +78,8 @@ concept Resolver =
 struct SystemResolver {
   expected<std::vector<Endpoint>, NetError> resolve(const HostPort& name, Family family,
                                                     std::chrono::milliseconds limit, std::stop_token stop) const;
+  // AAAA and A, each on its own helper thread, at once.
+  SystemLookups resolve_both(const HostPort& name, std::chrono::milliseconds limit, std::stop_token stop) const;
 };
 
 }  // namespace connpolicy

@@ -1,9 +1,7 @@
 // ConnectCore: every decision of a connect, and no I/O. It never makes a syscall and never
 // waits: it says what to do next, and is told what happened. The blocking Connector and the Asio
-// driver both run it, so a policy behaves the same under either; a decision written twice
-// would be a bug waiting to happen.
-//
-// How a driver runs it: module connpolicy.decision's front page (decision.cppm).
+// driver both run it, so a policy behaves the same under either. How a driver runs it:
+// module connpolicy.decision's front page (decision.cppm); the name's part is in names.cppm.
 //
 // The success path (start, prepare, connected) is forced inline: as calls they cost the blocking
 // driver about 40 instructions a connect (P1 in docs/benchmarks.md).
@@ -11,6 +9,7 @@
 // Use when: you write a driver of your own (another event loop, io_uring). Drive it from one
 // thread at a time; the policies it asks are shared and thread-safe.
 module;
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -22,7 +21,6 @@ module;
 #include <tuple>
 #include <utility>
 #include <vector>
-#include <algorithm>
 export module connpolicy.decision:connect_core;
 import connpolicy.core;
 import connpolicy.bind;
@@ -31,6 +29,7 @@ import connpolicy.errors;
 import :options;
 import :events;
 import :race;
+import :lookup;
 import :next;
 
 export namespace connpolicy {
@@ -77,33 +76,32 @@ class ConnectCore {
     return std::max(attempt_limit(options_->connect_timeout, schedule_.time_left()).limit,
                     std::chrono::milliseconds(1));
   }
-  // The name's addresses, per family (either may be empty). They are tried IPv6 first, then
-  // alternating families (RFC 8305, section 4), each family in the resolver's order.
-  Next resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4) {
-    resolved_ = interleave_families(v6, v4);
-    remotes_ = resolved_;
-    current_ = 0;
-    racing_ = race_enabled_ && options_->attempt_delay.count() > 0 && resolved_.size() > 1;
-    race_.new_round();
-    if (racing_) current_ = race_.take_next();
-    if (resolved_.empty())
-      return decide(
-          NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"));
-    return check_destinations();
-  }
-  // Each family's answer: a family's failure decides only when the other has no address either
-  // (IPv4's when both failed).
+  // The name's addresses, per family (either may be empty): IPv6 first, then alternating
+  // families (RFC 8305, section 4), each family in the resolver's order.
+  Next resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4);
+  // Each family's answer: a failure decides only when the other has no address (IPv4's if both).
   Next resolved(const expected<std::vector<Endpoint>, NetError>& v6,
-                const expected<std::vector<Endpoint>, NetError>& v4) {
-    if (!v4 && (!v6 || v6->empty())) return resolve_failed(v4.error());
-    if (!v6 && v4->empty()) return resolve_failed(v6.error());
-    using list = std::span<const Endpoint>;
-    return resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
-  }
+                const expected<std::vector<Endpoint>, NetError>& v4);
   // The lookup failed (the resolver's error, Step::resolve; its detail names the name).
   Next resolve_failed(NetError error) { return decide(std::move(error)); }
 
+  // --- Both families asked at once (RFC 8305): each answer as it comes. The race may begin before
+  // the second: with IPv6's addresses at once, with IPv4's at lookup_wake_at() (Next::lookup_wait:
+  // the other answer, or lookup_woke() then). While awaiting_answer(), a racing driver looks for
+  // it between waits; lookup_stopped() when a stop comes while waiting for it.
+  Next lookup_answered(Family family, expected<std::vector<Endpoint>, NetError> answer, Timer::time_point now);
+  Timer::time_point lookup_wake_at() const noexcept { return lookup_.wake_at(); }
+  Next lookup_woke(Timer::time_point now);
+  bool awaiting_answer() const noexcept { return lookup_.awaiting(); }
+  Next lookup_stopped() {
+    return finish(
+        NetError(Step::resolve, LibraryError::cancelled).with_detail(name_->to_string()).with_attempts(attempts_));
+  }
+
  private:
+  bool can_race() const noexcept { return race_enabled_ && options_->attempt_delay.count() > 0; }
+  Next begin(Family family);  // the race, with one family's addresses (names.cppm)
+  Next join(Family family);   // the other's, come late
   [[gnu::always_inline]] Next check_destinations() {
     if (auto problem = destinations_problem(remotes_)) [[unlikely]]
       return finish(std::move(*problem));
@@ -207,6 +205,7 @@ class ConnectCore {
     rebinds_ = 0;
     race_.new_round();
     racing_ = false;  // until resolved() says again
+    lookup_.reset();
     if (name_ && !name_->numeric()) {
       remotes_ = {};
       return Next::resolve;
@@ -232,11 +231,11 @@ class ConnectCore {
     if (action != Action::rebind && remotes_.size() > 1) race_.failed(error);  // this address is done
     if (racing_ && action != Action::rebind && action != Action::give_up) {
       if (has_next)
-        action = Action::next_endpoint;  // the next address starts now, not at its turn
-      else if (race_.in_flight()) {      // the race goes on
+        action = Action::next_endpoint;                    // the next address starts now, not at its turn
+      else if (race_.in_flight() || lookup_.awaiting()) {  // the race goes on
         observe(remote(), error.local_endpoint(), &error, std::nullopt, {});
         last_ = std::move(error);
-        return Next::race;
+        return race_.in_flight() ? Next::race : Next::lookup_wait;
       }
     }
     if (action == Action::next_endpoint && !has_next) action = Action::retry;
@@ -290,6 +289,7 @@ class ConnectCore {
   std::optional<NetError> last_;  // the latest failure
   AttemptTimeout timeout_{};
   detail::RaceBook race_;
+  detail::LookupBook lookup_;
   bool race_enabled_ = false, racing_ = false;
   Timer::duration delay_{};
   std::size_t current_ = 0;  // index into remotes_

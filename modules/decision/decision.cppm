@@ -29,5 +29,7 @@ export module connpolicy.decision;
 export import :options;
 export import :events;
 export import :race;
+export import :lookup;
 export import :next;
 export import :connect_core;
+export import :names;

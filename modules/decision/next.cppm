@@ -7,12 +7,14 @@ export namespace connpolicy {
 
 // What a driver does next.
 enum class Next : std::uint8_t {
-  resolve,  // look up name()'s addresses, then report resolved() or resolve_failed()
-  attempt,  // call prepare(): the core asks the bind policy for a plan (no syscall yet)
-  connect,  // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
-  wait,     // wait delay(), then report waited()
-  race,     // wait for a racer or until wake_at(), then report answered() and its outcome, or woke()
-  done,     // finished: succeeded(), or take_error()
+  resolve,      // look up name()'s addresses, then report resolved() or resolve_failed(); or, asking
+                // both families at once, each answer()ed as it comes
+  lookup_wait,  // wait for the other family's answer until lookup_wake_at(): answered() or lookup_woke()
+  attempt,      // call prepare(): the core asks the bind policy for a plan (no syscall yet)
+  connect,      // make the attempt with plan() to remote(), then report connected(), failed() or timed_out()
+  wait,         // wait delay(), then report waited()
+  race,         // wait for a racer or until wake_at(), then report answered() and its outcome, or woke()
+  done,         // finished: succeeded(), or take_error()
 };
 
 }  // namespace connpolicy

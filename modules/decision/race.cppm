@@ -52,6 +52,7 @@ class RaceBook {
   }
   bool has_next(std::size_t addresses) const noexcept { return next_ < addresses; }
   std::size_t take_next() noexcept { return next_++; }
+  std::size_t next_index() const noexcept { return next_; }
 
   std::size_t launch(std::size_t address, BindPlan plan, AttemptTimeout timeout, Timer::time_point now) {
     last_start_ = now;
@@ -90,7 +91,10 @@ class RaceBook {
   }
   Timer::time_point last_start() const noexcept { return last_start_; }
 
-  void failed(const NetError& error) { failures_.push_back(error.summary()); }
+  // An address's failure (told again when a late lookup ends the race: kept once).
+  void failed(const NetError& error) {
+    if (std::string s = error.summary(); failures_.empty() || failures_.back() != s) failures_.push_back(std::move(s));
+  }
   std::size_t failure_count() const noexcept { return failures_.size(); }
   // "[::1]:7000 connect: refused (ECONNREFUSED); 127.0.0.1:7000 ..."
   std::string failures() const {

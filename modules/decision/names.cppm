@@ -1,0 +1,90 @@
+// ConnectCore's decisions about a name's addresses: the lookup's answers, and the race that may
+// begin before the second family has answered (RFC 8305). Defined apart from the class to keep
+// each file readable; declared, with what each does, in connect_core.cppm.
+module;
+#include <chrono>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+export module connpolicy.decision:names;
+import connpolicy.core;
+import connpolicy.bind;
+import connpolicy.retry;
+import connpolicy.errors;
+import :race;
+import :lookup;
+import :next;
+import :connect_core;
+
+export namespace connpolicy {
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4) {
+  resolved_ = interleave_families(v6, v4);
+  remotes_ = resolved_;
+  current_ = 0;
+  racing_ = can_race() && (resolved_.size() > 1 || lookup_.awaiting());
+  race_.new_round();
+  if (racing_) current_ = race_.take_next();
+  if (resolved_.empty())
+    return decide(
+        NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"));
+  return check_destinations();
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::resolved(const expected<std::vector<Endpoint>, NetError>& v6,
+                                                         const expected<std::vector<Endpoint>, NetError>& v4) {
+  if (!v4 && (!v6 || v6->empty())) return resolve_failed(v4.error());
+  if (!v6 && v4->empty()) return resolve_failed(v6.error());
+  using list = std::span<const Endpoint>;
+  return resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::lookup_answered(Family family,
+                                                                expected<std::vector<Endpoint>, NetError> answer,
+                                                                Timer::time_point now) {
+  lookup_.put(family, std::move(answer));
+  if (lookup_.began()) return join(family);
+  if (lookup_.both_in()) return resolved(lookup_.answer(Family::ipv6), lookup_.answer(Family::ipv4));
+  if (can_race() && lookup_.has_addresses(family)) {
+    if (family == Family::ipv6) return begin(family);
+    lookup_.wake_at(saturating_add(now, options_->resolution_delay));
+  }
+  return Next::lookup_wait;
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::lookup_woke(Timer::time_point now) {
+  if (now < lookup_.wake_at()) return Next::lookup_wait;
+  if (!lookup_.began() && lookup_.has_addresses(Family::ipv4)) return begin(Family::ipv4);
+  return lookup_answered(
+      *lookup_.missing(),
+      unexpected(NetError(Step::resolve, LibraryError::no_address, name_->to_string() + ": the lookup gave no answer")),
+      now);  // a lookup that broke its word: never wait forever
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::begin(Family family) {
+  lookup_.begin();  // from now on, the other answer is awaited without a wake time
+  lookup_.wake_at(Timer::time_point::max());
+  const std::span<const Endpoint> none;
+  return family == Family::ipv6 ? resolved(lookup_.addresses(family), none) : resolved(none, lookup_.addresses(family));
+}
+
+template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
+Next ConnectCore<Bind, Retry, Error, Observer>::join(Family family) {
+  if (lookup_.has_addresses(family)) {
+    lookup_.join(family, resolved_, race_.next_index());
+    remotes_ = resolved_;
+  }
+  if (race_.in_flight()) return Next::race;
+  if (race_.has_next(remotes_.size())) {
+    current_ = race_.take_next();
+    return Next::attempt;
+  }
+  return decide(std::move(*last_));  // the race ran dry: its last failure decides
+}
+}  // namespace connpolicy

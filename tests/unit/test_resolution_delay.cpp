@@ -1,0 +1,158 @@
+// RFC 8305's resolution delay in the blocking driver, to the millisecond: AAAA and A are asked
+// at once (FakeResolver::resolve_both), each answer comes at its scripted delay on the
+// ManualTimer, and ConnectCore decides when the race begins and when a late family joins it.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+#include "events.hpp"
+import connpolicy;
+import connpolicy.testing;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+using test_support::Recorder;
+
+namespace {
+const cp::HostPort dual = *cp::HostPort::parse("dual.example.com:7000");
+const cp::Endpoint v6 = cp::Endpoint::loopback_v6(7000);
+const cp::Endpoint v4 = cp::Endpoint::loopback_v4(7000);
+const cp::FakeRoute black_hole{};
+const cp::FakeRoute connects_after_20ms{20ms, {}};
+const cp::FakeRoute refused_after_10ms{10ms, cp::make_system_error(ECONNREFUSED)};
+
+// AAAA answers `six_after` late with `six`; A at once with IPv4's loopback.
+cp::FakeResolver late_aaaa(cp::ManualTimer& timer, std::chrono::milliseconds six_after,
+                           std::vector<cp::Endpoint> six = {v6}) {
+  cp::FakeResolver names(&timer);
+  names.answer("dual.example.com", cp::Family::ipv6, {.addresses = std::move(six), .delay = six_after})
+      .answer("dual.example.com", cp::Family::ipv4, {.addresses = {v4}});
+  return names;
+}
+
+struct Start {
+  cp::Endpoint to;
+  long long at_ms;
+  bool operator==(const Start&) const = default;
+};
+std::vector<Start> starts(const cp::FakeSystem& sys, cp::Timer::time_point t0) {
+  std::vector<Start> out;
+  for (const auto& c : sys.calls())
+    if (c.call == cp::Call::connect)
+      out.push_back({*c.endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(c.time - t0).count()});
+  return out;
+}
+long long ms_since(const cp::ManualTimer& t, cp::Timer::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.now() - t0).count();
+}
+
+using Client = cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder>;
+using Quiet = cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>;
+}  // namespace
+
+TEST_CASE("resolution delay: AAAA 30 ms late is waited for, IPv6 starts at 30 and IPv4 at 280", "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
+  auto names = late_aaaa(timer, 30ms);
+  std::vector<cp::AttemptEvent> events;
+  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  {
+    auto s = client.connect(dual, names);
+    REQUIRE(s);
+    CHECK(s->remote_endpoint().value() == v4);
+    CHECK(starts(sys, t0) == std::vector<Start>{{v6, 30}, {v4, 280}});
+    CHECK(ms_since(timer, t0) == 300);
+  }
+  CHECK(names.asked() == std::vector<std::string>{"dual.example.com AAAA", "dual.example.com A"});
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("resolution delay: AAAA 80 ms late, IPv4 starts at 50 and IPv6 joins the race at its turn (300)",
+          "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, connects_after_20ms, timer).route(v4, black_hole, timer);
+  auto names = late_aaaa(timer, 80ms);
+  std::vector<cp::AttemptEvent> events;
+  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  {
+    auto s = client.connect(dual, names);
+    REQUIRE(s);
+    CHECK(s->remote_endpoint().value() == v6);
+    CHECK(starts(sys, t0) == std::vector<Start>{{v4, 50}, {v6, 300}});
+    CHECK(ms_since(timer, t0) == 320);
+    CHECK(sys.open_handles() == 1);  // the IPv4 attempt is closed (reset) already
+  }
+  CHECK(sys.open_handles() == 0);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].connected());
+}
+
+TEST_CASE("resolution delay: IPv4 refused at 60 while AAAA is 80 ms late, the race waits for it, IPv6 at 80",
+          "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, connects_after_20ms, timer).route(v4, refused_after_10ms, timer);
+  auto names = late_aaaa(timer, 80ms);
+  std::vector<cp::AttemptEvent> events;
+  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE(s);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v4, 50}, {v6, 80}});
+  CHECK(ms_since(timer, t0) == 100);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].condition == cp::Errc::connection_refused);
+  CHECK_FALSE(events[0].action);  // the race goes on: an answer is still to come
+  CHECK(events[1].connected());
+}
+
+TEST_CASE("resolution delay: IPv4 refused, then AAAA has nothing: one error, at the AAAA answer", "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v4, refused_after_10ms, timer);
+  auto names = late_aaaa(timer, 80ms, {});
+  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == cp::Errc::connection_refused);
+  CHECK(s.error().remote_endpoint() == v4);
+  CHECK(s.error().attempts() == 1);
+  CHECK(ms_since(timer, t0) == 80);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v4, 50}});
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("resolution delay: a stop while the answers are out ends the connect as cancelled, nothing opened",
+          "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  cp::FakeResolver only_aaaa(&timer);  // A has no address: the connect waits for AAAA alone
+  only_aaaa.answer("dual.example.com", cp::Family::ipv6, {.addresses = {v6}, .delay = 20s});
+  std::stop_source stop;
+  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  stop.request_stop();
+  auto s = client.connect(dual, only_aaaa, stop.get_token());
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == cp::Errc::cancelled);
+  CHECK(s.error().step() == cp::Step::resolve);
+  CHECK(sys.opened() == 0);
+}
+
+TEST_CASE("resolution delay: 0 ms starts IPv4 as soon as it answers", "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v6, connects_after_20ms, timer).route(v4, black_hole, timer);
+  auto names = late_aaaa(timer, 30ms);
+  Quiet client{cp::NoBind{}, {}, {}, sys, {.resolution_delay = 0ms, .timer = &timer}};
+  const auto t0 = timer.now();
+  REQUIRE(client.connect(dual, names));
+  CHECK(starts(sys, t0) == std::vector<Start>{{v4, 0}, {v6, 250}});
+}
