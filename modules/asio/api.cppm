@@ -30,9 +30,9 @@ auto async_connect(const Executor& executor, Connector& connector, const Endpoin
   return async_connect(executor, connector, std::span<const Endpoint>(&remote, 1), std::move(stop),
                        std::forward<Token>(token));
 }
-// To a name: both families are looked up at once on Asio's resolver (within the per-attempt
-// timeout and the retry deadline, and again before each retry round), then the addresses are
-// tried IPv6 first, alternating families. The name is copied.
+// To a name: both families are looked up at once (SystemResolver's getaddrinfo threads, within
+// the per-attempt timeout and the retry deadline, and again before each retry round) and the
+// addresses race as for the blocking Connector (Happy Eyeballs). The name is copied.
 template <class Connector, class Executor, class Token>
 auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, std::stop_token stop,
                    Token&& token) {

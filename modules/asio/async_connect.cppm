@@ -188,7 +188,7 @@ class ConnectOp {
     return fail(Step::wait, make_error_code(LibraryError::cancelled));
   }
 
-  // Both families at once on Asio's resolver (lookup.cppm), each within core.resolve_timeout().
+  // Both families at once (lookup.cppm), each within core.resolve_timeout().
   Next start_lookup() {
     std::lock_guard lock(state_->mutex);
     start_lookups(state_, clock().now(), state_->core->resolve_timeout());

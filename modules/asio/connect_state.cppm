@@ -106,17 +106,32 @@ template <class Core>
 struct State {
   template <class Executor>
   State(const Executor& ex, std::span<const Endpoint> to)
-      : socket(ex), attempt_timer(ex), wake(ex), pause(ex), remotes(to.begin(), to.end()) {}
+      : socket(ex), attempt_timer(ex), wake(ex), pause(ex), remotes(to.begin(), to.end()) {
+    link->state = this;
+  }
   template <class Executor>
-  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), wake(ex), pause(ex), name(to) {}
+  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), wake(ex), pause(ex), name(to) {
+    link->state = this;
+  }
 
-  // A name's lookup: both families at once, each answer kept as it comes.
-  struct Lookup {
-    std::optional<::asio::ip::tcp::resolver> resolver;
-    std::optional<std::vector<Endpoint>> found;  // set when it answered
-    std::error_code error;
-    bool reported = false;  // told to the core
+  // How a name's lookup threads wake the operation: while the state lives, an answer cancels its
+  // wake timer (under the state's lock); the state's end cuts the link first.
+  struct WakeLink {
+    std::mutex mutex;
+    State* state = nullptr;
+    void operator()() {
+      std::lock_guard lock(mutex);
+      if (!state) return;
+      std::lock_guard state_lock(state->mutex);
+      state->wake.cancel();
+    }
   };
+  ~State() {
+    std::lock_guard lock(link->mutex);
+    link->state = nullptr;
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
   // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
   void cancel_all() {
@@ -125,8 +140,6 @@ struct State {
     attempt_timer.cancel();
     wake.cancel();
     if (pause) pause->cancel();
-    for (Lookup& l : lookups)
-      if (l.resolver) l.resolver->cancel();
   }
 
   SpinLock mutex;
@@ -139,11 +152,10 @@ struct State {
   bool timed_out = false;                     // the attempt timer fired for this generation
   std::atomic<bool> stopped{false};           // the std::stop_token fired
   std::vector<Endpoint> remotes;
-  std::optional<HostPort> name;  // when connecting to a name
-  Lookup lookups[2];             // [0] IPv6, [1] IPv4
+  std::optional<HostPort> name;          // when connecting to a name
+  std::optional<SystemLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
+  std::shared_ptr<WakeLink> link = std::make_shared<WakeLink>();
   Timer::time_point lookup_deadline{};
-  std::chrono::milliseconds lookup_limit{};
-  unsigned lookup_round = 0;  // an answer from an older round's lookup counts for nothing
   std::optional<Core> core;
   std::optional<ConnectResult> result;
   std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs

@@ -8,6 +8,7 @@
 module;
 #include <chrono>
 #include <concepts>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -78,8 +79,10 @@ class SystemLookups {
 struct SystemResolver {
   expected<std::vector<Endpoint>, NetError> resolve(const HostPort& name, Family family,
                                                     std::chrono::milliseconds limit, std::stop_token stop) const;
-  // AAAA and A, each on its own helper thread, at once.
-  SystemLookups resolve_both(const HostPort& name, std::chrono::milliseconds limit, std::stop_token stop) const;
+  // AAAA and A, each on its own helper thread, at once. `on_answer`, when given, is called on
+  // that thread as each answer comes (an event loop's wake-up; it must not block).
+  SystemLookups resolve_both(const HostPort& name, std::chrono::milliseconds limit, std::stop_token stop,
+                             std::function<void()> on_answer = {}) const;
 };
 
 }  // namespace connpolicy

@@ -4,6 +4,7 @@ module;
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,7 +47,8 @@ std::error_code lookup_error(int status) {
 struct SystemLookups::Shared {
   std::mutex mutex;
   std::condition_variable_any done_cv;
-  Result results[2];  // [0] IPv6, [1] IPv4
+  Result results[2];                // [0] IPv6, [1] IPv4
+  std::function<void()> on_answer;  // set before the threads start
 };
 
 namespace {
@@ -54,12 +56,15 @@ namespace {
 int slot_of(Family family) { return family == Family::ipv6 ? 0 : 1; }
 
 void finish(SystemLookups::Shared& shared, Family family, std::error_code error, std::vector<Endpoint> found) {
-  std::lock_guard lock(shared.mutex);
-  Result& r = shared.results[slot_of(family)];
-  r.done = true;
-  r.error = error;
-  r.addresses = std::move(found);
-  shared.done_cv.notify_all();
+  {
+    std::lock_guard lock(shared.mutex);
+    Result& r = shared.results[slot_of(family)];
+    r.done = true;
+    r.error = error;
+    r.addresses = std::move(found);
+    shared.done_cv.notify_all();
+  }
+  if (shared.on_answer) shared.on_answer();
 }
 
 void run_lookup(const std::shared_ptr<SystemLookups::Shared>& shared, const std::string& host, Family family) {
@@ -143,9 +148,10 @@ expected<std::vector<Endpoint>, NetError> SystemResolver::resolve(const HostPort
   return answer_of(r, name, family);
 }
 
-SystemLookups SystemResolver::resolve_both(const HostPort& name, std::chrono::milliseconds limit,
-                                           std::stop_token stop) const {
+SystemLookups SystemResolver::resolve_both(const HostPort& name, std::chrono::milliseconds limit, std::stop_token stop,
+                                           std::function<void()> on_answer) const {
   auto shared = std::make_shared<SystemLookups::Shared>();
+  shared->on_answer = std::move(on_answer);
   for (Family family : {Family::ipv6, Family::ipv4})
     if (auto ec = start(shared, name, family))  // answered at once with why
       finish(*shared, family, ec, {});

@@ -10,6 +10,9 @@
 //   for (Next next = core.start();;) switch (next) {
 //     case Next::resolve:  // ask for core.name()'s IPv6 and IPv4 addresses within core.resolve_timeout()
 //       next = core.resolved(v6, v4) or core.resolve_failed(error); break;
+//       // or, asking both at once: next = core.lookup_answered(family, answer, now) for the first
+//     case Next::lookup_wait:  // the other answer, until core.lookup_wake_at()
+//       next = answer ? core.lookup_answered(family, answer, now) : core.lookup_woke(now); break;
 //     case Next::attempt: next = core.prepare(stop_requested()); break;
 //     case Next::connect:  // socket, core.plan()'s options, bind core.plan().local, connect to
 //                          // core.remote(), wait at most core.attempt_timeout(); then one of
@@ -25,6 +28,8 @@
 // until wake_at(), then report answered(id) and connected()/failed() as above, or, when none
 // answered, expire overdue(now) (close it, answered(id), timed_out()) or ask woke(now).
 // Next::done or connected() ends the race: close every other racer's socket with a reset first.
+// While core.awaiting_answer(), a racing driver also looks for the late family's answer between
+// its waits and reports it with lookup_answered(); lookup_stopped() when a stop comes meanwhile.
 export module connpolicy.decision;
 export import :options;
 export import :events;

@@ -56,8 +56,8 @@ struct ConnectorOptions {
   // recommendation is 250 ms (100 ms at least); below 10 ms is refused.
   std::chrono::milliseconds attempt_delay = std::chrono::milliseconds(250);
   // When the IPv4 answer comes before the IPv6 one, how long to wait for it before connecting
-  // over IPv4 (RFC 8305: 50 ms). Drivers that look the families up one after the other (the
-  // blocking Connector) never need it.
+  // over IPv4 (RFC 8305: 50 ms). A resolver that is asked one family after the other (not a
+  // BothFamiliesResolver) never needs it.
   std::chrono::milliseconds resolution_delay = std::chrono::milliseconds(50);
   Timer* timer = nullptr;  // the race's clock; nullptr: the system's (tests: a ManualTimer)
 };

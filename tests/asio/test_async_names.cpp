@@ -14,6 +14,7 @@ import connpolicy;
 import connpolicy.testing;
 import connpolicy.asio;
 #include "black_hole.hpp"
+#include "fake_name_server.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -65,10 +66,12 @@ TEST_CASE("asio: a name that does not exist fails at the resolve step, before an
 }
 
 namespace {
-// "dual.test" is ::1 and 127.0.0.1, by this process's own /etc/hosts (made once: unshare refuses
-// a process that has started threads).
+// "dual.test" is ::1 and 127.0.0.1, by this process's own /etc/hosts, and other names are asked
+// of 127.0.0.1:53 (a FakeNameServer), by its own /etc/resolv.conf (made once: unshare refuses a
+// process that has started threads).
 bool dual_test_hosts() {
-  static const bool made = test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n");
+  static const bool made = test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n",
+                                                             "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
   return made;
 }
 }  // namespace
@@ -131,4 +134,96 @@ TEST_CASE("asio: a race given up while an attempt is in flight closes that attem
     CHECK(io.stopped());
   }
   CHECK(test_support::open_fd_count() == fds);  // the IPv6 attempt was closed, not left to time out
+}
+
+namespace {
+// A listener on [::1]:0 that never accepts: connects to it complete in the kernel.
+struct Ipv6Listener {
+  cp::Socket socket;
+  std::uint16_t port = 0;
+};
+Ipv6Listener listen_on_ipv6_loopback() {
+  cp::NativeSystem sys;
+  Ipv6Listener l{cp::Socket(sys.open_socket(cp::Family::ipv6, false).value()), 0};
+  if (sys.bind(l.socket.native_handle(), cp::Endpoint::loopback_v6(0))) return l;
+  if (::listen(static_cast<int>(l.socket.native_handle()), 16) != 0) return l;
+  l.port = l.socket.local_endpoint().value().port();
+  return l;
+}
+
+// "late.test" from the FakeNameServer: A (127.0.0.1, black-holed) at once, AAAA (::1, listening)
+// `aaaa_after` late. How long each driver takes to connect, and over which family.
+struct Took {
+  std::chrono::milliseconds blocking, asio;
+  bool blocking_v6 = false, asio_v6 = false;
+};
+Took connect_with_aaaa_late(std::chrono::milliseconds aaaa_after) {
+  Took took{};
+  auto v6 = listen_on_ipv6_loopback();
+  REQUIRE(v6.port != 0);
+  auto hole = test_support::black_hole(cp::Family::ipv4, v6.port);
+  REQUIRE_FALSE(hole.fillers.empty());
+  test_support::FakeNameServer dns("late.test", {{{127, 0, 0, 1}}, 0ms},
+                                   {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, aaaa_after});
+  REQUIRE(dns.ok());
+  const auto name = *cp::HostPort::from("late.test", v6.port);
+  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  {
+    auto s = client.connect(name);
+    took.blocking = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+    REQUIRE(s);
+    took.blocking_v6 = s->remote_endpoint().value().is_v6();
+  }
+  asio::io_context io;
+  std::optional<Result> got;
+  start = clock::now();
+  cp::asio::async_connect(io.get_executor(), client, name, [&](Result r) {
+    took.asio = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+    got.emplace(std::move(r));
+  });
+  io.run_for(10s);
+  REQUIRE(got);
+  REQUIRE(got->has_value());
+  took.asio_v6 = (*got)->socket().remote_endpoint().address().is_v6();
+  (*got)->close_reset();
+  return took;
+}
+}  // namespace
+
+// RFC 8305's resolution delay through real lookups (getaddrinfo in both drivers' resolvers),
+// with the AAAA answer held back by this test's own name server.
+TEST_CASE("names over DNS: AAAA 30 ms late is waited for (within the 50 ms resolution delay), by both drivers",
+          "[.][netns][race][dns]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  const auto fds = test_support::open_fd_count();
+  const Took took = connect_with_aaaa_late(30ms);
+  INFO("blocking " << took.blocking.count() << " ms, asio " << took.asio.count() << " ms");
+  CHECK(took.blocking_v6);  // IPv4 black-holes: had it gone first, IPv6 would start at 250 ms
+  CHECK(took.blocking >= 30ms);
+  CHECK(took.blocking < 250ms);
+  CHECK(took.asio_v6);
+  CHECK(took.asio >= 30ms);
+  CHECK(took.asio < 250ms);
+  CHECK(test_support::open_fd_count() == fds);
+}
+
+TEST_CASE("names over DNS: AAAA 150 ms late joins the race IPv4 began at 50 ms, by both drivers",
+          "[.][netns][race][dns]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  const auto fds = test_support::open_fd_count();
+  const Took took = connect_with_aaaa_late(150ms);
+  INFO("blocking " << took.blocking.count() << " ms, asio " << took.asio.count() << " ms");
+  // IPv4 at 50 ms (black-holed), IPv6 at its turn, 50 + 250 = 300 ms: not at 150 (the answer),
+  // and not never (a late answer dropped: the 5 s connect timeout, then a failure).
+  CHECK(took.blocking_v6);
+  CHECK(took.blocking >= 295ms);
+  CHECK(took.blocking < 1s);
+  CHECK(took.asio_v6);
+  CHECK(took.asio >= 295ms);
+  CHECK(took.asio < 1s);
+  CHECK(test_support::open_fd_count() == fds);
 }

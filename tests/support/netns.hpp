@@ -38,19 +38,24 @@ inline bool in_loopback_only_namespace() {
 }
 
 // Gives this process an /etc/hosts of its own (`lines`), in a mount namespace of its own, so a
-// test can make up a name with the addresses it needs. Call before any thread starts (unshare
+// test can make up a name with the addresses it needs; with `resolv_conf`, its own
+// /etc/resolv.conf too (e.g. a FakeNameServer's "nameserver 127.0.0.1"). Call before any thread starts (unshare
 // refuses a process with threads). False when this host does not allow it.
-inline bool with_own_hosts_file(const std::string& lines) {
-  char path[] = "/tmp/connpolicy-hosts-XXXXXX";
-  const int fd = ::mkstemp(path);
-  if (fd < 0) return false;
-  const bool written = ::write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size());
-  ::close(fd);
-  const bool ok = written && ::unshare(CLONE_NEWNS) == 0 &&
-                  ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-                  ::mount(path, "/etc/hosts", nullptr, MS_BIND, nullptr) == 0;
-  ::unlink(path);  // the bind mount keeps the file's content
-  return ok;
+inline bool with_own_hosts_file(const std::string& lines, const std::string& resolv_conf = {}) {
+  // Each file's content in a temporary file, bound over the real one.
+  const auto bind_over = [](const std::string& content, const char* target) {
+    char path[] = "/tmp/connpolicy-etc-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return false;
+    const bool written = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    ::close(fd);
+    const bool ok = written && ::mount(path, target, nullptr, MS_BIND, nullptr) == 0;
+    ::unlink(path);  // the bind mount keeps the file's content
+    return ok;
+  };
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
+  if (!bind_over(lines, "/etc/hosts")) return false;
+  return resolv_conf.empty() || (::access("/etc/resolv.conf", F_OK) == 0 && bind_over(resolv_conf, "/etc/resolv.conf"));
 }
 }  // namespace test_support
 #endif
