@@ -41,8 +41,7 @@ template <class State>
 void close_racers(State& s) {
   for (Racer& r : s.racers) {
     std::error_code ignored;
-    r.socket.set_option(::asio::socket_base::linger(true, 0), ignored);
-    r.socket.close(ignored);
+    if (!close_with_reset(r.socket, ignored)) r.socket.close(ignored);
   }
   s.racers.clear();
 }

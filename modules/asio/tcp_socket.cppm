@@ -15,6 +15,17 @@ module;
 export module connpolicy.asio:tcp_socket;
 import connpolicy.core;
 
+namespace connpolicy::asio::detail {
+// SO_LINGER {1, 0}, then close: a reset, no TIME_WAIT. False (the socket left open) when the
+// linger option could not be set.
+inline bool close_with_reset(::asio::ip::tcp::socket& socket, std::error_code& ec) noexcept {
+  socket.set_option(::asio::socket_base::linger(true, 0), ec);
+  if (ec) return false;
+  socket.close(ec);
+  return true;
+}
+}  // namespace connpolicy::asio::detail
+
 export namespace connpolicy::asio {
 
 class TcpSocket {
@@ -65,9 +76,7 @@ class TcpSocket {
   std::error_code close_reset() noexcept {
     if (!socket_.is_open()) return {};
     std::error_code ec;
-    socket_.set_option(::asio::socket_base::linger(true, 0), ec);
-    if (ec) return close();
-    socket_.close(ec);
+    if (!detail::close_with_reset(socket_, ec)) return close();
     lease_.closed(CloseKind::reset);
     return ec;
   }
