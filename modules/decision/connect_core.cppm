@@ -228,7 +228,7 @@ class ConnectCore {
     const bool has_next = racing_ ? race_.has_next(remotes_.size()) : current_ + 1 < remotes_.size();
     Action action =
         error_policy_->classify(Failure{error, Bind::can_rebind && rebinds_ < options_->max_rebinds, has_next});
-    if (action != Action::rebind && remotes_.size() > 1) race_.failed(error);  // this address is done
+    if (action != Action::rebind && (remotes_.size() > 1 || lookup_.awaiting())) race_.failed(error);  // address done
     if (racing_ && action != Action::rebind && action != Action::give_up) {
       if (has_next)
         action = Action::next_endpoint;                    // the next address starts now, not at its turn

@@ -85,6 +85,7 @@ Next ConnectCore<Bind, Retry, Error, Observer>::join(Family family) {
     current_ = race_.take_next();
     return Next::attempt;
   }
+  race_.forget_last_failure();       // decide() records it again
   return decide(std::move(*last_));  // the race ran dry: its last failure decides
 }
 }  // namespace connpolicy

@@ -91,9 +91,10 @@ class RaceBook {
   }
   Timer::time_point last_start() const noexcept { return last_start_; }
 
-  // An address's failure (told again when a late lookup ends the race: kept once).
-  void failed(const NetError& error) {
-    if (std::string s = error.summary(); failures_.empty() || failures_.back() != s) failures_.push_back(std::move(s));
+  void failed(const NetError& error) { failures_.push_back(error.summary()); }
+  // The last failure is about to be decided again (a late lookup ended the race): it is kept once.
+  void forget_last_failure() noexcept {
+    if (!failures_.empty()) failures_.pop_back();
   }
   std::size_t failure_count() const noexcept { return failures_.size(); }
   // "[::1]:7000 connect: refused (ECONNREFUSED); 127.0.0.1:7000 ..."

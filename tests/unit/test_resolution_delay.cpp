@@ -156,3 +156,19 @@ TEST_CASE("resolution delay: 0 ms starts IPv4 as soon as it answers", "[race][na
   REQUIRE(client.connect(dual, names));
   CHECK(starts(sys, t0) == std::vector<Start>{{v4, 0}, {v6, 250}});
 }
+
+TEST_CASE("resolution delay: IPv4 refused, then the late IPv6 refused too: one error naming both", "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  sys.route(v4, refused_after_10ms, timer).route(v6, refused_after_10ms, timer);
+  auto names = late_aaaa(timer, 80ms);
+  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE_FALSE(s);
+  CHECK(starts(sys, t0) == std::vector<Start>{{v4, 50}, {v6, 80}});
+  CHECK(s.error().attempts() == 2);
+  CHECK_THAT(s.error().message(), Catch::Matchers::Contains("every address failed: " + v4.to_string() + " connect: "));
+  CHECK_THAT(s.error().message(), Catch::Matchers::Contains("; " + v6.to_string() + " connect: "));
+  CHECK(sys.open_handles() == 0);
+}
