@@ -19,6 +19,10 @@ if [ "$preset" = windows-cross ]; then
   wineserver -p
   wine cmd /c exit </dev/null >/dev/null 2>&1 || true
   trap 'wineserver -k 2>/dev/null || true' EXIT
+  # One test at a time under Wine: every test process shares one wineserver, and a port block one
+  # test found free can be taken meanwhile by a test beside it (bound with SO_EXCLUSIVEADDRUSE:
+  # WSAEACCES). CI saw it once in the Asio parity test.
+  export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-1}"
 fi
 # As many tests at once as there are cores, unless the caller says otherwise (the presets name no
 # job count). An empty CTEST_PARALLEL_LEVEL would mean the same to CMake >= 3.29.

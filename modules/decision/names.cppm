@@ -58,12 +58,16 @@ Next ConnectCore<Bind, Retry, Error, Observer>::lookup_answered(Family family,
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
 Next ConnectCore<Bind, Retry, Error, Observer>::lookup_woke(Timer::time_point now) {
-  if (now < lookup_.wake_at()) return Next::lookup_wait;
-  if (!lookup_.began() && lookup_.has_addresses(Family::ipv4)) return begin(Family::ipv4);
+  if (const auto wake = lookup_.wake_at(); wake != Timer::time_point::max()) {
+    if (now < wake) return Next::lookup_wait;
+    if (!lookup_.began() && lookup_.has_addresses(Family::ipv4)) return begin(Family::ipv4);
+  }
+  // Nothing came with no time set to wait for: the lookups broke their word (each family is
+  // answered once, a silent one with a timeout). Never wait forever: the missing family failed.
   return lookup_answered(
-      *lookup_.missing(),
+      lookup_.missing().value_or(Family::ipv6),
       unexpected(NetError(Step::resolve, LibraryError::no_address, name_->to_string() + ": the lookup gave no answer")),
-      now);  // a lookup that broke its word: never wait forever
+      now);
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>

@@ -8,12 +8,16 @@
 #include <string>
 #include <vector>
 #include "events.hpp"
+#include "race_schedule.hpp"
 import connpolicy;
 import connpolicy.testing;
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
+using test_support::ms_since;
 using test_support::Recorder;
+using test_support::Start;
+using test_support::starts;
 
 namespace {
 const cp::HostPort dual = *cp::HostPort::parse("dual.example.com:7000");
@@ -30,23 +34,6 @@ cp::FakeResolver names_with(std::vector<cp::Endpoint> six, std::vector<cp::Endpo
   names.answer("dual.example.com", cp::Family::ipv6, {.addresses = std::move(six)})
       .answer("dual.example.com", cp::Family::ipv4, {.addresses = std::move(four)});
   return names;
-}
-
-// Each connect(): where to and when, in ms after `start`.
-struct Start {
-  cp::Endpoint to;
-  long long at_ms;
-  bool operator==(const Start&) const = default;
-};
-std::vector<Start> starts(const cp::FakeSystem& sys, cp::Timer::time_point start) {
-  std::vector<Start> out;
-  for (const auto& c : sys.calls())
-    if (c.call == cp::Call::connect)
-      out.push_back({*c.endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(c.time - start).count()});
-  return out;
-}
-long long ms_since(const cp::ManualTimer& t, cp::Timer::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.now() - start).count();
 }
 
 template <class Bind = cp::NoBind, class Retry = cp::NoRetry>

@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 #include "events.hpp"
+#include "race_schedule.hpp"
 import connpolicy;
 import connpolicy.testing;
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
+using test_support::ms_since;
 using test_support::Recorder;
+using test_support::Start;
+using test_support::starts;
 
 namespace {
 const cp::HostPort dual = *cp::HostPort::parse("dual.example.com:7000");
@@ -31,22 +35,6 @@ cp::FakeResolver late_aaaa(cp::ManualTimer& timer, std::chrono::milliseconds six
   names.answer("dual.example.com", cp::Family::ipv6, {.addresses = std::move(six), .delay = six_after})
       .answer("dual.example.com", cp::Family::ipv4, {.addresses = {v4}});
   return names;
-}
-
-struct Start {
-  cp::Endpoint to;
-  long long at_ms;
-  bool operator==(const Start&) const = default;
-};
-std::vector<Start> starts(const cp::FakeSystem& sys, cp::Timer::time_point t0) {
-  std::vector<Start> out;
-  for (const auto& c : sys.calls())
-    if (c.call == cp::Call::connect)
-      out.push_back({*c.endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(c.time - t0).count()});
-  return out;
-}
-long long ms_since(const cp::ManualTimer& t, cp::Timer::time_point t0) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.now() - t0).count();
 }
 
 using Client = cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder>;
@@ -171,4 +159,38 @@ TEST_CASE("resolution delay: IPv4 refused, then the late IPv6 refused too: one e
   CHECK_THAT(s.error().message(), Catch::Matchers::Contains("every address failed: " + v4.to_string() + " connect: "));
   CHECK_THAT(s.error().message(), Catch::Matchers::Contains("; " + v6.to_string() + " connect: "));
   CHECK(sys.open_handles() == 0);
+}
+
+namespace {
+// A resolver of one's own whose lookups never hand over an answer (breaking LookupsInFlight's
+// word): the connect must end, not wait forever.
+struct SilentLookups {
+  int* asked;
+  std::optional<cp::FamilyAnswer> next(cp::Timer::time_point) {
+    ++*asked;
+    return std::nullopt;
+  }
+};
+struct SilentResolver {
+  int asked = 0;
+  cp::expected<std::vector<cp::Endpoint>, cp::NetError> resolve(const cp::HostPort&, cp::Family,
+                                                                std::chrono::milliseconds, std::stop_token) {
+    return std::vector<cp::Endpoint>{};
+  }
+  SilentLookups resolve_both(const cp::HostPort&, std::chrono::milliseconds, std::stop_token) { return {&asked}; }
+};
+static_assert(cp::BothFamiliesResolver<SilentResolver>);
+}  // namespace
+
+TEST_CASE("resolution delay: lookups that never hand over an answer end the connect, not hang it", "[race][name]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  SilentResolver silent;
+  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  auto s = client.connect(dual, silent);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().step() == cp::Step::resolve);
+  CHECK_THAT(s.error().message(), Catch::Matchers::Contains("the lookup gave no answer"));
+  CHECK(silent.asked == 2);  // once per family, then each is taken as failed
+  CHECK(sys.opened() == 0);
 }
