@@ -21,7 +21,7 @@ if [ "$preset" = windows-cross ]; then
   trap 'wineserver -k 2>/dev/null || true' EXIT
   # One test at a time under Wine: every test process shares one wineserver, and a port block one
   # test found free can be taken meanwhile by a test beside it (bound with SO_EXCLUSIVEADDRUSE:
-  # WSAEACCES). CI saw it once in the Asio parity test.
+  # WSAEACCES).
   export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-1}"
 fi
 # As many tests at once as there are cores, unless the caller says otherwise (the presets name no
