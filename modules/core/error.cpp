@@ -263,6 +263,18 @@ std::string_view describe(Errc condition) noexcept {
   return "error";
 }
 
+std::string_view to_string(GiveUp reason) noexcept {
+  switch (reason) {
+    case GiveUp::no_retry: return "the retry policy does not retry";
+    case GiveUp::max_attempts: return "the retry policy's max_attempts was reached";
+    case GiveUp::deadline: return "the next wait would end after the deadline";
+    case GiveUp::retry_budget:
+      return "the shared retry budget refused (too many failed rounds lately across the connects that share it; "
+             "it refills as connects succeed)";
+  }
+  return "gave up";
+}
+
 std::string_view to_string(Step step) noexcept {
   switch (step) {
     case Step::socket: return "socket";

@@ -73,6 +73,15 @@ enum class Step : std::uint8_t {
   resolve
 };
 
+// Why a connect stopped retrying (NetError::gave_up(), AttemptEvent::gave_up): the retry policy's
+// word, beside the failure that ended the last round.
+enum class GiveUp : std::uint8_t {
+  no_retry,      // the policy never retries (NoRetry)
+  max_attempts,  // the policy's max_attempts rounds were made
+  deadline,      // the next wait would end after the deadline
+  retry_budget,  // a RetryBudget shared with other connects refused: too many failures lately
+};
+
 // Failures that connpolicy itself decides, not the OS. Each is equivalent to one Errc.
 enum class LibraryError : int {
   invalid_endpoint = 1,  // an endpoint that cannot be used: unreadable text or sockaddr, no endpoint
@@ -140,6 +149,7 @@ std::string_view code_name(const std::error_code& code) noexcept;
 // "local port busy", "connection refused", ...
 std::string_view describe(Errc condition) noexcept;
 std::string_view to_string(Step step) noexcept;
+std::string_view to_string(GiveUp reason) noexcept;
 
 }  // namespace connpolicy
 

@@ -38,6 +38,9 @@ class NetError {
   // When whoever made the error knows how long until trying again can work (e.g. a port
   // rotation whose ports are all cooling down): retry policies wait exactly that.
   const std::optional<std::chrono::milliseconds>& retry_after() const noexcept { return retry_after_; }
+  // Why the retry policy stopped (empty when it was not asked: the error policy gave up, a stop,
+  // a configuration error). code() stays what the last round failed with.
+  std::optional<GiveUp> gave_up() const noexcept { return gave_up_; }
 
   // One line a person can act on, e.g.
   // "bind 0.0.0.0:40003 -> 127.0.0.1:7000: local port busy (EADDRINUSE, errno 98), after 3
@@ -67,6 +70,10 @@ class NetError {
     retry_after_ = d;
     return *this;
   }
+  NetError& with_gave_up(GiveUp reason) & noexcept {
+    gave_up_ = reason;
+    return *this;
+  }
   NetError&& with_local(const Endpoint& e) && noexcept { return std::move(with_local(e)); }
   NetError&& with_remote(const Endpoint& e) && noexcept { return std::move(with_remote(e)); }
   NetError&& with_attempts(int n) && noexcept { return std::move(with_attempts(n)); }
@@ -85,6 +92,7 @@ class NetError {
   int attempts_ = 0;
   std::string detail_;
   std::optional<std::chrono::milliseconds> retry_after_;
+  std::optional<GiveUp> gave_up_;
 };
 
 // The error for an option that means nothing, found before any syscall: `option` names it

@@ -3,8 +3,7 @@
 // driver both run it, so a policy behaves the same under either. How a driver runs it:
 // module connpolicy.decision's front page (decision.cppm); the name's part is in names.cppm.
 //
-// The success path (start, prepare, connected) is forced inline: as calls they cost the blocking
-// driver about 40 instructions a connect (P1 in docs/benchmarks.md).
+// The success path (start, prepare, connected) is forced inline: calls cost ~40 instructions (P1).
 //
 // Use when: you write a driver of your own (another event loop, io_uring). Drive it from one
 // thread at a time; the policies it asks are shared and thread-safe.
@@ -141,6 +140,7 @@ class ConnectCore {
   [[gnu::always_inline]] std::shared_ptr<PortLease> connected() {
     observe(remote(), plan_->local, nullptr, std::nullopt, {});
     succeeded_ = true;
+    report_success(schedule_);  // a budgeted schedule refills its budget
     std::shared_ptr<PortLease> lease = std::move(plan_->lease);
     plan_.reset();
     if (racing_) [[unlikely]]
@@ -247,8 +247,8 @@ class ConnectCore {
         delay_ = *d;
       } else {
         action = Action::give_up;
-        error.with_detail(error.detail() + (error.detail().empty() ? "" : "; ") +
-                          "gave up: " + std::string(to_string(d.error())));
+        error.with_gave_up(d.error()).with_detail(error.detail() + (error.detail().empty() ? "" : "; ") +
+                                                  "gave up: " + std::string(to_string(d.error())));
       }
     }
     observe(remote(), error.local_endpoint(), &error, action, delay_);

@@ -26,6 +26,7 @@ struct AttemptEvent {
   std::optional<Action> action;   // what happens next (empty on success, and for a racer whose
                                   // failure leaves the race going on: others are in flight)
   Timer::duration delay{};        // the wait before the next round, for Action::retry
+  std::optional<GiveUp> gave_up;  // for Action::give_up when the retry policy said no: why
   bool connected() const noexcept { return !error; }
 };
 
@@ -45,7 +46,7 @@ void notify(Observer& observer, const Endpoint& remote, const std::optional<Endp
   if constexpr (!std::is_same_v<Observer, NoObserver>) {
     observer(AttemptEvent{remote, local, attempts, error ? error->step() : Step::connect,
                           error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other, action,
-                          delay});
+                          delay, error ? error->gave_up() : std::nullopt});
   }
 }
 

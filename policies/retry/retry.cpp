@@ -22,15 +22,6 @@ std::uint64_t splitmix64(std::uint64_t& state) noexcept {
 }
 }  // namespace
 
-std::string_view to_string(GiveUp reason) noexcept {
-  switch (reason) {
-    case GiveUp::no_retry: return "the retry policy does not retry";
-    case GiveUp::max_attempts: return "the retry policy's max_attempts was reached";
-    case GiveUp::deadline: return "the next wait would end after the deadline";
-  }
-  return "gave up";
-}
-
 ExponentialRetry::ExponentialRetry(ExponentialOptions options)
     : SleepsOnTimer(options.timer), options_(std::make_shared<const ExponentialOptions>(options)),
       seed_(seed_or_random(options.seed)), schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}

@@ -4,6 +4,7 @@
 //   schedule.next_delay(error) how long to wait before the next round, or why to stop
 //   schedule.time_left()       until the deadline, if there is one (bounds each connect wait)
 //   policy.sleep(d, stop)      waits; false when `stop` was requested (then: cancelled)
+//   schedule.succeeded()       optional: told when the connect succeeded (a RetryBudget refills)
 module;
 #include <chrono>
 #include <concepts>
@@ -16,13 +17,6 @@ import connpolicy.core;
 
 export namespace connpolicy {
 
-enum class GiveUp : std::uint8_t {
-  no_retry,      // the policy never retries (NoRetry)
-  max_attempts,  // the policy's max_attempts rounds were made
-  deadline,      // the next wait would end after the deadline
-};
-std::string_view to_string(GiveUp reason) noexcept;
-
 template <class R>
 concept RetryPolicy =
     std::copy_constructible<R> && requires(const R& policy, typename R::schedule_type& schedule, const NetError& error,
@@ -32,6 +26,12 @@ concept RetryPolicy =
       { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;
       { policy.sleep(delay, stop) } -> std::same_as<bool>;
     };
+
+// Tells a schedule that wants to know (it has succeeded()) that its connect succeeded.
+template <class Schedule>
+void report_success(Schedule& schedule) noexcept {
+  if constexpr (requires { schedule.succeeded(); }) schedule.succeeded();
+}
 
 // One connect()'s limits, which every counting policy shares: rounds made against max_attempts,
 // the deadline, and the rule that a wait which would end past the deadline is not started.
