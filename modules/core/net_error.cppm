@@ -95,6 +95,10 @@ class NetError {
   std::optional<GiveUp> gave_up_;
 };
 
+// `error.gave_up() == GiveUp::retry_budget` works without including <optional> (a module does not
+// pass std's operators on to its importers), and beside it when included (this one is preferred).
+constexpr bool operator==(const std::optional<GiveUp>& reason, GiveUp r) noexcept { return reason && *reason == r; }
+
 // The error for an option that means nothing, found before any syscall: `option` names it
 // ("ConnectorOptions::connect_timeout"), `what` says what is wrong and what would do.
 inline NetError invalid_option(std::string_view option, std::string_view what) {
