@@ -19,22 +19,14 @@
 #include <string>
 #include <vector>
 import connpolicy;
+#include "simulated_time.hpp"
 
 namespace cp = connpolicy;
+using bench_support::SimulatedTime;
 using namespace std::chrono_literals;
 using Clock = cp::Timer::time_point;
 
 namespace {
-
-class SimulatedTime final : public cp::Timer {
- public:
-  time_point now() const noexcept override { return now_; }
-  bool sleep_for(duration, std::stop_token) override { return true; }  // the simulation moves time
-  void set(time_point t) { now_ = t; }
-
- private:
-  time_point now_{};
-};
 
 struct Setup {
   int clients = 10000, admitted_per_tick = 200;

@@ -13,22 +13,13 @@
 #include <stop_token>
 #include <vector>
 import connpolicy;
+#include "simulated_time.hpp"
 
 namespace cp = connpolicy;
+using bench_support::SimulatedTime;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The simulation's clock, seen by the retry schedules through the Timer interface.
-class SimulatedTime final : public cp::Timer {
- public:
-  time_point now() const noexcept override { return now_; }
-  bool sleep_for(duration, std::stop_token) override { return true; }  // the simulation moves time
-  void set(time_point t) { now_ = t; }
-
- private:
-  time_point now_{};
-};
 
 struct Result {
   long attempts = 0;
