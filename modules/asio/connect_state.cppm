@@ -2,9 +2,6 @@
 // conversions between Asio's types and the library's. Internal to connpolicy.asio.
 module;
 #include <asio.hpp>
-#ifndef _WIN32
-#include <netdb.h>
-#endif
 #include <chrono>
 #include <algorithm>
 #include <cstring>
@@ -44,19 +41,9 @@ inline Endpoint from_asio(const ::asio::ip::tcp::endpoint& e) {
 }
 
 // Asio reports OS errors in a category of its own; the library's one table knows errno and
-// Winsock codes in the standard categories, and getaddrinfo's in the resolver category.
+// Winsock codes in the standard categories. (Names are looked up by SystemLookups, which reports
+// getaddrinfo's codes itself: no resolver error comes through Asio.)
 inline std::error_code from_asio(std::error_code ec) noexcept {
-#ifndef _WIN32
-  if (ec.category() == ::asio::error::get_netdb_category()) {
-    switch (ec.value()) {  // Asio's translation of getaddrinfo's codes, back to them
-      case ::asio::error::host_not_found: return make_resolver_error(EAI_NONAME);
-      case ::asio::error::host_not_found_try_again: return make_resolver_error(EAI_AGAIN);
-      case ::asio::error::no_recovery: return make_resolver_error(EAI_FAIL);
-      default: return make_resolver_error(EAI_NONAME);  // no_data: the name has no such address
-    }
-  }
-  if (ec.category() == ::asio::error::get_addrinfo_category()) return make_resolver_error(ec.value());
-#endif
   if (ec.category() != ::asio::system_category()) return ec;
 #ifdef _WIN32
   return make_winsock_error(ec.value());
