@@ -109,8 +109,8 @@ double plain_connect(const cp::Endpoint& to) {
 // curl's whole run (its start-up included: see the p50), connected unless it timed out or could
 // not connect (exit 28, 7). The server closes at once, so curl's own end is "empty reply" (52).
 double curl(std::uint16_t port, const std::string& options) {
-  const std::string command = "curl -s -o /dev/null " + options + " --max-time 30 http://127.0.0.1:" +
-                              std::to_string(port) + "/ 2>/dev/null";
+  const std::string command =
+      "curl -s -o /dev/null " + options + " --max-time 30 http://127.0.0.1:" + std::to_string(port) + "/ 2>/dev/null";
   const auto start = Clock::now();
   const int status = std::system(command.c_str());
   const auto took = Clock::now() - start;
@@ -186,10 +186,12 @@ int run_all(int n, int percent, bool only_connpolicy) {
                   "x2 up to 100 ms, full jitter, 10 attempts",
                   [&] { return with_connpolicy(client, to); }, [&] { return attempts.load(); }});
   if (!only_connpolicy) {
-    rows.push_back({"plain blocking connect() (the kernel retransmits the SYN)", [&] { return plain_connect(to); }, {}});
+    rows.push_back(
+        {"plain blocking connect() (the kernel retransmits the SYN)", [&] { return plain_connect(to); }, {}});
     rows.push_back({"curl --connect-timeout 2", [&] { return curl(to.port(), "--connect-timeout 2"); }, {}});
     rows.push_back({"curl --connect-timeout 0.2 --retry 5 (waits 1 s, 2 s, ... between tries)",
-                    [&] { return curl(to.port(), "--connect-timeout 0.2 --retry 5"); }, {}});
+                    [&] { return curl(to.port(), "--connect-timeout 0.2 --retry 5"); },
+                    {}});
   }
   for (Row& row : rows) run(row, n);
   print(rows, n, percent);
