@@ -28,6 +28,7 @@
 #include "netns.hpp"
 import connpolicy;
 import connpolicy.testing;
+#include "events.hpp"
 #include "fd_count.hpp"
 
 namespace cp = connpolicy;
@@ -68,10 +69,7 @@ Syns syn_counters() {
   return packets.size() == 2 ? Syns{packets[0], packets[1]} : Syns{};
 }
 
-struct CountAttempts {
-  std::atomic<long>* attempts;
-  void operator()(const cp::AttemptEvent&) const { ++*attempts; }
-};
+using CountAttempts = test_support::CountEvents<std::atomic<long>>;
 using Client =
     cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::NativeSystem, CountAttempts>;
 constexpr auto per_attempt = 200ms;

@@ -42,26 +42,34 @@ expected<void, NetError> RetryBudget::check() const {
   return {};
 }
 
+namespace {
+// Applies `next` (old -> new thousandths) to the bucket atomically; returns what it wrote.
+template <class Next>
+std::int64_t update(std::atomic<std::int64_t>& milli, Next next) noexcept {
+  std::int64_t now = milli.load(std::memory_order_relaxed), then = next(now);
+  while (then != now && !milli.compare_exchange_weak(now, then, std::memory_order_relaxed)) then = next(now);
+  return then;
+}
+std::int64_t less_one_token(std::int64_t milli) noexcept { return std::max<std::int64_t>(0, milli - 1000); }
+// gRPC's rule: a retry only while more than half the bucket is left after the failure's token.
+bool retry_allowed(std::int64_t left, std::int64_t max_milli) noexcept { return left > max_milli / 2; }
+}  // namespace
+
 bool RetryBudget::record_failure() noexcept {
-  std::int64_t now = state_->milli.load(std::memory_order_relaxed), next;
-  do {
-    next = std::max<std::int64_t>(0, now - 1000);
-  } while (!state_->milli.compare_exchange_weak(now, next, std::memory_order_relaxed));
-  const bool allowed = next > state_->max_milli / 2;
+  const bool allowed = retry_allowed(update(state_->milli, less_one_token), state_->max_milli);
   if (!allowed) state_->refused.fetch_add(1, std::memory_order_relaxed);
   return allowed;
 }
 
 void RetryBudget::record_success() noexcept {
-  std::int64_t now = state_->milli.load(std::memory_order_relaxed), next;
-  do {
-    next = std::min(state_->max_milli, now + state_->ratio_milli);
-  } while (next != now && !state_->milli.compare_exchange_weak(now, next, std::memory_order_relaxed));
+  update(state_->milli, [max = state_->max_milli, ratio = state_->ratio_milli](std::int64_t now) {
+    return std::min(max, now + ratio);
+  });
 }
 
 double RetryBudget::tokens() const noexcept { return double(state_->milli.load(std::memory_order_relaxed)) / 1000.0; }
 bool RetryBudget::allows_retry() const noexcept {
-  return state_->milli.load(std::memory_order_relaxed) - 1000 > state_->max_milli / 2;
+  return retry_allowed(less_one_token(state_->milli.load(std::memory_order_relaxed)), state_->max_milli);
 }
 std::uint64_t RetryBudget::refused() const noexcept { return state_->refused.load(std::memory_order_relaxed); }
 

@@ -7,6 +7,7 @@
 import connpolicy;
 import connpolicy.asio;
 import connpolicy.testing;
+#include "events.hpp"
 #include "fd_count.hpp"
 #include "loopback.hpp"
 
@@ -14,10 +15,7 @@ namespace cp = connpolicy;
 using namespace std::chrono_literals;
 
 namespace {
-struct CountAttempts {
-  int* attempts;
-  void operator()(const cp::AttemptEvent&) const { ++*attempts; }
-};
+using CountAttempts = test_support::CountEvents<int>;
 using Client = cp::Connector<cp::NoBind, cp::Budgeted<cp::ExponentialRetry>, cp::DefaultErrorPolicy, cp::NativeSystem,
                              CountAttempts>;
 }  // namespace

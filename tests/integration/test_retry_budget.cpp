@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 #include <vector>
+#include "events.hpp"
 #include "fd_count.hpp"
 import connpolicy;
 import connpolicy.testing;
@@ -16,10 +17,7 @@ namespace cp = connpolicy;
 using namespace std::chrono_literals;
 
 namespace {
-struct CountAttempts {
-  std::atomic<int>* attempts;
-  void operator()(const cp::AttemptEvent&) const { ++*attempts; }
-};
+using CountAttempts = test_support::CountEvents<std::atomic<int>>;
 using Client = cp::Connector<cp::EphemeralBind, cp::Budgeted<cp::ExponentialRetry>, cp::DefaultErrorPolicy,
                              cp::NativeSystem, CountAttempts>;
 }  // namespace

@@ -13,6 +13,13 @@ struct Recorder {
   void operator()(const connpolicy::AttemptEvent& e) const { events->push_back(e); }
 };
 
+// An observer that only counts attempts: `Count` is int, or std::atomic<int> when threads share it.
+template <class Count>
+struct CountEvents {
+  Count* count;
+  void operator()(const connpolicy::AttemptEvent&) const { ++*count; }
+};
+
 // "2 127.0.0.1:7000 from 0.0.0.0:40003 connect connection refused -> retry 20000000" (the delay
 // in the clock's ticks).
 inline std::string event_line(const connpolicy::AttemptEvent& e) {
