@@ -1,0 +1,61 @@
+// `connpolicy doctor`: the client side of this host at a glance, and what to do about it.
+// diagnose() is pure (facts and a census in, a Diagnosis out), so tests give it made-up hosts.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+#include <nlohmann/json.hpp>
+#include "host_facts.hpp"
+import connpolicy;
+
+namespace connpolicy::command {
+
+// The client-side sockets towards one remote end (server-side sockets, whose local port is a
+// port this host listens on, are left out: their "remote" is a client).
+struct Destination {
+  Endpoint remote;
+  int time_wait = 0;               // sockets in TIME_WAIT towards it
+  std::size_t ephemeral_held = 0;  // ports of the ephemeral range they hold
+  std::size_t ephemeral_left = 0;  // ports connect() can still pick towards it
+};
+
+// One port of --range and every socket on it (empty: free).
+struct RangePort {
+  std::uint16_t port = 0;
+  std::vector<PortUse> uses;
+};
+
+struct Finding {
+  std::string id;                    // stable: see docs/command.md
+  std::vector<std::uint16_t> ports;  // the ports it is about (may be empty)
+  std::string text;                  // what is wrong and what to do, in one paragraph
+};
+
+struct Diagnosis {
+  HostFacts facts;
+  CensusSource source = CensusSource::netlink;
+  std::size_t sockets = 0;
+  int time_wait = 0;
+  std::size_t ephemeral_usable = 0;
+  std::vector<Destination> destinations;  // most ephemeral ports held first
+  std::optional<Destination> to;          // --to, even when nothing goes there
+  std::optional<PortRange> range;
+  std::vector<RangePort> held;  // ports of --range that something holds, in order
+  std::vector<Finding> findings;
+};
+
+Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<PortRange> range,
+                   std::optional<Endpoint> to);
+
+std::string render_text(const Diagnosis& d);
+nlohmann::json to_json(const Diagnosis& d);
+
+// One socket: JSON object and one line of text (shared with `connpolicy census`).
+nlohmann::json use_json(const PortUse& use);
+std::string use_line(const PortUse& use);
+
+// "42 s" (rounded up), or what the system does not say.
+std::string time_left_text(const PortUse& use);
+
+}  // namespace connpolicy::command

@@ -1,0 +1,118 @@
+// The doctor's two faces: text for the person on call, JSON (docs/command.md, version 1) for scripts.
+#include <sstream>
+
+#include "doctor.hpp"
+
+namespace connpolicy::command {
+namespace {
+
+std::string on_off(const std::optional<bool>& value) { return !value ? "unknown" : *value ? "on" : "off"; }
+
+std::string tw_reuse_text(const std::optional<int>& value) {
+  if (!value) return "unknown";
+  if (*value == 0) return "0 (off)";
+  if (*value == 1) return "1 (on)";
+  return std::to_string(*value) + " (loopback only)";
+}
+
+std::string destination_line(const Destination& d) {
+  return std::to_string(d.time_wait) + " TIME_WAIT, " + std::to_string(d.ephemeral_held) + " ephemeral ports held, " +
+         std::to_string(d.ephemeral_left) + " left";
+}
+
+nlohmann::json destination_json(const Destination& d) {
+  return {{"remote", d.remote.to_string()},
+          {"time_wait", d.time_wait},
+          {"ephemeral_ports_held", d.ephemeral_held},
+          {"ephemeral_ports_left", d.ephemeral_left}};
+}
+
+nlohmann::json optional_json(const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+nlohmann::json use_json(const PortUse& use) {
+  return {{"local", use.local.to_string()},
+          {"remote", use.remote.is_unspecified() ? nlohmann::json(nullptr) : nlohmann::json(use.remote.to_string())},
+          {"state", std::string(to_string(use.state))},
+          {"time_wait_left_ms",
+           use.time_wait_left ? nlohmann::json(use.time_wait_left->count()) : nlohmann::json(nullptr)}};
+}
+
+std::string use_line(const PortUse& use) {
+  std::string line = std::string(to_string(use.state)) + "  " + use.local.to_string();
+  if (!use.remote.is_unspecified()) line += " -> " + use.remote.to_string();
+  if (use.state == TcpState::time_wait) line += "  " + time_left_text(use) + " left";
+  return line;
+}
+
+std::string render_text(const Diagnosis& d) {
+  std::ostringstream out;
+  const HostFacts& f = d.facts;
+  out << "connpolicy doctor: " << f.system << ", " << d.sockets << " TCP sockets (from " << to_string(d.source)
+      << ")\n";
+  out << "  ephemeral ports  ";
+  if (f.ephemeral)
+    out << f.ephemeral->to_string() << (f.ephemeral_is_default ? " (the default; not read)" : "") << ", "
+        << d.ephemeral_usable << " usable, reserved: " << (f.reserved_text.empty() ? "none" : f.reserved_text) << "\n";
+  else
+    out << "unknown\n";
+  out << "  tcp_timestamps   " << on_off(f.tcp_timestamps) << "\n  tcp_tw_reuse     " << tw_reuse_text(f.tcp_tw_reuse)
+      << "\n  TIME_WAIT        " << d.time_wait << " in all\n";
+  if (!d.destinations.empty()) out << "destinations (client side, most ports held first):\n";
+  for (std::size_t i = 0; i < d.destinations.size() && i < 10; ++i)
+    out << "  " << d.destinations[i].remote.to_string() << "  " << destination_line(d.destinations[i]) << "\n";
+  if (d.destinations.size() > 10) out << "  ... " << d.destinations.size() - 10 << " more (--json lists them all)\n";
+  if (d.to) out << "to " << d.to->remote.to_string() << ": " << destination_line(*d.to) << "\n";
+  if (d.range) {
+    out << "range " << d.range->to_string() << ": " << d.held.size() << " held, " << d.range->size() - d.held.size()
+        << " free\n";
+    for (const RangePort& p : d.held)
+      for (const PortUse& use : p.uses) out << "  " << p.port << "  " << use_line(use) << "\n";
+  }
+  if (d.findings.empty())
+    out << "no findings\n";
+  else
+    out << "findings (" << d.findings.size() << "):\n";
+  for (const Finding& finding : d.findings) out << "  [" << finding.id << "] " << finding.text << "\n";
+  return out.str();
+}
+
+nlohmann::json to_json(const Diagnosis& d) {
+  const HostFacts& f = d.facts;
+  nlohmann::json j = {{"version", 1},
+                      {"system", f.system},
+                      {"census_source", std::string(to_string(d.source))},
+                      {"sockets", d.sockets},
+                      {"time_wait", d.time_wait},
+                      {"tcp_timestamps", optional_json(f.tcp_timestamps)},
+                      {"tcp_tw_reuse", optional_json(f.tcp_tw_reuse)},
+                      {"reserved_ports", f.reserved_text},
+                      {"ephemeral_ports_usable", d.ephemeral_usable}};
+  j["ephemeral_range"] = f.ephemeral ? nlohmann::json{{"first", f.ephemeral->first()},
+                                                      {"last", f.ephemeral->last()},
+                                                      {"default", f.ephemeral_is_default}}
+                                     : nlohmann::json(nullptr);
+  j["destinations"] = nlohmann::json::array();
+  for (const Destination& dest : d.destinations) j["destinations"].push_back(destination_json(dest));
+  j["to"] = d.to ? destination_json(*d.to) : nlohmann::json(nullptr);
+  j["range"] = nullptr;
+  if (d.range) {
+    nlohmann::json ports = nlohmann::json::array();
+    for (const RangePort& p : d.held) {
+      nlohmann::json uses = nlohmann::json::array();
+      for (const PortUse& use : p.uses) uses.push_back(use_json(use));
+      ports.push_back({{"port", p.port}, {"sockets", uses}});
+    }
+    j["range"] = {{"first", d.range->first()},
+                  {"last", d.range->last()},
+                  {"free", d.range->size() - d.held.size()},
+                  {"held", ports}};
+  }
+  j["findings"] = nlohmann::json::array();
+  for (const Finding& finding : d.findings)
+    j["findings"].push_back({{"id", finding.id}, {"ports", finding.ports}, {"text", finding.text}});
+  return j;
+}
+
+}  // namespace connpolicy::command
