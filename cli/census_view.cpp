@@ -35,7 +35,7 @@ nlohmann::json census_json(const Census& census, const std::optional<PortRange>&
   for (const PortUse& use : census.uses) sockets.push_back(use_json(use));
   return {
       {"version", 1},
-      {"census_source", std::string(to_string(census.source))},
+      {"census_source", source_id(census.source)},
       {"range", range ? nlohmann::json{{"first", range->first()}, {"last", range->last()}} : nlohmann::json(nullptr)},
       {"asked", asked},
       {"sockets", sockets}};

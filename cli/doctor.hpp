@@ -55,6 +55,9 @@ nlohmann::json to_json(const Diagnosis& d);
 nlohmann::json use_json(const PortUse& use);
 std::string use_line(const PortUse& use);
 
+// The census's source as the JSON names it: "netlink", "proc_net_tcp" or "tcp_table".
+std::string source_id(CensusSource source);
+
 // "42 s" (rounded up), or what the system does not say.
 std::string time_left_text(const PortUse& use);
 

@@ -31,6 +31,15 @@ nlohmann::json optional_json(const auto& value) { return value ? nlohmann::json(
 
 }  // namespace
 
+std::string source_id(CensusSource source) {
+  switch (source) {
+    case CensusSource::netlink: return "netlink";
+    case CensusSource::proc_net_tcp: return "proc_net_tcp";
+    case CensusSource::tcp_table: return "tcp_table";
+  }
+  return "unknown";
+}
+
 nlohmann::json use_json(const PortUse& use) {
   return {{"local", use.local.to_string()},
           {"remote", use.remote.is_unspecified() ? nlohmann::json(nullptr) : nlohmann::json(use.remote.to_string())},
@@ -82,7 +91,7 @@ nlohmann::json to_json(const Diagnosis& d) {
   const HostFacts& f = d.facts;
   nlohmann::json j = {{"version", 1},
                       {"system", f.system},
-                      {"census_source", std::string(to_string(d.source))},
+                      {"census_source", source_id(d.source)},
                       {"sockets", d.sockets},
                       {"time_wait", d.time_wait},
                       {"tcp_timestamps", optional_json(f.tcp_timestamps)},

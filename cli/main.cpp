@@ -31,12 +31,31 @@ std::optional<PortRange> range_option(const std::string& text) {
   return *range;
 }
 
+// --to ADDR:PORT, or NAME:PORT looked up (IPv4 first, then IPv6; the first address is the one
+// asked about). Text that is not HOST:PORT at all is bad usage.
+std::expected<Endpoint, std::string> resolve_to(const std::string& text) {
+  auto name = connpolicy::HostPort::parse(text);
+  if (!name) throw Usage{"--to: " + name.error().message()};
+  if (name->numeric()) return *name->numeric();
+  connpolicy::SystemResolver resolver;
+  std::string why = "no address";
+  for (const auto family : {connpolicy::Family::ipv4, connpolicy::Family::ipv6}) {
+    auto found = resolver.resolve(*name, family, std::chrono::seconds(5), {});
+    if (found && !found->empty()) return found->front();
+    if (!found) why = found.error().message();
+  }
+  return std::unexpected(why);
+}
+
 int doctor(const std::string& range_text, const std::string& to_text, bool json) {
   const auto range = range_option(range_text);
   std::optional<Endpoint> to;
   if (!to_text.empty()) {
-    auto e = Endpoint::parse(to_text);
-    if (!e) throw Usage{"--to: " + e.error().message()};
+    auto e = resolve_to(to_text);
+    if (!e) {
+      std::cerr << "connpolicy: doctor: --to " << to_text << ": " << e.error() << "\n";
+      return 1;
+    }
     to = *e;
   }
   auto census = connpolicy::KernelCensus().survey(PortRange::make(1, 65535).value());

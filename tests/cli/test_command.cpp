@@ -1,0 +1,162 @@
+// The built `connpolicy` command against loopback state each test makes itself: its own TIME_WAITs
+// on a range, a server, a fixed-port client. Output checked as parsed JSON (values) and as text.
+// Runs in a network namespace of its own where the host allows (support/catch_main_netns.cpp).
+#include <catch2/catch.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <nlohmann/json.hpp>
+import connpolicy;
+import connpolicy.testing;
+#include "fd_count.hpp"
+#include "loopback.hpp"
+
+namespace cp = connpolicy;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+namespace {
+struct Run {
+  int exit = -1;
+  std::string out, err;
+  nlohmann::json json() const { return nlohmann::json::parse(out); }
+};
+
+Run run(const std::string& args) {
+  char err_path[] = "/tmp/connpolicy-command-XXXXXX";
+  const int err_fd = ::mkstemp(err_path);
+  REQUIRE(err_fd >= 0);
+  ::close(err_fd);
+  const std::string line = std::string(CONNPOLICY_COMMAND) + " " + args + " 2>" + err_path;
+  Run r;
+  FILE* pipe = ::popen(line.c_str(), "r");
+  REQUIRE(pipe);
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(err_path);
+  r.err.assign(std::istreambuf_iterator<char>(err), {});
+  ::unlink(err_path);
+  INFO(line << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  return r;
+}
+
+// Connects from first+offset for each offset and closes first: TIME_WAITs on those ports.
+void leave_time_waits(cp::LoopbackServer& server, std::uint16_t first, std::initializer_list<int> offsets) {
+  for (int offset : offsets) {
+    cp::Connector<cp::FixedPort> client{cp::FixedPort::make(first + offset).value()};
+    auto socket = client.connect(server.endpoint());
+    REQUIRE(socket);
+  }
+  REQUIRE(server.wait_closed(static_cast<int>(offsets.size())));
+}
+}  // namespace
+
+TEST_CASE("connpolicy doctor: TIME_WAITs a test left on its range, per port and per destination", "[command]") {
+  cp::LoopbackServer server;
+  const auto first = test_support::free_port_block(10);
+  const std::string range = std::to_string(first) + "-" + std::to_string(first + 9);
+  leave_time_waits(server, first, {0, 1, 3});
+  const auto r = run("doctor --range " + range + " --to " + server.endpoint().to_string() + " --json");
+  REQUIRE(r.exit == 1);  // findings
+  const auto j = r.json();
+  CHECK(j["version"] == 1);
+  CHECK(j["to"]["remote"] == server.endpoint().to_string());
+  CHECK(j["to"]["time_wait"] == 3);
+  REQUIRE(j["range"]["held"].size() == 3);
+  CHECK(j["range"]["free"] == 7);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& socket = j["range"]["held"][i]["sockets"][0];
+    CHECK(socket["state"] == "TIME_WAIT");
+    CHECK(socket["remote"] == server.endpoint().to_string());
+    CHECK(socket["time_wait_left_ms"].get<long>() > 50000);  // Linux's 60 s, a moment after the close
+    CHECK(socket["time_wait_left_ms"].get<long>() <= 60000);
+  }
+  CHECK(j["range"]["held"][2]["port"] == first + 3);
+  CHECK(j["findings"][0]["id"] == "time_wait_in_range");
+  CHECK(j["findings"][0]["ports"] == nlohmann::json::array({first, first + 1, first + 3}));
+  const auto text = run("doctor --range " + range);
+  CHECK(text.exit == 1);
+  CHECK_THAT(text.out, Contains("range " + range + ": 3 held, 7 free") &&
+                           Contains("[time_wait_in_range] 3 port(s) of " + range + " held by TIME_WAIT (" +
+                                    std::to_string(first) + " for "));
+  CHECK(text.err.empty());
+}
+
+TEST_CASE("connpolicy census: a range, and look-ups of exactly the connections asked", "[command]") {
+  cp::LoopbackServer server;
+  const auto first = test_support::free_port_block(10);
+  leave_time_waits(server, first, {2, 5});
+  const auto by_range = run("census --range " + std::to_string(first) + "-" + std::to_string(first + 9) + " --json");
+  REQUIRE(by_range.exit == 0);
+  const auto j = by_range.json();
+  REQUIRE(j["sockets"].size() == 2);
+  CHECK(j["sockets"][0]["state"] == "TIME_WAIT");
+  const std::string server_end = server.endpoint().to_string();
+  const std::string mine = cp::Endpoint::loopback_v4(first + 5).to_string() + "," + server_end;
+  const std::string never = cp::Endpoint::loopback_v4(first + 6).to_string() + "," + server_end;
+  const auto looked = run("census --look-up " + mine + " --look-up " + never + " --json").json();
+  CHECK(looked["asked"] == 2);
+  REQUIRE(looked["sockets"].size() == 1);
+  CHECK(looked["sockets"][0]["local"] == cp::Endpoint::loopback_v4(first + 5).to_string());
+}
+
+TEST_CASE("connpolicy probe: --bind fixed:P --count 2 shows the seed's bug, and a rotation fixes it", "[command]") {
+  const auto fds = test_support::open_fd_count();
+  {
+    cp::LoopbackServer server;
+    const auto first = test_support::free_port_block(10);
+    const std::string to = server.endpoint().to_string();
+    const auto seed = run("probe " + to + " --bind fixed:" + std::to_string(first) + " --count 2 --json");
+    CHECK(seed.exit == 1);
+    auto j = seed.json();
+    CHECK(j["connects"][0]["connected"] == true);
+    CHECK(j["connects"][1]["connected"] == false);
+    CHECK(j["connects"][1]["error"]["step"] == "bind");
+    CHECK(j["connects"][1]["error"]["condition"] == "local port busy");
+    CHECK(j["summary"]["made"] == 1);
+    CHECK(j["summary"]["binds"] == 2);
+    REQUIRE(server.wait_closed(1));
+    const auto rotation = run("probe " + to + " --bind rotation:" + std::to_string(first) + "-" +
+                              std::to_string(first + 9) + " --count 2 --json");
+    CHECK(rotation.exit == 0);
+    CHECK(rotation.json()["summary"]["made"] == 2);
+    const auto retried = run("probe " + to + " --bind fixed:" + std::to_string(first) + " --retry fixed:10ms,3 --json");
+    CHECK(retried.exit == 1);
+    j = retried.json();
+    CHECK(j["summary"]["attempts"] == 3);
+    CHECK(j["summary"]["waits"] == 2);
+    CHECK(j["connects"][0]["attempts"][1]["action"] == "retry");
+    const auto text = run("probe " + to + " --bind fixed:" + std::to_string(first));
+    CHECK_THAT(text.out, Contains("bind: Address already in use  => give_up") &&
+                             Contains("probe: 1 connects: 0 made, 1 failed; 1 attempts, 1 binds, 0 waits"));
+    const auto named = run("probe localhost:" + std::to_string(server.endpoint().port()) + " --close reset");
+    CHECK(named.exit == 0);
+    CHECK_THAT(named.out, Contains("connected from 127.0.0.1:"));
+    REQUIRE(server.wait_closed(4));
+  }
+  CHECK(test_support::open_fd_count() == fds);  // every pipe to the command closed
+}
+
+TEST_CASE("connpolicy: bad usage is one line on stderr and exit 2, nothing on stdout", "[command]") {
+  for (const char* args :
+       {"", "bogus", "probe", "probe 127.0.0.1", "probe 127.0.0.1:7 --bind fixed:0",
+        "probe 127.0.0.1:7 --bind rotation:9-1", "probe 127.0.0.1:7 --retry fixed:1", "probe 127.0.0.1:7 --count 0",
+        "probe 127.0.0.1:7 --timeout 0", "probe 127.0.0.1:7 --close x", "doctor --range 5-1", "doctor --to nowhere",
+        "census", "census --range 1-2 --look-up x", "census --look-up 1.2.3.4:5"}) {
+    const auto r = run(args);
+    INFO("connpolicy " << args << " -> " << r.err);
+    CHECK(r.exit == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, StartsWith("connpolicy: "));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  const auto help = run("--help");
+  CHECK(help.exit == 0);
+  CHECK_THAT(help.out, Contains("connpolicy probe 127.0.0.1:7000 --bind fixed:40000 --count 2"));
+}

@@ -1,0 +1,172 @@
+// diagnose() on made-up hosts: each finding, its ports, its figures and its advice, exactly.
+#include <catch2/catch.hpp>
+
+#include "doctor.hpp"
+
+namespace cp = connpolicy;
+namespace cmd = connpolicy::command;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+namespace {
+cp::Endpoint ep(const char* text) { return cp::Endpoint::parse(text).value(); }
+
+cp::PortUse use(const char* local, const char* remote, cp::TcpState state,
+                std::optional<std::chrono::milliseconds> left = std::nullopt) {
+  return {ep(local), remote ? ep(remote) : cp::Endpoint::any_v4(), state, left};
+}
+
+cmd::HostFacts linux_host() {
+  cmd::HostFacts f;
+  f.system = "linux";
+  f.ephemeral = cp::PortRange::make(32768, 60999).value();
+  f.reserved_text = "40005";
+  f.reserved = cmd::parse_port_list(f.reserved_text);
+  f.tcp_timestamps = true;
+  f.tcp_tw_reuse = 2;
+  return f;
+}
+
+// A server on 7000 with one accepted connection, two TIME_WAITs and a live socket on the range,
+// and traffic to another destination.
+cp::Census busy_host() {
+  cp::Census c;
+  c.uses = {use("127.0.0.1:7000", nullptr, cp::TcpState::listen),
+            use("127.0.0.1:7000", "127.0.0.1:40009", cp::TcpState::established),  // server side: not a destination
+            use("127.0.0.1:40000", "127.0.0.1:7000", cp::TcpState::time_wait, 42000ms),
+            use("127.0.0.1:40003", "127.0.0.1:7000", cp::TcpState::time_wait, 1500ms),
+            use("127.0.0.1:40004", "10.0.0.1:80", cp::TcpState::established),
+            use("127.0.0.1:33000", "10.0.0.1:80", cp::TcpState::time_wait, 59000ms),
+            use("127.0.0.1:33001", "10.0.0.1:80", cp::TcpState::established)};
+  return c;
+}
+
+std::vector<std::string> ids(const cmd::Diagnosis& d) {
+  std::vector<std::string> out;
+  for (const auto& f : d.findings) out.push_back(f.id);
+  return out;
+}
+const cmd::Finding& finding(const cmd::Diagnosis& d, const std::string& id) {
+  for (const auto& f : d.findings)
+    if (f.id == id) return f;
+  FAIL("no finding " << id);
+  throw;
+}
+}  // namespace
+
+TEST_CASE("doctor: TIME_WAITs and a live socket on the range, counted per destination", "[doctor]") {
+  const auto d =
+      cmd::diagnose(linux_host(), busy_host(), cp::PortRange::make(40000, 40009).value(), ep("127.0.0.1:7000"));
+  CHECK(d.sockets == 7);
+  CHECK(d.time_wait == 3);
+  CHECK(d.ephemeral_usable == 28231);  // 32768-60999 less the reserved 40005
+  REQUIRE(d.destinations.size() == 2);
+  CHECK(d.destinations[0].remote == ep("10.0.0.1:80"));  // three ephemeral ports held: first
+  CHECK(d.destinations[0].ephemeral_held == 3);
+  CHECK(d.destinations[0].ephemeral_left == 28228);
+  CHECK(d.destinations[1].remote == ep("127.0.0.1:7000"));
+  CHECK(d.destinations[1].time_wait == 2);
+  REQUIRE(d.to);
+  CHECK(d.to->ephemeral_held == 2);
+  CHECK(d.held.size() == 3);  // 40000, 40003, 40004 (the server's socket towards 40009 holds 7000)
+  CHECK(ids(d) == std::vector<std::string>{"time_wait_in_range", "port_in_use_in_range", "range_in_ephemeral_range"});
+  const auto& tw = finding(d, "time_wait_in_range");
+  CHECK(tw.ports == std::vector<std::uint16_t>{40000, 40003});
+  CHECK_THAT(tw.text, Contains("40000 for 42 s, 40003 for 2 s more") && Contains("EADDRINUSE (10048 on Windows)") &&
+                          Contains("FixedPortRotation"));
+  const auto& busy = finding(d, "port_in_use_in_range");
+  CHECK(busy.ports == std::vector<std::uint16_t>{40004});
+  CHECK_THAT(busy.text, Contains("40004 (ESTABLISHED to 10.0.0.1:80)"));
+  const auto& exposed = finding(d, "range_in_ephemeral_range");
+  CHECK(exposed.ports.size() == 9);  // 40005 is reserved already
+  CHECK_THAT(exposed.text, Contains("sysctl -w net.ipv4.ip_local_reserved_ports=40005,40000-40009"));
+}
+
+TEST_CASE("doctor: a range every port of which is held is exhausted", "[doctor]") {
+  cp::Census c;
+  c.uses = {use("127.0.0.1:20000", "127.0.0.1:7000", cp::TcpState::time_wait, 5000ms),
+            use("127.0.0.1:20001", "127.0.0.1:7000", cp::TcpState::time_wait, 6000ms)};
+  const auto d = cmd::diagnose(linux_host(), c, cp::PortRange::make(20000, 20001).value(), std::nullopt);
+  CHECK(ids(d) == std::vector<std::string>{"time_wait_in_range", "range_exhausted"});  // below the ephemeral range
+  CHECK_THAT(finding(d, "range_exhausted").text, Contains("every port of 20000-20001 is held"));
+  const auto healthy = cmd::diagnose(linux_host(), c, cp::PortRange::make(20000, 20002).value(), std::nullopt);
+  CHECK(ids(healthy) == std::vector<std::string>{"time_wait_in_range"});
+}
+
+TEST_CASE("doctor: fewer than a tenth of the ephemeral ports left towards a destination is a finding", "[doctor]") {
+  cmd::HostFacts f = linux_host();
+  f.ephemeral = cp::PortRange::make(50000, 50099).value();
+  f.reserved.clear();
+  f.reserved_text.clear();
+  const auto host_with = [](int time_waits) {
+    cp::Census c;
+    for (int i = 0; i < time_waits; ++i)
+      c.uses.push_back({cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(50000 + i)), ep("127.0.0.1:7000"),
+                        cp::TcpState::time_wait, 30000ms});
+    return c;
+  };
+  const auto low = cmd::diagnose(f, host_with(91), std::nullopt, ep("127.0.0.1:7000"));
+  CHECK(low.to->ephemeral_left == 9);
+  CHECK(ids(low) == std::vector<std::string>{"destination_ports_low"});
+  CHECK_THAT(low.findings[0].text, Contains("127.0.0.1:7000: 9 of 100 ephemeral ports left (91 TIME_WAITs"));
+  const auto enough = cmd::diagnose(f, host_with(90), std::nullopt, ep("127.0.0.1:7000"));
+  CHECK(enough.to->ephemeral_left == 10);  // exactly a tenth: not yet
+  CHECK(enough.findings.empty());
+  const auto nobody = cmd::diagnose(f, cp::Census{}, std::nullopt, ep("127.0.0.2:9"));
+  CHECK(nobody.to->ephemeral_left == 100);
+  CHECK(nobody.to->ephemeral_held == 0);
+}
+
+TEST_CASE("doctor: timestamps off, and Windows, which says no time left and has no sysctl", "[doctor]") {
+  cmd::HostFacts f = linux_host();
+  f.tcp_timestamps = false;
+  CHECK(ids(cmd::diagnose(f, cp::Census{}, std::nullopt, std::nullopt)) == std::vector<std::string>{"timestamps_off"});
+  cmd::HostFacts w;
+  w.system = "windows";
+  w.ephemeral = cp::PortRange::make(49152, 65535).value();
+  w.ephemeral_is_default = true;
+  cp::Census c;
+  c.source = cp::CensusSource::tcp_table;
+  c.uses = {use("127.0.0.1:50000", "127.0.0.1:7000", cp::TcpState::time_wait)};
+  const auto d = cmd::diagnose(w, c, cp::PortRange::make(50000, 50001).value(), std::nullopt);
+  CHECK(ids(d) == std::vector<std::string>{"time_wait_in_range", "range_in_ephemeral_range"});
+  CHECK_THAT(d.findings[0].text, Contains("50000 for an unknown time (Windows does not say"));
+  CHECK_THAT(d.findings[1].text, Contains("netsh int ipv4 set dynamicport") && !Contains("sysctl"));
+  CHECK_THAT(cmd::render_text(d), Contains("49152-65535 (the default; not read)"));
+}
+
+TEST_CASE("doctor: the JSON carries the same values (the contract of docs/command.md)", "[doctor]") {
+  const auto d =
+      cmd::diagnose(linux_host(), busy_host(), cp::PortRange::make(40000, 40009).value(), ep("127.0.0.1:7000"));
+  const auto j = nlohmann::json::parse(cmd::to_json(d).dump());
+  CHECK(j["version"] == 1);
+  CHECK(j["system"] == "linux");
+  CHECK(j["time_wait"] == 3);
+  CHECK(j["ephemeral_range"]["first"] == 32768);
+  CHECK(j["ephemeral_range"]["default"] == false);
+  CHECK(j["reserved_ports"] == "40005");
+  CHECK(j["tcp_timestamps"] == true);
+  CHECK(j["tcp_tw_reuse"] == 2);
+  CHECK(j["destinations"].size() == 2);
+  CHECK(j["to"]["remote"] == "127.0.0.1:7000");
+  CHECK(j["to"]["ephemeral_ports_left"] == 28229);
+  CHECK(j["range"]["free"] == 7);
+  CHECK(j["range"]["held"][0]["port"] == 40000);
+  CHECK(j["range"]["held"][0]["sockets"][0]["state"] == "TIME_WAIT");
+  CHECK(j["range"]["held"][0]["sockets"][0]["time_wait_left_ms"] == 42000);
+  CHECK(j["range"]["held"][2]["sockets"][0]["time_wait_left_ms"].is_null());  // ESTABLISHED
+  CHECK(j["findings"][0]["id"] == "time_wait_in_range");
+  CHECK(j["findings"][0]["ports"] == nlohmann::json::array({40000, 40003}));
+  const std::string text = cmd::render_text(d);
+  CHECK_THAT(text, Contains("  40000  TIME_WAIT  127.0.0.1:40000 -> 127.0.0.1:7000  42 s left\n"));
+  CHECK_THAT(text, Contains("to 127.0.0.1:7000: 2 TIME_WAIT, 2 ephemeral ports held, 28229 left\n"));
+  CHECK_THAT(text, Contains("findings (3):"));
+}
+
+TEST_CASE("doctor: the reserved-ports sysctl's list, as the kernel writes it", "[doctor]") {
+  const auto ranges = cmd::parse_port_list("1000-1010,2000,bad,3000-2999");
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0] == cp::PortRange::make(1000, 1010).value());
+  CHECK(ranges[1] == cp::PortRange::make(2000, 2000).value());
+  CHECK(cmd::parse_port_list("").empty());
+}
