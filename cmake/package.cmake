@@ -1,6 +1,8 @@
 # `cpack -G DEB` (run in a build tree) makes two Debian packages from the install components:
 #   libconnpolicy-dev          the library, its module sources, the CMake package files, the licence
 #   libconnpolicy-testing-dev  connpolicy::testing (fakes for unit tests), which depends on the first
+#   libconnpolicy-asio-dev     the Asio driver (when built)
+#   connpolicy                 the `connpolicy` command (doctor, probe, census; when built)
 # The test "package: .deb" unpacks both with dpkg-deb -x (no root) and builds an outside project
 # against them.
 set(CPACK_PACKAGE_NAME connpolicy)
@@ -16,6 +18,13 @@ if(TARGET connpolicy_asio)
   set(CPACK_DEBIAN_ASIO_PACKAGE_DEPENDS "libconnpolicy-dev (= ${PROJECT_VERSION}), libasio-dev (>= 1:1.22)")
   set(CPACK_COMPONENT_ASIO_DESCRIPTION "connpolicy::asio: the Asio driver (async_connect, TcpSocket)")
   set(CPACK_COMPONENT_ASIO_DEPENDS library)
+endif()
+if(TARGET connpolicy_command)
+  list(APPEND CPACK_COMPONENTS_ALL command)
+  set(CPACK_DEBIAN_COMMAND_PACKAGE_NAME connpolicy)
+  set(CPACK_DEBIAN_COMMAND_PACKAGE_SECTION net)
+  set(CPACK_DEBIAN_COMMAND_PACKAGE_DEPENDS "libc6 (>= 2.36), libstdc++6 (>= 12), libgcc-s1")  # connpolicy is linked in
+  set(CPACK_COMPONENT_COMMAND_DESCRIPTION "connpolicy: who holds my port, and what should I do (doctor, probe, census)")
 endif()
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
