@@ -31,6 +31,7 @@ module;
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 export module connpolicy.diag;
@@ -158,6 +159,33 @@ expected<PortRange, NetError> ephemeral_port_range();
 
 }  // namespace connpolicy
 
+// The census reads what another party wrote: the kernel's netlink datagrams, /proc's text,
+// Windows' table. These walkers check every length before they read, and are exported (in
+// detail: not API, may change) so fuzz targets and tests can give them any bytes.
+export namespace connpolicy::detail {
+// One line of /proc/net/tcp or /proc/net/tcp6 (not the header): empty when it is not in the
+// kernel's format. `ticks_per_second`: the unit of the timer column (sysconf(_SC_CLK_TCK)).
+std::optional<PortUse> parse_proc_net_tcp_line(std::string_view line, bool v6, long ticks_per_second);
+// The rows of a GetExtendedTcpTable answer (TCP_TABLE_OWNER_PID_ALL; MIB_TCPTABLE_OWNER_PID, or
+// MIB_TCP6TABLE_OWNER_PID when `v6`) whose local port is in `range`, appended to `out`. false,
+// with nothing appended, when the row count promises more rows than `table` holds. Any platform.
+bool walk_tcp_table(std::span<const unsigned char> table, bool v6, PortRange range, std::vector<PortUse>& out);
+// What one netlink datagram said about our request.
+struct NetlinkReply {
+  std::vector<PortUse> uses;  // inet_diag messages of our sequence, IPv4 and IPv6 only
+  bool done = false;          // NLMSG_DONE, NLMSG_ERROR, or (single_answer) the one socket
+  int error = 0;              // the errno of an NLMSG_ERROR (EPROTO when it is too short to say)
+  bool ignored = false;       // not from the kernel (sender port id != 0): nothing in it was read
+};
+// Walks one datagram from netlink port `sender` (0: the kernel). Messages of another sequence
+// number are skipped; a datagram from any other sender is ignored whole (a local process can
+// send to our netlink socket); a message whose length runs past the datagram ends the walk.
+// `single_answer`: a look-up, answered by one socket message. Linux only.
+#ifdef __linux__
+NetlinkReply walk_netlink_datagram(std::span<const unsigned char> datagram, std::uint32_t sender,
+                                   std::uint32_t sequence, bool single_answer);
+#endif
+}  // namespace connpolicy::detail
 // Within the module: the two ways to ask (census.cpp picks).
 namespace connpolicy::detail {
 expected<std::vector<PortUse>, NetError> survey_netlink(PortRange range);

@@ -103,26 +103,6 @@ DumpRequest<Request> make_request(std::uint8_t family, PortRange range, std::uin
   return r;
 }
 
-Endpoint endpoint_of(std::uint8_t family, const __be32 (&address)[4], __be16 port) {
-  if (family == AF_INET) {
-    std::array<std::uint8_t, 4> bytes;
-    std::memcpy(bytes.data(), address, 4);
-    return Endpoint::ipv4(bytes, ntohs(port));
-  }
-  std::array<std::uint8_t, 16> bytes;
-  std::memcpy(bytes.data(), address, 16);
-  return Endpoint::ipv6(bytes, ntohs(port));
-}
-
-PortUse use_of(const inet_diag_msg& m) {
-  PortUse use;
-  use.local = endpoint_of(m.idiag_family, m.id.idiag_src, m.id.idiag_sport);
-  use.remote = endpoint_of(m.idiag_family, m.id.idiag_dst, m.id.idiag_dport);
-  use.state = static_cast<TcpState>(m.idiag_state);
-  if (use.state == TcpState::time_wait) use.time_wait_left = std::chrono::milliseconds(m.idiag_expires);
-  return use;
-}
-
 bool send_request(const NetlinkSocket& nl, const void* request, std::size_t size, int& interrupts) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
@@ -138,39 +118,28 @@ bool set_receive_timeout(const NetlinkSocket& nl) {
   return ::setsockopt(nl.fd(), SOL_SOCKET, SO_RCVTIMEO, &two_seconds, sizeof two_seconds) == 0;
 }
 
-// What a message handler says: read on, or the answer is complete.
-enum class Heard : bool { more, complete };
-
-// The errno an NLMSG_ERROR carries (EPROTO when it is too short to say).
-int error_of(const nlmsghdr& h, std::size_t length) {
-  return length >= NLMSG_LENGTH(sizeof(nlmsgerr)) ? -static_cast<const nlmsgerr*>(NLMSG_DATA(&h))->error : EPROTO;
-}
-
-// Receives until `on_message(header, length)` says the answer is complete; it sees every message
-// of our `sequence` and may fail. Bounded: `max_reads` reads, each within the 2 s receive timeout.
-template <class OnMessage>
-expected<void, NetError> receive(const NetlinkSocket& nl, std::uint32_t sequence, int max_reads, int& interrupts,
-                                 OnMessage&& on_message) {
-  alignas(nlmsghdr) static thread_local std::array<char, 65536> buffer;
+// Receives datagrams until the answer to `sequence` is complete, appending its sockets to `out`,
+// and returns the errno of an NLMSG_ERROR that ended it (0: none). Only the kernel's datagrams
+// (sender port id 0) are read (walk_netlink_datagram, census_parsers.cpp): any local process may
+// send to our socket. Bounded: `max_reads` reads, each within the 2 s receive timeout.
+expected<int, NetError> receive(const NetlinkSocket& nl, std::uint32_t sequence, bool single_answer, int max_reads,
+                                int& interrupts, std::vector<PortUse>& out) {
+  static thread_local std::array<unsigned char, 65536> buffer;
   for (int reads = 0; reads < max_reads; ++reads) {
-    const ssize_t got = ::recv(nl.fd(), buffer.data(), buffer.size(), 0);
+    sockaddr_nl from{};
+    socklen_t from_length = sizeof from;
+    const ssize_t got =
+        ::recvfrom(nl.fd(), buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_length);
     if (got < 0) {
       if (errno == EINTR && ++interrupts < 100) continue;
-      return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recv"));
+      return unexpected(failure(errno, errno == EAGAIN ? "no answer within 2 s" : "recvfrom"));
     }
     if (got == 0) return unexpected(failure(EPROTO, "the kernel closed the socket mid-answer"));
-    // Walk the messages by hand (NLMSG_OK/NLMSG_NEXT mix signed and unsigned lengths).
-    const auto total = static_cast<std::size_t>(got);
-    std::size_t length = 0;
-    for (std::size_t offset = 0; total - offset >= sizeof(nlmsghdr); offset += NLMSG_ALIGN(length)) {
-      const auto* h = reinterpret_cast<const nlmsghdr*>(buffer.data() + offset);
-      length = h->nlmsg_len;
-      if (length < sizeof(nlmsghdr) || length > total - offset) break;  // truncated: read on
-      if (h->nlmsg_seq != sequence) continue;
-      expected<Heard, NetError> heard = on_message(*h, length);
-      if (!heard) return unexpected(std::move(heard).error());
-      if (*heard == Heard::complete) return {};
-    }
+    const bool from_netlink = from_length >= sizeof from && from.nl_family == AF_NETLINK;
+    NetlinkReply reply = walk_netlink_datagram({buffer.data(), static_cast<std::size_t>(got)},
+                                               from_netlink ? from.nl_pid : ~0u, sequence, single_answer);
+    out.insert(out.end(), reply.uses.begin(), reply.uses.end());
+    if (reply.done) return reply.error;
   }
   return unexpected(failure(EPROTO, "the answer did not end"));
 }
@@ -183,23 +152,16 @@ expected<void, NetError> dump(const NetlinkSocket& nl, std::uint8_t family, Port
   int interrupts = 0;
   if (!send_request(nl, &request, sizeof request, interrupts)) return unexpected(failure(errno, "sendto"));
   constexpr int max_reads = 1 << 20;  // 64 GiB of answers: only a broken kernel gets here
-  return receive(nl, sequence, max_reads, interrupts,
-                 [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
-                   if (h.nlmsg_type == NLMSG_DONE) return Heard::complete;
-                   if (h.nlmsg_type == NLMSG_ERROR)
-                     return unexpected(failure(error_of(h, length), family == AF_INET    ? "IPv4 dump"
-                                                                    : family == AF_INET6 ? "IPv6 dump"
-                                                                                         : "TCPDIAG_GETSOCK dump"));
-                   if ((h.nlmsg_type != SOCK_DIAG_BY_FAMILY && h.nlmsg_type != TCPDIAG_GETSOCK) ||
-                       length < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-                     return Heard::more;
-                   const auto* m = static_cast<const inet_diag_msg*>(NLMSG_DATA(&h));
-                   if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6) return Heard::more;
-                   PortUse use = use_of(*m);
-                   if (range.contains(use.local.port()))
-                     out.push_back(use);  // the kernel filtered; this keeps us honest
-                   return Heard::more;
-                 });
+  std::vector<PortUse> heard;
+  auto error = receive(nl, sequence, false, max_reads, interrupts, heard);
+  if (!error) return unexpected(std::move(error).error());
+  if (*error != 0)
+    return unexpected(failure(*error, family == AF_INET    ? "IPv4 dump"
+                                      : family == AF_INET6 ? "IPv6 dump"
+                                                           : "TCPDIAG_GETSOCK dump"));
+  for (const PortUse& use : heard)
+    if (range.contains(use.local.port())) out.push_back(use);  // the kernel filtered; this keeps us honest
+  return {};
 }
 
 }  // namespace
@@ -262,18 +224,10 @@ expected<std::vector<PortUse>, NetError> look_up_netlink(std::span<const SocketP
     r.request.id.idiag_cookie[0] = r.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
     if (!send_request(nl, &r, sizeof r, interrupts)) return unexpected(failure(errno, "sendto"));
     // One answer: the socket, or ENOENT when the kernel has let it go. Stray messages are skipped.
-    auto heard =
-        receive(nl, sequence, 16, interrupts, [&](const nlmsghdr& h, std::size_t length) -> expected<Heard, NetError> {
-          if (h.nlmsg_type == NLMSG_ERROR) {
-            const int error = error_of(h, length);
-            if (error == ENOENT) return Heard::complete;
-            return unexpected(failure(error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
-          }
-          if (h.nlmsg_type == SOCK_DIAG_BY_FAMILY && length >= NLMSG_LENGTH(sizeof(inet_diag_msg)))
-            found.push_back(use_of(*static_cast<const inet_diag_msg*>(NLMSG_DATA(&h))));
-          return Heard::complete;
-        });
-    if (!heard) return unexpected(std::move(heard).error());
+    auto error = receive(nl, sequence, true, 16, interrupts, found);
+    if (!error) return unexpected(std::move(error).error());
+    if (*error != 0 && *error != ENOENT)
+      return unexpected(failure(*error, "lookup of " + pair.local.to_string() + " -> " + pair.remote.to_string()));
   }
   return found;
 }
