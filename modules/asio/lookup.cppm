@@ -47,8 +47,7 @@ std::optional<Next> lookup_report(State& s, Core& core, Timer::time_point now, b
     auto other = core.awaiting_answer() ? std::nullopt : take_answer(s, now);
     lock.unlock();  // the core may tell the bind policy, which takes its own lock
     if (!other) return core.lookup_answered(answer->family, std::move(answer->result), now);
-    if (answer->family == Family::ipv4) std::swap(answer, other);
-    return core.resolved(answer->result, other->result);
+    return resolved_together(core, *answer, *other);
   }
   if (now >= core.lookup_wake_at()) {
     lock.unlock();

@@ -73,10 +73,8 @@ struct BothFamiliesAtOnce {
     if (stop.stop_requested()) return core.lookup_stopped();
     if (!answer) return core.lookup_woke(clock.now());
     if (!core.awaiting_answer())
-      if (std::optional<FamilyAnswer> other = lookups->next(clock.now())) {
-        if (answer->family == Family::ipv4) std::swap(answer, other);
-        return core.resolved(answer->result, other->result);
-      }
+      if (std::optional<FamilyAnswer> other = lookups->next(clock.now()))
+        return resolved_together(core, *answer, *other);
     return core.lookup_answered(answer->family, std::move(answer->result), clock.now());
   }
   // An answer that came while the race waited, if any (never waits).

@@ -92,4 +92,12 @@ Next ConnectCore<Bind, Retry, Error, Observer>::join(Family family) {
   race_.forget_last_failure();       // decide() records it again
   return decide(std::move(*last_));  // the race ran dry: its last failure decides
 }
+
+// Both families' answers, come in together and in either order: to the core as resolved() takes
+// them, IPv6's first. What each driver does when its lookups hand over two answers at once.
+template <class Core>
+Next resolved_together(Core& core, const FamilyAnswer& one, const FamilyAnswer& other) {
+  const bool v6_first = one.family == Family::ipv6;
+  return core.resolved(v6_first ? one.result : other.result, v6_first ? other.result : one.result);
+}
 }  // namespace connpolicy
