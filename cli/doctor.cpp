@@ -73,8 +73,8 @@ void range_findings(Diagnosis& d) {
     d.findings.push_back({"port_in_use_in_range", busy,
                           std::to_string(busy.size()) + " port(s) of " + r + " in use by a live socket (" + busy_text +
                               (busy.size() > 3 ? ", ..." : "") +
-                              "): binding them fails until it closes, reuse_address or not; a FixedPortRotation "
-                              "skips them, a FixedPort cannot"});
+                              "): binding them fails while it lives (reuse_address helps only when that socket set it "
+                              "too and does not listen); a FixedPortRotation skips them, a FixedPort cannot"});
   if (!d.held.empty() && d.held.size() == d.range->size())
     d.findings.push_back({"range_exhausted",
                           {},
