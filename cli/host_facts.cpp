@@ -15,15 +15,20 @@ namespace {
 }
 }  // namespace
 
+std::vector<std::string_view> split(std::string_view text, char by) {
+  std::vector<std::string_view> parts;
+  for (;;) {
+    const std::size_t at = text.find(by);
+    parts.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return parts;
+    text.remove_prefix(at + 1);
+  }
+}
+
 std::vector<PortRange> parse_port_list(std::string_view text) {
   std::vector<PortRange> ranges;
-  while (!text.empty()) {
-    const std::size_t comma = text.find(',');
-    const std::string_view part = text.substr(0, comma);
+  for (std::string_view part : split(text, ','))
     if (auto range = PortRange::parse(part)) ranges.push_back(*range);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
   return ranges;
 }
 

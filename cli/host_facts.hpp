@@ -26,6 +26,10 @@ HostFacts read_host_facts();
 // "1000-1010,2000" (the sysctl's form) to ranges; parts that do not parse are left out.
 std::vector<PortRange> parse_port_list(std::string_view text);
 
+// The parts of `text` between each `by` ("a,b," gives "a", "b", ""): for the comma lists of the
+// sysctls and of --bind pool: and --retry.
+std::vector<std::string_view> split(std::string_view text, char by);
+
 // Ports of the ephemeral range that the kernel may hand out (not reserved).
 std::size_t ephemeral_ports_usable(const HostFacts& facts);
 bool is_reserved(const HostFacts& facts, std::uint16_t port);

@@ -1,5 +1,6 @@
 #include <charconv>
 
+#include "host_facts.hpp"
 #include "probe.hpp"
 
 namespace connpolicy::command {
@@ -11,16 +12,6 @@ std::expected<long, std::string> number(std::string_view text, std::string_view 
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
     return std::unexpected(std::string(what) + " '" + std::string(text) + "' is not a number");
   return value;
-}
-
-std::vector<std::string_view> split(std::string_view text, char by) {
-  std::vector<std::string_view> parts;
-  for (;;) {
-    const std::size_t at = text.find(by);
-    parts.push_back(text.substr(0, at));
-    if (at == std::string_view::npos) return parts;
-    text.remove_prefix(at + 1);
-  }
 }
 
 // A source address of a pool: "127.0.0.2", "::1" or "[::1]"; its port is not asked for.
