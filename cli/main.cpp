@@ -94,8 +94,8 @@ int census(const std::string& range_text, const std::vector<std::string>& pairs_
 }
 
 int probe(cmd::ProbeArgs args, const std::string& close, const std::string& timeout) {
-  if (!connpolicy::HostPort::parse(args.target))
-    throw Usage{"probe: " + connpolicy::HostPort::parse(args.target).error().message()};
+  if (auto target = connpolicy::HostPort::parse(args.target); !target)
+    throw Usage{"probe: " + target.error().message()};
   auto bind = cmd::parse_bind(args.bind_text);
   auto retry = cmd::parse_retry(args.retry_text);
   auto time = cmd::parse_duration(timeout);
