@@ -1,6 +1,6 @@
 # CONNPOLICY_SANITIZE: a -fsanitize= list for connpolicy's own build ("address,undefined",
 # "thread"; empty: none). The flags are added to every target of this build, after whatever the
-# user put in CMAKE_CXX_FLAGS, never in place of it. The asan and tsan presets set it.
+# user put in CMAKE_CXX_FLAGS, never in place of it. The dev (address,undefined) and tsan presets set it.
 set(CONNPOLICY_SANITIZE "" CACHE STRING "sanitizers for connpolicy's own build, as for -fsanitize=")
 if(CONNPOLICY_SANITIZE)
   add_compile_options(-fsanitize=${CONNPOLICY_SANITIZE} -fno-omit-frame-pointer)

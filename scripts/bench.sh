@@ -11,12 +11,23 @@ bash "$root/scripts/setup.sh"
 source "$root/.tools/env"
 cd "$root"
 for tool in valgrind strace haproxy; do
-  command -v "$tool" >/dev/null || { echo "bench: installing $tool"; apt-get install -y -qq "$tool" >/dev/null; }
+  command -v "$tool" >/dev/null && continue
+  echo "bench: installing $tool"
+  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+  apt-get install -y -qq "$tool" >/dev/null || { echo "bench: error: apt-get install $tool failed" >&2; exit 1; }
 done
-echo "bench: building the release preset"
+# Every program this script runs, and exactly the targets of the `bench` build preset (ctest
+# "bench: the bench preset builds what scripts/bench.sh runs" compares the three lists).
+programs=(connect_cycles async_cycles herd_simulation fleet_simulation rotation_storm census_cost scale_hold
+  happy_eyeballs lossy_connect)
+echo "bench: building the release preset (${programs[*]})"
 cmake --preset release >/dev/null
 cmake --build --preset bench >/dev/null
 bin=build/release/bench
+for program in "${programs[@]}"; do
+  # A program the preset did not build is an error, never a "skipped" section.
+  [ -x "$bin/$program" ] || { echo "bench: error: $bin/$program was not built (cmake --build --preset bench)" >&2; exit 1; }
+done
 out=docs/benchmarks.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -85,16 +96,18 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {p
 spread() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
 echo "bench: P8 Happy Eyeballs, in a network and mount namespace of its own"
-if unshare -n true 2>/dev/null && [ -x "$bin/happy_eyeballs" ]; then
+if unshare -n true 2>/dev/null; then
   p8=$(unshare -n "$bin/happy_eyeballs" 9 200)
 else
-  p8="(skipped: unshare -n needs root, and the Asio driver must be built)"
+  p8="(skipped: unshare -n needs root)"
 fi
 echo "bench: R6 connects over a lossy path, in a network namespace of its own (~10 min)"
-if unshare -n true 2>/dev/null && command -v nft >/dev/null && [ -x "$bin/lossy_connect" ]; then
-  r6=$(unshare -n "$bin/lossy_connect" 300 30)
+if ! unshare -n true 2>/dev/null; then
+  r6="(skipped: unshare -n needs root)"
+elif ! command -v nft >/dev/null; then
+  r6="(skipped: nft is missing: scripts/setup.sh installs nftables)"
 else
-  r6="(skipped: unshare -n needs root, and nftables must be installed: scripts/setup.sh)"
+  r6=$(unshare -n "$bin/lossy_connect" 300 30)
 fi
 echo "bench: P4 scale, in a network namespace of its own"
 if unshare -n true 2>/dev/null && command -v ip >/dev/null; then

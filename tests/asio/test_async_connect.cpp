@@ -15,6 +15,7 @@ import connpolicy.asio;
 import connpolicy.testing;
 #include "black_hole.hpp"
 #include "fd_count.hpp"
+#include "time_wait.hpp"
 #include "loopback.hpp"
 #include "events.hpp"
 
@@ -78,6 +79,7 @@ TEST_CASE("asio: a coroutine connects, writes and reads through Asio, the port's
 }
 
 TEST_CASE("asio: a normal close tells a census-minded rotation its local address", "[asio]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   cp::LoopbackServer server(cp::LoopbackServer::Mode::client_closes_first);
   cp::Connector<cp::FixedPortRotation> client{rotation_block(1)};  // the census is on by default
   asio::io_context io;

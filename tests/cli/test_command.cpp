@@ -13,6 +13,7 @@
 import connpolicy;
 import connpolicy.testing;
 #include "fd_count.hpp"
+#include "time_wait.hpp"
 #include "loopback.hpp"
 
 namespace cp = connpolicy;
@@ -58,6 +59,7 @@ void leave_time_waits(cp::LoopbackServer& server, std::uint16_t first, std::init
 }  // namespace
 
 TEST_CASE("connpolicy doctor: TIME_WAITs a test left on its range, per port and per destination", "[command]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   cp::LoopbackServer server;
   const auto first = test_support::free_port_block(10);
   const std::string range = std::to_string(first) + "-" + std::to_string(first + 9);
@@ -89,6 +91,7 @@ TEST_CASE("connpolicy doctor: TIME_WAITs a test left on its range, per port and 
 }
 
 TEST_CASE("connpolicy census: a range, and look-ups of exactly the connections asked", "[command]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   cp::LoopbackServer server;
   const auto first = test_support::free_port_block(10);
   leave_time_waits(server, first, {2, 5});
@@ -107,6 +110,7 @@ TEST_CASE("connpolicy census: a range, and look-ups of exactly the connections a
 }
 
 TEST_CASE("connpolicy probe: --bind fixed:P --count 2 shows the seed's bug, and a rotation fixes it", "[command]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = test_support::open_fd_count();
   {
     cp::LoopbackServer server;

@@ -1,8 +1,15 @@
 # One consumer test: get connpolicy as HOW says (install, .deb, add_subdirectory, FetchContent),
 # then configure, build and run the outside project in SOURCE_DIR. Each step's failure stops it.
 #   cmake -D HOW=... -D BUILD_DIR=... -D SOURCE_DIR=... -D PROJECT_SOURCE=... -D WORK_DIR=...
-#         -D CXX_COMPILER=... -D GENERATOR=... [-D CXX_FLAGS=... -D EXE_LINKER_FLAGS=... -D BUILD_TYPE=...]
+#         -D CXX_COMPILER=... -D GENERATOR=... [-D CXX_FLAGS=... -D EXE_LINKER_FLAGS=... -D BUILD_TYPE=...
+#         -D SANITIZE=address,undefined]
 #         -D TESTING_LIBRARY=<build tree's libconnpolicy_testing.a> -P run.cmake
+# A library from a sanitized tree (the dev preset's ASan + UBSan) needs the sanitizers' runtime in
+# whatever links it: the outside project builds with the same -fsanitize list.
+if(SANITIZE)
+  string(APPEND CXX_FLAGS " -fsanitize=${SANITIZE} -fno-omit-frame-pointer")
+  string(APPEND EXE_LINKER_FLAGS " -fsanitize=${SANITIZE}")
+endif()
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include "fd_count.hpp"
+#include "time_wait.hpp"
 import connpolicy;
 import connpolicy.testing;
 #include "counting_system.hpp"
@@ -78,6 +79,7 @@ std::optional<std::string> run(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("the census sees the TIME_WAIT entries a test made, with plausible time left", "[census]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -126,6 +128,7 @@ TEST_CASE("the census sees the TIME_WAIT entries a test made, with plausible tim
 
 TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its time left, by both methods",
           "[census][look_up]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -196,6 +199,7 @@ TEST_CASE("look_up finds exactly the connections asked for, TIME_WAIT with its t
 
 TEST_CASE("after its own closes, the rotation asks the kernel about exactly those connections and says the exact wait",
           "[census][look_up]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;  // the client closes first: TIME_WAIT on the client's ports
@@ -241,6 +245,7 @@ TEST_CASE("netlink and /proc/net/tcp agree, and a range filters out other ports"
 }
 
 TEST_CASE("close_reset() leaves no TIME_WAIT entry, a normal close does", "[census]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   cp::LoopbackServer server;
   const auto first = test_support::free_port_block(2);
   const cp::PortRange range = cp::PortRange::make(first, first + 1).value();
@@ -264,6 +269,7 @@ TEST_CASE("close_reset() leaves no TIME_WAIT entry, a normal close does", "[cens
 
 TEST_CASE("restart, for real: process A leaves 20 of 40 ports in TIME_WAIT, process B binds each port once",
           "[census][restart]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;

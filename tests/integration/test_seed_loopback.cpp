@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "fd_count.hpp"
+#include "time_wait.hpp"
 import connpolicy;
 import connpolicy.testing;
 #include "counting_system.hpp"
@@ -68,6 +69,7 @@ struct Counter {
 }  // namespace
 
 TEST_CASE("seed, for real: a fixed port cannot reconnect while it is in TIME_WAIT", "[integration][seed]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -98,6 +100,7 @@ TEST_CASE("seed, for real: a fixed port cannot reconnect while it is in TIME_WAI
 }
 
 TEST_CASE("FixedPort with reuse_address reconnects through TIME_WAIT at once", "[integration][seed]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   if (!cp::tcp_timestamps_enabled().value_or(false)) {
     WARN("net.ipv4.tcp_timestamps is not 1: SO_REUSEADDR cannot reconnect through TIME_WAIT here");
     return;
@@ -200,6 +203,7 @@ TEST_CASE("rotation over 10 ports with reset close: 30 reconnects at once, no TI
 // A rotation told a cooldown far shorter than the kernel's TIME_WAIT (50 ms instead of 60 s).
 TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local_ports_exhausted after one bind each",
           "[integration][rotation]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
@@ -226,6 +230,7 @@ TEST_CASE("rotation without a census whose ports are all in TIME_WAIT says local
 // says how long the kernel will really hold the first port.
 TEST_CASE("rotation with the census learns the kernel's TIME_WAIT after one failed bind",
           "[integration][rotation][census]") {
+  test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;

@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,25 @@ inline bool in_loopback_only_namespace() {
   }
   ::close(fd);
   return up;
+}
+
+// A TIME_WAIT can end before its 60 s: a segment that reaches it (a late ACK of the peer's FIN)
+// is answered, the peer's closed socket replies with an RST, and with net.ipv4.tcp_rfc1337 = 0
+// (the default) that RST ends the TIME_WAIT at once. tcp_rfc1337 = 1 makes a TIME_WAIT ignore
+// RSTs and last its 60 s. The sysctl is per network namespace: tests set it only in their own.
+
+// True when TIME_WAITs in this namespace last their 60 s (tcp_rfc1337 = 1).
+inline bool time_waits_last() {
+  std::ifstream f("/proc/sys/net/ipv4/tcp_rfc1337");
+  int value = 0;
+  return f >> value && value == 1;
+}
+// Sets tcp_rfc1337 = 1 here; call only in a network namespace of the test's own. True when it holds.
+inline bool make_time_waits_last() {
+  {
+    std::ofstream("/proc/sys/net/ipv4/tcp_rfc1337") << "1\n";
+  }
+  return time_waits_last();
 }
 
 // Gives this process an /etc/hosts of its own (`lines`), in a mount namespace of its own, so a

@@ -1,0 +1,42 @@
+# ctest "bench: the bench preset builds what scripts/bench.sh runs": the `bench` build preset's
+# targets, the programs bench.sh checks before it starts (its `programs=(...)` list) and every
+# `$bin/NAME` it runs must be one set, so that a fresh clone's bench.sh never meets a program the
+# preset did not build.
+#   cmake -D SOURCE_DIR=<repository> -P bench_preset_matches.cmake
+file(READ "${SOURCE_DIR}/CMakePresets.json" presets)
+string(JSON n LENGTH "${presets}" buildPresets)
+math(EXPR last "${n} - 1")
+set(preset_targets)
+foreach(i RANGE ${last})
+  string(JSON name GET "${presets}" buildPresets ${i} name)
+  if(name STREQUAL "bench")
+    string(JSON count LENGTH "${presets}" buildPresets ${i} targets)
+    math(EXPR last_target "${count} - 1")
+    foreach(t RANGE ${last_target})
+      string(JSON target GET "${presets}" buildPresets ${i} targets ${t})
+      list(APPEND preset_targets "${target}")
+    endforeach()
+  endif()
+endforeach()
+if(NOT preset_targets)
+  message(FATAL_ERROR "CMakePresets.json has no build preset 'bench' with targets")
+endif()
+
+file(READ "${SOURCE_DIR}/scripts/bench.sh" script)
+if(NOT script MATCHES "\nprograms=\\(([^)]*)\\)")
+  message(FATAL_ERROR "scripts/bench.sh has no programs=(...) list")
+endif()
+string(REGEX MATCHALL "[a-z_0-9]+" checked "${CMAKE_MATCH_1}")
+string(REGEX MATCHALL "\\$bin/[a-z_0-9]+" uses "${script}")
+list(TRANSFORM uses REPLACE "^\\$bin/" "")
+foreach(list_name preset_targets checked uses)
+  list(REMOVE_DUPLICATES ${list_name})
+  list(SORT ${list_name})
+endforeach()
+message("bench preset targets:           ${preset_targets}")
+message("bench.sh programs=(...):        ${checked}")
+message("programs bench.sh runs (\$bin/): ${uses}")
+if(NOT preset_targets STREQUAL checked OR NOT checked STREQUAL uses)
+  message(FATAL_ERROR "the three lists differ: add the program to the 'bench' build preset in CMakePresets.json "
+                      "and to programs=(...) in scripts/bench.sh")
+endif()
