@@ -3,4 +3,4 @@
 
 namespace test_support {
 int run_catch_session(int argc, char* argv[]);
-}
+}  // namespace test_support
