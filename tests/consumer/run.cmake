@@ -88,8 +88,35 @@ elseif(HOW STREQUAL "deb")
   endif()
   file(GLOB_RECURSE production "${WORK_DIR}/root/usr/*libconnpolicy.a")
   check_no_test_support("${production}")
-  list(APPEND configure_args "-DCMAKE_PREFIX_PATH=${WORK_DIR}/root/usr")
-  set(HOW find_package_testing)
+  # The packages hold the install tree, file for file and byte for byte (the CMake package files
+  # use paths relative to their prefix): then an outside project built against the unpacked /usr
+  # is the one `consumer: find_package_testing` builds against its install prefix, and is not
+  # built a second time here.
+  run_step("install every component" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/installed")
+  file(GLOB_RECURSE from_install RELATIVE "${WORK_DIR}/installed" "${WORK_DIR}/installed/*")
+  file(GLOB_RECURSE from_debs RELATIVE "${WORK_DIR}/root/usr" "${WORK_DIR}/root/usr/*")
+  list(SORT from_install)
+  list(SORT from_debs)
+  if(NOT from_install STREQUAL from_debs)
+    set(only_install ${from_install})
+    list(REMOVE_ITEM only_install ${from_debs})
+    set(only_debs ${from_debs})
+    list(REMOVE_ITEM only_debs ${from_install})
+    message(FATAL_ERROR "consumer: the .deb files and the install tree differ: only installed: '${only_install}'; "
+                        "only in the .debs: '${only_debs}'")
+  endif()
+  foreach(f IN LISTS from_install)
+    execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files "${WORK_DIR}/installed/${f}" "${WORK_DIR}/root/usr/${f}"
+                    RESULT_VARIABLE differs)
+    if(differs)
+      message(FATAL_ERROR "consumer: ${f} in the .deb is not the file cmake --install writes")
+    endif()
+  endforeach()
+  list(LENGTH from_install n)
+  message("consumer (deb): the ${n} files of the packages are the install tree's, byte for byte; "
+          "consumer: find_package_testing builds and runs an outside project against that tree")
+  message("consumer (${HOW}): every step passed")
+  return()
 elseif(HOW STREQUAL "add_subdirectory")
   list(APPEND configure_args "-DCONNPOLICY_SOURCE_DIR=${PROJECT_SOURCE}")
 elseif(HOW STREQUAL "fetchcontent")
