@@ -2,10 +2,15 @@
 //   doctor  this host's ports, TIME_WAITs and sysctls, and what to do about them
 //   probe   connect with the policies named on the command line, attempt by attempt
 //   census  every socket on a range of local ports, or on given connections
-// Exit codes: 0 healthy / all connected, 1 findings / a failed connect / no census, 2 bad usage.
+// Exit codes: 0 healthy / all connected, 1 findings / a failed connect / no census, 2 bad usage,
+// 3 the report could not be written (stdout full or broken).
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <CLI/CLI.hpp>
 
@@ -24,6 +29,37 @@ struct Usage {  // bad usage: one line on stderr, exit 2
   std::string text;
 };
 
+// Every line the command writes to stderr is one line: control characters in what the user gave
+// (a value with a newline, from a script) are written escaped, as the library's messages do.
+std::string one_line(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (u < 0x20 || u == 0x7f)
+      out += std::string("\\x") + hex[u >> 4] + hex[u & 0xf];
+    else
+      out += c;
+  }
+  return out;
+}
+
+void say(std::string_view text) { std::cerr << "connpolicy: " << one_line(text) << "\n"; }
+
+// An option given with an empty value ("--range ''", as a script with an unset variable writes
+// it) is bad usage, never taken for "not given".
+void refuse_empty(const CLI::Option* option, const std::string& value) {
+  if (option->count() > 0 && value.empty())
+    throw Usage{option->get_name() +
+                ": an empty value (an unset variable in a script?); give one, or leave the option out"};
+}
+
 std::optional<PortRange> range_option(const std::string& text) {
   if (text.empty()) return std::nullopt;
   auto range = PortRange::parse(text);
@@ -31,36 +67,45 @@ std::optional<PortRange> range_option(const std::string& text) {
   return *range;
 }
 
-// --to ADDR:PORT, or NAME:PORT looked up (IPv4 first, then IPv6; the first address is the one
-// asked about). Text that is not HOST:PORT at all is bad usage.
-std::expected<Endpoint, std::string> resolve_to(const std::string& text) {
+// --to ADDR:PORT, or NAME:PORT looked up, both families at once within `limit` (the first IPv4
+// address is the one asked about, else the first IPv6 one). Text that is not HOST:PORT at all is
+// bad usage.
+std::expected<Endpoint, std::string> resolve_to(const std::string& text, std::chrono::milliseconds limit) {
   auto name = connpolicy::HostPort::parse(text);
   if (!name) throw Usage{"--to: " + name.error().message()};
   if (name->numeric()) return *name->numeric();
-  connpolicy::SystemResolver resolver;
+  auto lookups = connpolicy::SystemResolver().resolve_both(*name, limit, {});
+  std::optional<Endpoint> v6;
   std::string why = "no address";
-  for (const auto family : {connpolicy::Family::ipv4, connpolicy::Family::ipv6}) {
-    auto found = resolver.resolve(*name, family, std::chrono::seconds(5), {});
-    if (found && !found->empty()) return found->front();
-    if (!found) why = found.error().message();
+  const auto until = std::chrono::steady_clock::now() + limit + std::chrono::milliseconds(100);
+  for (int answers = 0; answers < 2; ++answers) {
+    auto answer = lookups.next(until);
+    if (!answer) break;  // both lookups are bounded by `limit`: this is only a safety net
+    if (!answer->result) {
+      why = answer->result.error().message();
+    } else if (!answer->result->empty()) {
+      if (answer->family == connpolicy::Family::ipv4) return answer->result->front();
+      v6 = answer->result->front();
+    }
   }
+  if (v6) return *v6;
   return std::unexpected(why);
 }
 
-int doctor(const std::string& range_text, const std::string& to_text, bool json) {
+int doctor(const std::string& range_text, const std::string& to_text, std::chrono::milliseconds to_limit, bool json) {
   const auto range = range_option(range_text);
   std::optional<Endpoint> to;
   if (!to_text.empty()) {
-    auto e = resolve_to(to_text);
+    auto e = resolve_to(to_text, to_limit);
     if (!e) {
-      std::cerr << "connpolicy: doctor: --to " << to_text << ": " << e.error() << "\n";
+      say("doctor: --to " + to_text + ": " + e.error());
       return 1;
     }
     to = *e;
   }
   auto census = connpolicy::KernelCensus().survey(PortRange::make(1, 65535).value());
   if (!census) {
-    std::cerr << "connpolicy: doctor: no census of this host's sockets: " << census.error().message() << "\n";
+    say("doctor: no census of this host's sockets: " + census.error().message());
     return 1;
   }
   const cmd::Diagnosis d = cmd::diagnose(cmd::read_host_facts(), *census, range, to);
@@ -83,7 +128,7 @@ int census(const std::string& range_text, const std::vector<std::string>& pairs_
   connpolicy::KernelCensus kernel;
   auto taken = range ? kernel.survey(*range) : kernel.look_up(pairs);
   if (!taken) {
-    std::cerr << "connpolicy: census: " << taken.error().message() << "\n";
+    say("census: " + taken.error().message());
     return 1;
   }
   if (json)
@@ -113,53 +158,91 @@ int probe(cmd::ProbeArgs args, const std::string& close, const std::string& time
   return totals.failed == 0 ? 0 : 1;
 }
 
-}  // namespace
+// The report reached stdout, or the command says it did not (exit 3): a script must never take a
+// lost report for "healthy". A closed pipe ends the command by SIGPIPE, quietly, as for any tool.
+int reported(int exit_code) {
+  errno = 0;
+  std::cout.flush();
+  if (std::cout) return exit_code;
+  say(std::string("could not write the report to stdout") + (errno ? ": " + std::string(std::strerror(errno)) : ""));
+  return 3;
+}
 
-int main(int argc, char** argv) {
-  CLI::App app{"connpolicy: who holds my port, and what should I do about it"};
-  app.require_subcommand(1);
-  app.footer("Examples:\n"
-             "  connpolicy doctor --range 40000-40009 --to 127.0.0.1:7000\n"
-             "  connpolicy probe 127.0.0.1:7000 --bind fixed:40000 --count 2      # the 10048 bug\n"
-             "  connpolicy probe 127.0.0.1:7000 --bind rotation:40000-40009 --count 2 --retry expo:10ms,1s,5\n"
-             "  connpolicy census --range 40000-40009 --json\n"
-             "Exit codes: 0 healthy, 1 findings or a failed connect, 2 bad usage. JSON: docs/command.md.");
-  std::string range_text, to_text, close = "normal", timeout = "10s";
+// The command line: what each subcommand takes, and the values given.
+struct CommandLine {
+  CLI::App app{"connpolicy: who holds my port, and what should I do about it", "connpolicy"};
+  std::string range_text, to_text, close = "normal", timeout = "10s", lookup_timeout = "2s";
   std::vector<std::string> pairs;
   bool json = false;
   cmd::ProbeArgs args;
+  CLI::App *doctor = nullptr, *probe = nullptr, *census = nullptr;
+  std::vector<std::pair<CLI::Option*, const std::string*>> texts;  // options whose empty value is bad usage
 
-  auto* doctor_cmd = app.add_subcommand("doctor", "this host's ephemeral ports, TIME_WAITs and sysctls; findings");
-  doctor_cmd->add_option("--range", range_text, "ports your client binds, e.g. 40000-40009");
-  doctor_cmd->add_option("--to", to_text, "the server it connects to, ADDR:PORT");
-  doctor_cmd->add_flag("--json", json, "JSON (docs/command.md)");
+  CommandLine() {
+    app.require_subcommand(1);
+    app.footer("Examples:\n"
+               "  connpolicy doctor --range 40000-40009 --to 127.0.0.1:7000\n"
+               "  connpolicy probe 127.0.0.1:7000 --bind fixed:40000 --count 2      # the 10048 bug\n"
+               "  connpolicy probe 127.0.0.1:7000 --bind rotation:40000-40009 --count 2 --retry expo:10ms,1s,5\n"
+               "  connpolicy census --range 40000-40009 --json\n"
+               "Exit codes: 0 healthy, 1 findings or a failed connect, 2 bad usage, 3 the report could not be "
+               "written. JSON: docs/command.md.");
+    doctor = app.add_subcommand("doctor", "this host's ephemeral ports, TIME_WAITs and sysctls; findings");
+    text(doctor->add_option("--range", range_text, "ports your client binds, e.g. 40000-40009"), range_text);
+    text(doctor->add_option("--to", to_text, "the server it connects to, ADDR:PORT or NAME:PORT"), to_text);
+    text(doctor->add_option("--timeout", lookup_timeout, "how long --to NAME's lookup may take (default 2s)"),
+         lookup_timeout);
+    doctor->add_flag("--json", json, "JSON (docs/command.md)");
 
-  auto* probe_cmd = app.add_subcommand("probe", "connect with the policies named here, printing each attempt");
-  probe_cmd->add_option("target", args.target, "HOST:PORT, [V6]:PORT or NAME:PORT")->required();
-  probe_cmd->add_option("--bind", args.bind_text, "none | ephemeral | fixed:PORT | rotation:A-B | pool:ADDR,...");
-  probe_cmd->add_option("--retry", args.retry_text, "none | fixed:DELAY,N | expo:INITIAL,MAX,N (10ms, 2s)");
-  probe_cmd->add_option("--count", args.count, "connects, one after the other (default 1)");
-  probe_cmd->add_option("--close", close, "normal (TIME_WAIT on this side) | reset (RST, none)");
-  probe_cmd->add_option("--timeout", timeout, "per-attempt connect timeout (default 10s)");
-  probe_cmd->add_flag("--json", args.json, "JSON (docs/command.md)");
+    probe = app.add_subcommand("probe", "connect with the policies named here, printing each attempt");
+    probe->add_option("target", args.target, "HOST:PORT, [V6]:PORT or NAME:PORT")->required();
+    text(probe->add_option("--bind", args.bind_text, "none | ephemeral | fixed:PORT | rotation:A-B | pool:ADDR,..."),
+         args.bind_text);
+    text(probe->add_option("--retry", args.retry_text, "none | fixed:DELAY,N | expo:INITIAL,MAX,N (10ms, 2s)"),
+         args.retry_text);
+    probe->add_option("--count", args.count, "connects, one after the other (default 1)");
+    probe->add_option("--close", close, "normal (TIME_WAIT on this side) | reset (RST, none)");
+    probe->add_option("--timeout", timeout, "per-attempt connect timeout (default 10s)");
+    probe->add_flag("--json", args.json, "JSON (docs/command.md)");
 
-  auto* census_cmd = app.add_subcommand("census", "every socket on local ports A-B, or on given connections");
-  census_cmd->add_option("--range", range_text, "local ports, e.g. 40000-40009");
-  census_cmd->add_option("--look-up", pairs, "LOCAL,REMOTE of a connection (repeatable)");
-  census_cmd->add_flag("--json", json, "JSON (docs/command.md)");
+    census = app.add_subcommand("census", "every socket on local ports A-B, or on given connections");
+    text(census->add_option("--range", range_text, "local ports, e.g. 40000-40009"), range_text);
+    census->add_option("--look-up", pairs, "LOCAL,REMOTE of a connection (repeatable)");
+    census->add_flag("--json", json, "JSON (docs/command.md)");
+  }
+  void text(CLI::Option* option, const std::string& value) { texts.emplace_back(option, &value); }
 
-  try {
+  int run(int argc, char** argv) {
+    // CLI11 says only "a subcommand is required" for a word it does not know: name the word.
+    const std::string_view word = argc > 1 ? argv[1] : "";
+    if (!word.empty() && word[0] != '-' && word != "doctor" && word != "probe" && word != "census")
+      throw Usage{"unknown subcommand '" + std::string(word) + "': give doctor, probe or census"};
     app.parse(argc, argv);
-    if (*doctor_cmd) return doctor(range_text, to_text, json);
-    if (*probe_cmd) return probe(args, close, timeout);
-    return census(range_text, pairs, json);
+    for (const auto& [option, value] : texts) refuse_empty(option, *value);
+    if (*doctor) {
+      const auto limit = cmd::parse_duration(lookup_timeout);
+      if (!limit || *limit <= std::chrono::milliseconds(0))
+        throw Usage{"--timeout: " + (limit ? "must be more than 0" : limit.error())};
+      return reported(::doctor(range_text, to_text, *limit, json));
+    }
+    if (*probe) return reported(::probe(args, close, timeout));
+    return reported(::census(range_text, pairs, json));
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine line;
+  try {
+    return line.run(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return line.app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "connpolicy: " << e.what() << " (connpolicy --help)\n";
+    say(std::string(e.what()) + " (connpolicy --help)");
     return 2;
   } catch (const Usage& e) {
-    std::cerr << "connpolicy: " << e.text << " (connpolicy --help)\n";
+    say(e.text + " (connpolicy --help)");
     return 2;
   }
 }

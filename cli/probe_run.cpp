@@ -19,12 +19,36 @@ std::string condition_text(Errc condition) { return make_error_condition(conditi
 struct ProbeLog {
   std::ostream* out = nullptr;  // nullptr: do not print attempts
   nlohmann::json attempts = nlohmann::json::array();
+  nlohmann::json before_attempts = nlohmann::json::array();  // rounds that failed before any syscall
   int binds = 0, waits = 0;
 };
+
+// A round that made no syscall (the lookup failed, or the bind policy had nothing to lend) is
+// said as what it is, never as an attempt: it is not counted among the attempts.
+void print_no_attempt(ProbeLog& log, const AttemptEvent& e) {
+  if (e.action == Action::retry) ++log.waits;
+  const std::string what = e.step == Step::resolve && e.name ? e.name->to_string() : e.remote.to_string();
+  const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count();
+  nlohmann::json j = {
+      {"step", std::string(to_string(e.step))},
+      {"target", what},
+      {"error", e.error.message()},
+      {"condition", condition_text(e.condition)},
+      {"action", e.action ? nlohmann::json(std::string(to_string(*e.action))) : nlohmann::json(nullptr)},
+      {"delay_ms", delay_ms}};
+  if (log.out) {
+    *log.out << "  no attempt: " << to_string(e.step) << " " << what << ": " << condition_text(e.condition);
+    if (e.action) *log.out << "  => " << to_string(*e.action);
+    if (e.action == Action::retry) *log.out << " in " << delay_ms << " ms";
+    *log.out << "\n";
+  }
+  log.before_attempts.push_back(std::move(j));
+}
 
 struct AttemptPrinter {
   std::shared_ptr<ProbeLog> log;
   void operator()(const AttemptEvent& e) const {
+    if (!e.attempted) return print_no_attempt(*log, e);
     const std::string local = e.local ? e.local->to_string() : std::string("(kernel's choice)");
     if (e.local) ++log->binds;
     if (e.action == Action::retry) ++log->waits;
@@ -68,6 +92,7 @@ nlohmann::json probe_with(const ProbeArgs& args, const HostPort& target, Bind bi
   const int tenth = std::max(1, args.count / 10);
   for (int n = 1; n <= args.count; ++n) {
     log->attempts = nlohmann::json::array();
+    log->before_attempts = nlohmann::json::array();
     const auto start = Clock::now();
     auto socket = client.connect(target);
     const double ms = ms_since(start);
@@ -92,8 +117,11 @@ nlohmann::json probe_with(const ProbeArgs& args, const HostPort& target, Bind bi
             << " ms: " << e.message() << "\n";
     }
     totals.attempts += static_cast<int>(log->attempts.size());
-    c["attempts"] = std::move(log->attempts);
-    connects.push_back(std::move(c));
+    if (args.json) {  // text mode printed what it shows already: memory stays flat however long the run
+      c["attempts"] = std::move(log->attempts);
+      if (!log->before_attempts.empty()) c["before_attempts"] = std::move(log->before_attempts);
+      connects.push_back(std::move(c));
+    }
     if (args.count > 20 && n % tenth == 0)
       progress << "probe: " << n << " of " << args.count << " connects, " << totals.made << " made, " << totals.failed
                << " failed\n"

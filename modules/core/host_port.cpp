@@ -26,6 +26,27 @@ bool is_name_char(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
 
+bool is_hex_digit(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// A number as inet_aton reads one: decimal, octal (a leading 0) or hexadecimal (0x...).
+bool is_c_number(std::string_view label) noexcept {
+  if (label.size() >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X'))
+    return std::ranges::all_of(label.substr(2), is_hex_digit);
+  return !label.empty() && std::ranges::all_of(label, is_digit);
+}
+
+// True when glibc's getaddrinfo would read `name` as an IPv4 address without asking a name
+// server: one to four numbers joined by dots ("0x7f.0.0.1", "0x7f000001", "017700000001", "127.1").
+bool reads_as_ipv4_number(std::string_view name) {
+  int numbers = 0;
+  for (std::size_t start = 0; start <= name.size(); ++numbers) {
+    const std::size_t dot = std::min(name.find('.', start), name.size());
+    if (!is_c_number(name.substr(start, dot - start))) return false;
+    start = dot + 1;
+  }
+  return numbers <= 4;
+}
+
 // Empty when `host` has the shape of a DNS name; else what is wrong with it.
 std::string name_problem(std::string_view host) {
   if (host.empty()) return "missing host before ':'";
@@ -44,8 +65,20 @@ std::string name_problem(std::string_view host) {
     if (label.front() == '-' || label.back() == '-') return "the label " + quoted(label) + " starts or ends with '-'";
     start = dot + 1;
   }
+  // A name that is a number in disguise would bypass a caller's check of numeric(): refused.
+  if (reads_as_ipv4_number(name))
+    return quoted(host) +
+           " reads as a number, which getaddrinfo takes for an IPv4 address without asking a name server; write "
+           "the address as four decimal numbers, e.g. 127.0.0.1";
+  const std::string_view last = name.substr(name.rfind('.') == std::string_view::npos ? 0 : name.rfind('.') + 1);
+  if (std::ranges::all_of(last, is_digit))
+    return "the last label " + quoted(last) + " is all digits, which no host name's is (RFC 1123)";
   return {};
 }
+
+// Port 0 means "any port" when binding; no server listens on it.
+constexpr std::string_view port_0_problem =
+    "port 0 is not a destination (it means \"any port\" when binding); give the port the server listens on";
 
 }  // namespace
 
@@ -59,6 +92,7 @@ expected<HostPort, NetError> HostPort::parse(std::string_view text) {
   if (text.front() == '[' || (numeric_v4 && text.find(':') != 0)) {  // a numeric address: Endpoint's rules
     auto e = Endpoint::parse(text);
     if (!e) return unexpected(std::move(e).error());
+    if (e->port() == 0) return invalid(text, std::string(port_0_problem));
     return HostPort(*e);
   }
   const auto colons = std::ranges::count(text, ':');
@@ -69,6 +103,7 @@ expected<HostPort, NetError> HostPort::parse(std::string_view text) {
   const auto [port, port_problem] = detail::read_port(port_text);
   if (!port_problem.empty()) return invalid(text, port_problem);
   if (std::string why = name_problem(host); !why.empty()) return invalid(text, why);
+  if (port == 0) return invalid(text, std::string(port_0_problem));
   return HostPort(std::string(host), port);
 }
 

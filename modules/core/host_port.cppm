@@ -20,7 +20,10 @@ class HostPort {
  public:
   // A name is labels of letters, digits, '-' and '_' joined by dots: each label 1-63 characters,
   // not starting or ending with '-'; 253 characters in all, and a final dot is allowed. An IPv6
-  // address takes brackets. Anything else gets Errc::invalid_argument, saying what is wrong.
+  // address takes brackets. A name is never a number in disguise: text getaddrinfo would read as
+  // an IPv4 address ("0x7f.0.0.1", "0x7f000001", "127.1") and a last label of all digits are
+  // refused. Port 0 is not a destination. Anything else gets Errc::invalid_argument, saying what
+  // is wrong.
   static expected<HostPort, NetError> parse(std::string_view text);
   // The same checks, for a host and a port held apart (an IPv6 address without brackets).
   static expected<HostPort, NetError> from(std::string_view host, std::uint16_t port);

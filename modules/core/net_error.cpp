@@ -70,10 +70,13 @@ std::string hint(Errc condition, const std::optional<Endpoint>& local, const std
     case Errc::network_down: return "the network interface is down";
     case Errc::out_of_resources: return "the kernel is short of memory or buffers; retry later";
     case Errc::host_not_found:
-      return "the name has no address of the families asked for; check its spelling and the DNS "
-             "(getent ahosts NAME)";
-    case Errc::try_again: return "the name server did not answer in time; retry later (a retry policy does)";
-    case Errc::name_server_failed: return "the name server failed to answer; check the resolver (/etc/resolv.conf)";
+      return "the name does not exist, or has no address of the families asked for; check its spelling and "
+             "the name server's records (getent ahosts NAME)";
+    case Errc::try_again:
+      return "the name server gave no answer for now (it timed out or said SERVFAIL); check the servers in "
+             "/etc/resolv.conf and that they are reachable; a retry policy retries the lookup";
+    case Errc::name_server_failed:
+      return "the name server refused or failed for good; check the resolver configuration (/etc/resolv.conf)";
     case Errc::other: return {};
   }
   return {};
@@ -91,6 +94,8 @@ Errc NetError::condition() const noexcept {
   if (step_ == Step::connect && !kernel_port && c == Errc::address_not_available) return Errc::local_port_busy;
   if (step_ == Step::bind && c == Errc::local_port_busy && local_ && local_->port() == 0)
     return Errc::local_ports_exhausted;
+  // A name server that did not answer in time failed for now, as one that said SERVFAIL did.
+  if (step_ == Step::resolve && c == Errc::timed_out) return Errc::try_again;
   return c;
 }
 

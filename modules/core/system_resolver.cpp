@@ -41,6 +41,19 @@ std::error_code lookup_error(int status) {
 #endif
 }
 
+// The name exists but has no record of the family asked: an empty answer, not an error (the
+// Resolver concept's rule), so the other family decides.
+bool no_record(int status) {
+#ifdef _WIN32
+  return status == WSANO_DATA;
+#elif defined(EAI_NODATA)
+  return status == EAI_NODATA;
+#else
+  (void)status;
+  return false;
+#endif
+}
+
 }  // namespace
 
 // What the helper threads and the caller share; whoever leaves last frees it.
@@ -94,7 +107,8 @@ void run_lookup(const std::shared_ptr<SystemLookups::Shared>& shared, const std:
       found.push_back(*e);
   }
   if (list) freeaddrinfo(list);
-  finish(*shared, family, status != 0 ? lookup_error(status) : std::error_code{}, std::move(found));
+  finish(*shared, family, status != 0 && !no_record(status) ? lookup_error(status) : std::error_code{},
+         std::move(found));
 }
 
 // Starts `family`'s lookup of `name` on a helper thread (a numeric name is answered at once).

@@ -82,7 +82,7 @@ class ConnectCore {
   Next resolved(const expected<std::vector<Endpoint>, NetError>& v6,
                 const expected<std::vector<Endpoint>, NetError>& v4);
   // The lookup failed (the resolver's error, Step::resolve; its detail names the name).
-  Next resolve_failed(NetError error) { return decide(std::move(error)); }
+  Next resolve_failed(NetError error) { return decide(std::move(error), false); }
 
   // --- Both families asked at once (RFC 8305): each answer as it comes. The race may begin before
   // the second: with IPv6's addresses at once, with IPv4's at lookup_wake_at() (Next::lookup_wait:
@@ -115,14 +115,14 @@ class ConnectCore {
     if (stop_requested)
       return finish(NetError(Step::connect, LibraryError::cancelled).with_remote(to).with_attempts(attempts_));
     auto plan = bind_->plan(to);
-    if (!plan) return decide(std::move(plan).error().with_remote(to));
+    if (!plan) return decide(std::move(plan).error().with_remote(to), false);
     plan_ = std::move(*plan);
     if (plan_->local)
       if (const char* why = not_a_source(*plan_->local)) {  // refused before any syscall
         NetError error = NetError(Step::bind, LibraryError::invalid_endpoint, why).with_local(*plan_->local);
         bind_->failed(*plan_, error);
         plan_.reset();
-        return decide(std::move(error).with_remote(to));
+        return decide(std::move(error).with_remote(to), false);
       }
     ++attempts_;
     timeout_ = attempt_limit(options_->connect_timeout, schedule_.time_left());
@@ -223,7 +223,7 @@ class ConnectCore {
 
  private:
   // The error policy's word on a failure, and the retry schedule's when it says retry.
-  Next decide(NetError error) {
+  Next decide(NetError error, bool attempted = true) {  // attempted: syscalls were made for it
     error.with_attempts(attempts_);
     const bool has_next = racing_ ? race_.has_next(remotes_.size()) : current_ + 1 < remotes_.size();
     Action action =
@@ -233,7 +233,7 @@ class ConnectCore {
       if (has_next)
         action = Action::next_endpoint;                    // the next address starts now, not at its turn
       else if (race_.in_flight() || lookup_.awaiting()) {  // the race goes on
-        observe(remote(), error.local_endpoint(), &error, std::nullopt, {});
+        observe(remote(), error.local_endpoint(), &error, std::nullopt, {}, attempted);
         last_ = std::move(error);
         return race_.in_flight() ? Next::race : Next::lookup_wait;
       }
@@ -251,7 +251,7 @@ class ConnectCore {
                                                   "gave up: " + std::string(to_string(d.error())));
       }
     }
-    observe(remote(), error.local_endpoint(), &error, action, delay_);
+    observe(remote(), error.local_endpoint(), &error, action, delay_, attempted);
     last_ = std::move(error);
     switch (action) {
       case Action::rebind: ++rebinds_; return Next::attempt;
@@ -271,8 +271,8 @@ class ConnectCore {
     return Next::done;
   }
   void observe(const Endpoint& remote, const std::optional<Endpoint>& local, const NetError* error,
-               std::optional<Action> action, Timer::duration delay) {
-    notify(*observer_, remote, local, attempts_, error, action, delay);
+               std::optional<Action> action, Timer::duration delay, bool attempted = true) {
+    notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_);
   }
 
   Bind* bind_;

@@ -27,6 +27,11 @@ struct AttemptEvent {
                                   // failure leaves the race going on: others are in flight)
   Timer::duration delay{};        // the wait before the next round, for Action::retry
   std::optional<GiveUp> gave_up;  // for Action::give_up when the retry policy said no: why
+  // False for a round that failed before any syscall: the lookup (step resolve), or a bind policy
+  // with nothing to lend. `attempt` is then the count so far, and `remote` may be unspecified
+  // (0.0.0.0 with the port) when no name was resolved yet: `name` says what was asked.
+  bool attempted = true;
+  std::optional<HostPort> name;  // the name this connect began with, if it began with one
   bool connected() const noexcept { return !error; }
 };
 
@@ -42,11 +47,13 @@ concept ConnectObserver = std::copy_constructible<O> && std::invocable<O&, const
 // event is not even built.
 template <ConnectObserver Observer>
 void notify(Observer& observer, const Endpoint& remote, const std::optional<Endpoint>& local, int attempts,
-            const NetError* error, std::optional<Action> action, Timer::duration delay) {
+            const NetError* error, std::optional<Action> action, Timer::duration delay, bool attempted = true,
+            const HostPort* name = nullptr) {
   if constexpr (!std::is_same_v<Observer, NoObserver>) {
     observer(AttemptEvent{remote, local, attempts, error ? error->step() : Step::connect,
                           error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other, action,
-                          delay, error ? error->gave_up() : std::nullopt});
+                          delay, error ? error->gave_up() : std::nullopt, attempted,
+                          name ? std::optional<HostPort>(*name) : std::nullopt});
   }
 }
 

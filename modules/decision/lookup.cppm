@@ -6,6 +6,8 @@ module;
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 export module connpolicy.decision:lookup;
@@ -65,5 +67,50 @@ class LookupBook {
   Timer::time_point wake_ = Timer::time_point::max();
   bool asked_ = false, began_ = false;
 };
+
+// What one family's lookup came to, in a few words: "IPv6 (AAAA): no record", "IPv4 (A): no
+// answer for now (ETIMEDOUT): no answer within 5000 ms" (the resolver's own detail, less the name
+// and the family it repeats).
+inline std::string lookup_outcome(const HostPort& name, Family family, const LookupBook::Answer& answer) {
+  const std::string_view label = family == Family::ipv6 ? "IPv6 (AAAA)" : "IPv4 (A)";
+  std::string said = std::string(label) + ": ";
+  if (answer) return said + (answer->empty() ? "no record" : std::to_string(answer->size()) + " address(es)");
+  const NetError& e = answer.error();
+  std::string_view detail = e.detail();
+  for (const std::string& repeated : {name.to_string(), std::string(label)}) {
+    if (detail.starts_with(repeated)) detail.remove_prefix(repeated.size());
+    if (detail.starts_with(": ")) detail.remove_prefix(2);
+  }
+  switch (e.condition()) {
+    case Errc::try_again: said += "no answer for now"; break;
+    case Errc::host_not_found: said += "no such name"; break;
+    case Errc::name_server_failed: said += "the name server failed"; break;
+    default: said += describe(e.condition());
+  }
+  if (const std::string_view code = code_name(e.code()); !code.empty()) said += " (" + std::string(code) + ")";
+  if (!detail.empty()) said += ": " + std::string(detail);
+  return said;
+}
+
+// The connect's error when neither family gave an address, naming what each got. A temporary
+// failure of either (a timeout, SERVFAIL) is the error, whatever the other said, so the connect
+// is retried (Errc::try_again): an IPv6-only name whose AAAA lookup failed for a moment is not
+// "not found" because it has no A record. "No such name" only when a family says so and none
+// failed for now; both empty: the name has no address.
+inline NetError lookup_failure(const HostPort& name, const LookupBook::Answer& v6, const LookupBook::Answer& v4) {
+  const auto failed_with = [](const LookupBook::Answer& a, Errc condition) {
+    return !a && a.error().condition() == condition;
+  };
+  const LookupBook::Answer* decides = nullptr;
+  for (Errc condition : {Errc::try_again, Errc::host_not_found})
+    for (const LookupBook::Answer* a : {&v6, &v4})
+      if (!decides && failed_with(*a, condition)) decides = a;
+  if (!decides) decides = !v6 ? &v6 : !v4 ? &v4 : nullptr;
+  const std::string outcomes = lookup_outcome(name, Family::ipv6, v6) + "; " + lookup_outcome(name, Family::ipv4, v4);
+  if (!decides)
+    return NetError(Step::resolve, LibraryError::no_address,
+                    name.to_string() + " has no IPv6 or IPv4 address (" + outcomes + ")");
+  return NetError(Step::resolve, decides->error().code()).with_detail(name.to_string() + ": " + outcomes);
+}
 
 }  // namespace connpolicy::detail

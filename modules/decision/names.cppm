@@ -29,15 +29,15 @@ Next ConnectCore<Bind, Retry, Error, Observer>::resolved(std::span<const Endpoin
   if (racing_) current_ = race_.take_next();
   if (resolved_.empty())
     return decide(
-        NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"));
+        NetError(Step::resolve, LibraryError::no_address, name_->to_string() + " has no IPv6 or IPv4 address"), false);
   return check_destinations();
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
 Next ConnectCore<Bind, Retry, Error, Observer>::resolved(const expected<std::vector<Endpoint>, NetError>& v6,
                                                          const expected<std::vector<Endpoint>, NetError>& v4) {
-  if (!v4 && (!v6 || v6->empty())) return resolve_failed(v4.error());
-  if (!v6 && v4->empty()) return resolve_failed(v6.error());
+  const auto has_addresses = [](const expected<std::vector<Endpoint>, NetError>& a) { return a && !a->empty(); };
+  if (!has_addresses(v6) && !has_addresses(v4)) return resolve_failed(detail::lookup_failure(*name_, v6, v4));
   using list = std::span<const Endpoint>;
   return resolved(v6 ? list(*v6) : list{}, v4 ? list(*v4) : list{});
 }

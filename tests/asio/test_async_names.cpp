@@ -228,3 +228,35 @@ TEST_CASE("names over DNS: AAAA 150 ms late joins the race IPv4 began at 50 ms, 
   CHECK(took.asio < 1s);
   CHECK(test_support::open_fd_count() == fds);
 }
+
+// DNS semantics through the real getaddrinfo: a name with an AAAA record and no A record gets an
+// empty IPv4 answer (EAI_NODATA), not "host not found", and the connect goes over IPv6; a name the
+// server does not know is host_not_found, named with what each family got.
+TEST_CASE("names over DNS: no record of one family is an empty answer, not host_not_found", "[.][netns][dns]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  auto v6 = listen_on_ipv6_loopback();
+  REQUIRE(v6.port != 0);
+  test_support::FakeNameServer dns("v6only.test", {{}, 0ms}, {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, 0ms});
+  REQUIRE(dns.ok());
+  const auto name = *cp::HostPort::from("v6only.test", v6.port);
+  const cp::SystemResolver resolver;
+  const auto a = resolver.resolve(name, cp::Family::ipv4, 2s, {});
+  REQUIRE(a);  // no A record: an empty answer
+  CHECK(a->empty());
+  const auto aaaa = resolver.resolve(name, cp::Family::ipv6, 2s, {});
+  REQUIRE(aaaa);
+  CHECK(*aaaa == std::vector{cp::Endpoint::loopback_v6(v6.port)});
+
+  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 2s}};
+  auto s = client.connect(name);
+  REQUIRE(s);
+  CHECK(s->remote_endpoint().value() == cp::Endpoint::loopback_v6(v6.port));
+  s->close_reset();
+
+  auto unknown = client.connect(*cp::HostPort::from("unknown.test", v6.port));
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error() == cp::Errc::host_not_found);
+  CHECK_THAT(unknown.error().message(), Catch::Matchers::Contains("IPv6 (AAAA): no such name") &&
+                                            Catch::Matchers::Contains("IPv4 (A): no such name"));
+}

@@ -140,3 +140,71 @@ TEST_CASE("name: a stop before the lookup ends the connect as cancelled, nothing
   CHECK(s.error() == cp::Errc::cancelled);
   CHECK(sys.opened() == 0);
 }
+
+// Per family: records, no record (empty), no such name, a failure for now. Neither family with an
+// address decides the connect's error: a failure for now anywhere is retried (try_again);
+// "host not found" only when a family says the name does not exist and none failed for now.
+TEST_CASE("name: how the two families' answers decide a lookup failure, each named in the message", "[name]") {
+  const auto again = cp::make_winsock_error(cp::winsock::try_again);  // any platform's code will do
+  const auto no_name = cp::make_winsock_error(cp::winsock::host_not_found);
+  const auto timed_out = cp::make_system_error(ETIMEDOUT);
+  struct Case {
+    cp::FakeAnswer aaaa, a;
+    cp::Errc condition;
+    const char* v6_said;
+    const char* v4_said;
+  };
+  const Case cases[] = {
+      {{.error = again}, {}, cp::Errc::try_again, "IPv6 (AAAA): no answer for now", "IPv4 (A): no record"},
+      {{}, {.error = again}, cp::Errc::try_again, "IPv6 (AAAA): no record", "IPv4 (A): no answer for now"},
+      {{.error = no_name},
+       {.error = again},
+       cp::Errc::try_again,
+       "IPv6 (AAAA): no such name",
+       "IPv4 (A): no answer for now"},
+      {{.error = timed_out}, {}, cp::Errc::try_again, "IPv6 (AAAA): no answer for now", "IPv4 (A): no record"},
+      {{}, {.error = no_name}, cp::Errc::host_not_found, "IPv6 (AAAA): no record", "IPv4 (A): no such name"},
+      {{.error = no_name},
+       {.error = no_name},
+       cp::Errc::host_not_found,
+       "IPv6 (AAAA): no such name",
+       "IPv4 (A): no such name"},
+      {{}, {}, cp::Errc::host_not_found, "IPv6 (AAAA): no record", "IPv4 (A): no record"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.v6_said << "; " << c.v4_said);
+    cp::FakeSystem sys;
+    cp::FakeResolver names;
+    names.answer("login.example.com", cp::Family::ipv6, c.aaaa).answer("login.example.com", cp::Family::ipv4, c.a);
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{cp::NoBind{}, {}, {}, sys};
+    auto s = client.connect(login, names);
+    REQUIRE_FALSE(s);
+    CHECK(s.error().condition() == c.condition);
+    CHECK(s.error().step() == cp::Step::resolve);
+    const std::string m = s.error().message();
+    CHECK_THAT(m, Catch::Matchers::Contains(c.v6_said) && Catch::Matchers::Contains(c.v4_said));
+    if (c.condition == cp::Errc::try_again)  // the hint speaks of the name server, not of the peer
+      CHECK_THAT(m, Catch::Matchers::Contains("name server") && !Catch::Matchers::Contains("peer"));
+    CHECK(sys.opened() == 0);
+  }
+}
+
+TEST_CASE("name: an IPv6-only name whose AAAA lookup fails for a moment is retried and connects", "[name]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  cp::FakeResolver names(&timer);
+  const auto again = cp::make_winsock_error(cp::winsock::try_again);
+  names.answer("login.example.com", cp::Family::ipv6, {.error = again})
+      .answer("login.example.com", cp::Family::ipv6, {.addresses = {v6}})
+      .answer("login.example.com", cp::Family::ipv4, {})  // no A record, each time
+      .answer("login.example.com", cp::Family::ipv4, {});
+  cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
+      cp::NoBind{},
+      cp::ExponentialRetry{{.initial = 250ms, .max_attempts = 3, .jitter = cp::Jitter::none, .timer = &timer}},
+      {},
+      sys};
+  auto s = client.connect(login, names);
+  REQUIRE(s);
+  CHECK(s->remote_endpoint().value() == v6.with_port(7000));
+  CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{250ms});
+}

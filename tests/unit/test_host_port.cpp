@@ -73,6 +73,22 @@ TEST_CASE("host_port: bad text gets one clear reason", "[host_port]") {
   CHECK(says(refusal("256.1.1.1:80"), "is not an IPv4 address"));
   CHECK(says(refusal("[::1]"), "missing ':port'"));
   CHECK(says(refusal("[nonsense]:1"), "is not an IPv6 address"));
+  // A name is never a number in disguise: glibc's getaddrinfo would read these as 127.0.0.1
+  // without asking a name server, bypassing a check of numeric().
+  for (const char* disguised : {"0x7f.0.0.1:7105", "0x7f000001:7105", "0X7F.1:7105", "0x7f.0x0.0x0.0x1:80", "0x:1"}) {
+    INFO(disguised);
+    CHECK(says(refusal(disguised), "reads as a number"));
+  }
+  CHECK(cp::HostPort::parse("017700000001x:1"));  // a letter at the end: a name, of an odd shape
+  CHECK(says(refusal("example.123:80"), "the last label \"123\" is all digits"));
+  CHECK(says(refusal("a.b.0x1.2:80"), "the last label \"2\" is all digits"));  // five parts: not inet_aton's
+  CHECK(cp::HostPort::parse("0x7f.example.com:80"));  // a number-like label inside a name is fine
+  CHECK(cp::HostPort::parse("123.example:80"));
+  // Port 0 is not a destination, named or numeric.
+  CHECK(says(refusal("localhost:0"), "port 0 is not a destination"));
+  CHECK(says(refusal("127.0.0.1:0"), "port 0 is not a destination"));
+  CHECK(says(refusal("[::1]:0"), "port 0 is not a destination"));
+  CHECK_FALSE(cp::HostPort::from("db.internal", 0));
   // Messages stay one line, whatever they were given.
   CHECK_FALSE(says(refusal("a\nb:1"), "\n"));
 }
