@@ -56,12 +56,17 @@ NetError all_ports_unavailable(std::span<const Slot> slots, const FreeList& free
   const auto wait = std::chrono::ceil<std::chrono::milliseconds>(slot.ready_at - now);
   const std::size_t in_use = range.size() - free.size();
   detail += "cooling down after a close (TIME_WAIT) or a busy failure";
-  if (in_use > 0) detail += ", or in use (" + std::to_string(in_use) + ")";
+  if (in_use > 0) detail += ", or lent to open sockets (" + std::to_string(in_use) + ")";
   const bool looked_at_again = slot.rest == Rest::time_wait_unknown_end || slot.rest == Rest::other_socket;
   detail += "; port " + std::to_string(slot.port) + (looked_at_again ? " is looked at again in " : " frees in ") +
             seconds_text(wait);
   if (slot.rest != Rest::none) detail += " (" + std::string(describe(slot.rest)) + ")";
   if (!census_problem.empty()) detail += "; the kernel census failed: " + census_problem;
+  // A lent port comes back when its socket closes, at a time nobody knows and often soon: then no
+  // wait to the end of a TIME_WAIT is promised (the retry policy's own pace applies); a look
+  // again (a second at most) still is.
+  if (in_use > 0 && !looked_at_again)
+    return std::move(error).with_detail(std::move(detail) + "; a lent port may come back sooner");
   return std::move(error).with_detail(std::move(detail)).with_retry_after(wait);
 }
 

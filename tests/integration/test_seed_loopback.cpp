@@ -439,3 +439,41 @@ TEST_CASE("SourceAddressPool spreads connections over its addresses, for real", 
   }
   CHECK(open_fd_count() == fds);
 }
+
+// A 4-port rotation: 2 ports in TIME_WAIT after normal closes, 2 lent to open sockets that are
+// closed with a reset 100 ms later. A connect made meanwhile is not told to wait for the first
+// TIME_WAIT (a minute): it backs off at its own pace and takes a lent port as soon as it is back.
+TEST_CASE("rotation with ports lent and cooling: a connect meanwhile gets a port back within its deadline",
+          "[integration][rotation]") {
+  test_support::needs_lasting_time_wait();  // two ports must stay in TIME_WAIT the whole test
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    const auto remote = server.endpoint();
+    const auto first = test_support::free_port_block(4);
+    cp::FixedPortRotation rotation = cp::FixedPortRotation::make(first, first + 3).value();
+    cp::Connector<cp::FixedPortRotation> setup{rotation};
+    for (int i = 0; i < 2; ++i) REQUIRE(setup.connect(remote));  // closed first: TIME_WAIT
+    REQUIRE(server.wait_closed(2));
+    auto lent_a = setup.connect(remote);
+    auto lent_b = setup.connect(remote);
+    REQUIRE(lent_a);
+    REQUIRE(lent_b);
+    std::thread closer([&] {
+      std::this_thread::sleep_for(100ms);
+      lent_a->close_reset();
+      lent_b->close_reset();
+    });
+    cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry> client{
+        rotation, cp::ExponentialRetry{{.initial = 20ms, .max_delay = 200ms, .max_attempts = 0, .deadline = 5s}}};
+    const auto start = std::chrono::steady_clock::now();
+    auto s = client.connect(remote);
+    const auto took = std::chrono::steady_clock::now() - start;
+    closer.join();
+    REQUIRE(s);  // before: local_ports_exhausted at once ("the next wait would end after the deadline")
+    CHECK(took >= 100ms);
+    CHECK(took < 2s);  // not the minute until the first TIME_WAIT ends
+    s->close_reset();
+  }
+  CHECK(open_fd_count() == fds);
+}

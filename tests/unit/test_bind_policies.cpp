@@ -169,6 +169,32 @@ TEST_CASE("rotation: when all ports are held, it says so at once", "[bind][rotat
   CHECK(r.snapshot().in_use == 3);
 }
 
+// A lent port comes back when its socket closes: unknown when, often soon. While any port is
+// lent, the error promises no wait to the end of a TIME_WAIT (the retry policy's pace applies).
+TEST_CASE("rotation: ports lent and cooling: no wait promised, and a port back from a reset is lent at once",
+          "[bind][rotation]") {
+  cp::ManualTimer timer;
+  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}};
+  take_and_close(r);  // two ports in TIME_WAIT after normal closes
+  take_and_close(r);
+  auto lent_a = r.plan(server).value();  // two lent to open sockets
+  auto lent_b = r.plan(server).value();
+  auto none = r.plan(server);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
+  CHECK_FALSE(none.error().retry_after());  // not "61.9 s": a lent port may come back in 100 ms
+  CHECK_THAT(none.error().message(), Contains("all 4 ports of 40000-40003 are cooling down") &&
+                                         Contains("lent to open sockets (2)") &&
+                                         Contains("a lent port may come back sooner"));
+  timer.advance(100ms);
+  lent_a.lease->on_close(cp::CloseKind::reset);  // no TIME_WAIT: ready again at once
+  auto again = r.plan(server);
+  REQUIRE(again);
+  CHECK(again->local->port() == lent_a.local->port());
+  lent_b.lease->on_close(cp::CloseKind::reset);
+  again->lease->on_close(cp::CloseKind::reset);
+}
+
 TEST_CASE("rotation: a closed port cools for TIME_WAIT, all cooling gives the exact wait", "[bind][rotation]") {
   cp::ManualTimer timer;
   cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .timer = &timer, .use_census = false}};

@@ -62,9 +62,10 @@ TEST_CASE("a fresh rotation asks the census once and skips the ports in TIME_WAI
   auto none = r.plan(server);
   REQUIRE_FALSE(none);
   CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
-  REQUIRE(none.error().retry_after());
-  CHECK(*none.error().retry_after() == 30s + 500ms);  // 40000's TIME_WAIT and the timer's slack
-  CHECK_THAT(none.error().message(), Contains("port 40000 frees in 30.5 s (the kernel's TIME_WAIT timer)"));
+  CHECK_FALSE(none.error().retry_after());  // two ports are lent: one may come back before 40000 frees
+  CHECK_THAT(
+      none.error().message(),
+      Contains("port 40000 frees in 30.5 s (the kernel's TIME_WAIT timer)"));  // its TIME_WAIT and the timer's slack
 
   timer.advance(30s + 500ms);
   CHECK(take(r) == 40000);  // exactly when it frees, not a moment later
