@@ -1,8 +1,8 @@
 // A name's lookup for the Asio driver: both families at once, each answer told to the core as it
 // comes (ConnectCore decides when the race may begin: RFC 8305's resolution delay is the core's,
-// as for the blocking driver). The lookups are SystemResolver's, getaddrinfo on a helper thread
-// each: Asio's own resolver runs one lookup at a time per io_context (one background thread), so
-// an A query would wait behind a slow AAAA one. Internal to connpolicy.asio.
+// as for the blocking driver). The lookups are SystemResolver's, getaddrinfo on its bounded,
+// shared helper threads: Asio's own resolver runs one lookup at a time per io_context (one
+// background thread), so an A query would wait behind a slow AAAA one. Internal to connpolicy.asio.
 module;
 #include <algorithm>
 #include <chrono>

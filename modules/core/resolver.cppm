@@ -8,6 +8,7 @@
 module;
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,7 +56,7 @@ concept BothFamiliesResolver =
       { resolver.resolve_both(name, limit, stop) } -> LookupsInFlight;
     };
 
-// SystemResolver's two lookups in flight (their threads end on their own).
+// SystemResolver's two lookups in flight (their helper threads end on their own).
 class SystemLookups {
  public:
   struct Shared;
@@ -72,11 +73,36 @@ class SystemLookups {
   bool given_[2] = {false, false};  // [0] IPv6, [1] IPv4
 };
 
-// getaddrinfo, bounded: it runs on a helper thread, and the caller waits at most `limit` (or
-// until `stop`). A lookup left behind finishes on its own and frees what it holds; until then
-// it holds a thread, so a name server that never answers costs one thread per abandoned lookup.
+// getaddrinfo, bounded in time and in threads. Each lookup runs on a helper thread and the caller
+// waits at most `limit` (or until `stop`). What a pending lookup holds: one helper thread, and
+// inside getaddrinfo one UDP socket, until the name server answers or glibc gives up on its own
+// (resolv.conf's timeout x attempts: 5 s x 2 by default), even after its caller has given up.
+// Two bounds keep a silent name server from costing a thread per connect:
+// - lookups of the same name and family at the same time share one getaddrinfo call and its
+//   answer (a storm of connects to one name, or a retry while the last round's lookup is still
+//   out, costs one thread per family);
+// - at most helper_threads().limit threads run in the process (default_helper_threads unless
+//   set_helper_thread_limit says otherwise); a lookup that finds them all busy waits in line
+//   within its own limit, and one whose callers all gave up before it started is never asked.
+//   A lookup that ran out of time in line says so ("the lookup never started: all 8 helper
+//   threads were waiting ..."): Errc::timed_out at Step::resolve, retried as try_again.
 // Addresses come in getaddrinfo's order (RFC 6724's), without duplicates.
 struct SystemResolver {
+  static constexpr std::size_t default_helper_threads = 8;
+  struct HelperThreadUse {
+    std::size_t running;  // threads in getaddrinfo (or about to take the next lookup in line)
+    std::size_t peak;     // the most that ran at once since the program started
+    std::size_t limit;
+    std::size_t waiting;  // lookups in line for a thread, some caller still waiting for each
+    std::size_t joined;   // lookups that shared one already in flight, since the program started
+  };
+  // For a health page or a test: the process's helper threads now.
+  static HelperThreadUse helper_threads();
+  // The most helper threads that may run at once in this process (at least 1). Use when many
+  // distinct names are looked up at once and the name servers are slow; a raised limit starts
+  // threads for lookups in line at once, a lowered one takes effect as threads finish.
+  static void set_helper_thread_limit(std::size_t limit);
+
   expected<std::vector<Endpoint>, NetError> resolve(const HostPort& name, Family family,
                                                     std::chrono::milliseconds limit, std::stop_token stop) const;
   // AAAA and A, each on its own helper thread, at once. `on_answer`, when given, is called on

@@ -1,5 +1,9 @@
 module;
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <utility>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -56,12 +60,15 @@ bool no_record(int status) {
 
 }  // namespace
 
-// What the helper threads and the caller share; whoever leaves last frees it.
+// What the helper threads and the caller share; whoever leaves last frees it. The helper
+// threads hold it weakly: a caller that gave up lets it go, and a lookup nobody waits for any
+// more is never started.
 struct SystemLookups::Shared {
   std::mutex mutex;
   std::condition_variable_any done_cv;
-  Result results[2];                // [0] IPv6, [1] IPv4
-  std::function<void()> on_answer;  // set before the threads start
+  Result results[2];                  // [0] IPv6, [1] IPv4
+  std::atomic<bool> started[2] = {};  // a helper thread has taken the lookup (or it needed none)
+  std::function<void()> on_answer;    // set before the lookups are asked for
 };
 
 namespace {
@@ -80,14 +87,15 @@ void finish(SystemLookups::Shared& shared, Family family, std::error_code error,
   if (shared.on_answer) shared.on_answer();
 }
 
-void run_lookup(const std::shared_ptr<SystemLookups::Shared>& shared, const std::string& host, Family family) {
+// getaddrinfo for one family: the addresses (getaddrinfo's order, without duplicates), or why not.
+std::pair<std::error_code, std::vector<Endpoint>> look_up(const std::string& host, Family family) {
 #ifdef _WIN32
   // getaddrinfo needs Winsock started, as sockets do (WSAStartup counts its callers).
   static const int started = [] {
     WSADATA data;
     return ::WSAStartup(MAKEWORD(2, 2), &data);
   }();
-  if (started != 0) return finish(*shared, family, make_winsock_error(started), {});
+  if (started != 0) return {make_winsock_error(started), {}};
 #endif
   addrinfo hints{};
   hints.ai_family = family == Family::ipv4 ? AF_INET : AF_INET6;
@@ -107,28 +115,151 @@ void run_lookup(const std::shared_ptr<SystemLookups::Shared>& shared, const std:
       found.push_back(*e);
   }
   if (list) freeaddrinfo(list);
-  finish(*shared, family, status != 0 && !no_record(status) ? lookup_error(status) : std::error_code{},
-         std::move(found));
+  return {status != 0 && !no_record(status) ? lookup_error(status) : std::error_code{}, std::move(found)};
 }
 
-// Starts `family`'s lookup of `name` on a helper thread (a numeric name is answered at once).
-std::error_code start(const std::shared_ptr<SystemLookups::Shared>& shared, const HostPort& name, Family family) {
+// The process's getaddrinfo helper threads. One lookup per name and family is in flight at a
+// time: whoever asks for it meanwhile joins it and gets its answer (a storm of connects to one
+// name costs one thread, not one each). At most limit() threads run; a lookup that finds them all
+// busy waits in line, within its caller's own limit. A thread ends when the line is empty.
+class HelperThreads {
+ public:
+  // Never destroyed: a helper thread may still be in getaddrinfo when the program ends.
+  static HelperThreads& instance() {
+    static HelperThreads* const threads = new HelperThreads;
+    return *threads;
+  }
+
+  // `family`'s lookup of `host` for `waiter`: joins the one in flight, or starts one.
+  void ask(const std::shared_ptr<SystemLookups::Shared>& waiter, const std::string& host, Family family) {
+    std::unique_lock lock(mutex_);
+    std::shared_ptr<Flight>& flight = flights_[{host, family}];
+    if (flight) {
+      flight->waiters.push_back(waiter);
+      ++joined_;
+      if (flight->started) waiter->started[slot_of(family)] = true;
+      return;
+    }
+    flight = std::make_shared<Flight>(Flight{host, family, false, {waiter}});
+    line_.push_back(flight);
+    if (running_ >= limit_) return;  // it waits in line for a thread that finishes
+    ++running_;
+    try {
+      std::thread([this] { work(); }).detach();
+      peak_ = std::max(peak_, running_);
+    } catch (const std::system_error& e) {
+      --running_;
+      if (running_ > 0) return;  // a running thread will take it
+      // No thread at all: nobody would take it, so it fails now with why.
+      std::erase(line_, flight);
+      flights_.erase({host, family});
+      lock.unlock();
+      finish(*waiter, family, e.code(), {});
+    }
+  }
+
+  SystemResolver::HelperThreadUse use() {
+    std::lock_guard lock(mutex_);
+    std::size_t waiting = 0;
+    for (const auto& flight : line_) waiting += flight->wanted() ? 1 : 0;
+    return {running_, peak_, limit_, waiting, joined_};
+  }
+
+  void set_limit(std::size_t limit) {
+    std::unique_lock lock(mutex_);
+    limit_ = std::max<std::size_t>(limit, 1);
+    std::size_t more = 0;  // a raised limit serves the line at once
+    while (running_ + more < limit_ && more < line_.size()) ++more;
+    for (; more > 0; --more) {
+      ++running_;
+      try {
+        std::thread([this] { work(); }).detach();
+        peak_ = std::max(peak_, running_);
+      } catch (const std::system_error&) {
+        --running_;
+        break;
+      }
+    }
+  }
+
+  std::size_t limit() {
+    std::lock_guard lock(mutex_);
+    return limit_;
+  }
+
+ private:
+  struct Flight {
+    std::string host;
+    Family family;
+    bool started;
+    std::vector<std::weak_ptr<SystemLookups::Shared>> waiters;
+    bool wanted() const {
+      return std::ranges::any_of(waiters, [](const auto& w) { return !w.expired(); });
+    }
+  };
+
+  void work() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      while (!line_.empty() && !line_.front()->wanted()) {  // every caller gave up: never asked
+        flights_.erase({line_.front()->host, line_.front()->family});
+        line_.pop_front();
+      }
+      if (line_.empty()) {
+        --running_;
+        return;
+      }
+      const std::shared_ptr<Flight> flight = line_.front();
+      line_.pop_front();
+      flight->started = true;
+      for (const auto& w : flight->waiters)
+        if (auto waiter = w.lock()) waiter->started[slot_of(flight->family)] = true;
+      lock.unlock();
+      auto [error, found] = look_up(flight->host, flight->family);
+      lock.lock();
+      flights_.erase({flight->host, flight->family});  // later askers start a new lookup
+      const auto waiters = std::move(flight->waiters);
+      lock.unlock();
+      for (const auto& w : waiters)
+        if (auto waiter = w.lock()) finish(*waiter, flight->family, error, found);
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::map<std::pair<std::string, Family>, std::shared_ptr<Flight>> flights_;  // asked and not answered
+  std::deque<std::shared_ptr<Flight>> line_;                                   // asked, no thread yet
+  std::size_t limit_ = SystemResolver::default_helper_threads;
+  std::size_t running_ = 0;
+  std::size_t peak_ = 0;
+  std::size_t joined_ = 0;
+};
+
+// Asks for `family`'s lookup of `name` (a numeric name is answered at once, with no thread).
+void start(const std::shared_ptr<SystemLookups::Shared>& shared, const HostPort& name, Family family) {
   if (name.numeric()) {
     std::vector<Endpoint> found;
     if (name.numeric()->family() == family) found.push_back(*name.numeric());
+    shared->started[slot_of(family)] = true;
     finish(*shared, family, {}, std::move(found));
-    return {};
+    return;
   }
-  try {
-    std::thread([shared, host = name.host(), family] { run_lookup(shared, host, family); }).detach();
-  } catch (const std::system_error& e) {
-    return e.code();
-  }
-  return {};
+  HelperThreads::instance().ask(shared, name.host(), family);
 }
 
 NetError failure(const HostPort& name, std::error_code ec, const std::string& detail) {
   return NetError(Step::resolve, ec).with_detail(name.to_string() + (detail.empty() ? "" : ": ") + detail);
+}
+
+// Why a lookup ended without an answer within `limit`: the name server was slow, or every helper
+// thread was busy with lookups that had not been answered (so this one never started).
+std::string no_answer(std::chrono::milliseconds limit, bool started) {
+  std::string why = "no answer within " + std::to_string(limit.count()) + " ms";
+  if (!started)
+    why += " (the lookup never started: all " + std::to_string(HelperThreads::instance().limit()) +
+           " helper threads were waiting on lookups the name server had not answered; "
+           "SystemResolver::set_helper_thread_limit raises the bound)";
+  return why;
 }
 
 const char* family_name(Family family) { return family == Family::ipv6 ? "IPv6 (AAAA)" : "IPv4 (A)"; }
@@ -148,16 +279,14 @@ expected<std::vector<Endpoint>, NetError> SystemResolver::resolve(const HostPort
                                                                   std::chrono::milliseconds limit,
                                                                   std::stop_token stop) const {
   auto shared = std::make_shared<SystemLookups::Shared>();
-  if (auto ec = start(shared, name, family))
-    return unexpected(failure(name, ec, "could not start a thread for getaddrinfo"));
+  start(shared, name, family);
   std::unique_lock lock(shared->mutex);
   const Result& r = shared->results[slot_of(family)];
   const auto deadline = std::chrono::steady_clock::now() + limit;
   if (!shared->done_cv.wait_until(lock, stop, deadline, [&] { return r.done; })) {
     if (stop.stop_requested())
       return unexpected(failure(name, make_error_code(LibraryError::cancelled), "while resolving"));
-    return unexpected(
-        failure(name, make_system_error(ETIMEDOUT), "no answer within " + std::to_string(limit.count()) + " ms"));
+    return unexpected(failure(name, make_system_error(ETIMEDOUT), no_answer(limit, shared->started[slot_of(family)])));
   }
   return answer_of(r, name, family);
 }
@@ -166,9 +295,7 @@ SystemLookups SystemResolver::resolve_both(const HostPort& name, std::chrono::mi
                                            std::function<void()> on_answer) const {
   auto shared = std::make_shared<SystemLookups::Shared>();
   shared->on_answer = std::move(on_answer);
-  for (Family family : {Family::ipv6, Family::ipv4})
-    if (auto ec = start(shared, name, family))  // answered at once with why
-      finish(*shared, family, ec, {});
+  for (Family family : {Family::ipv6, Family::ipv4}) start(shared, name, family);
   return SystemLookups(std::move(shared), name, limit, std::move(stop));
 }
 
@@ -199,8 +326,12 @@ std::optional<FamilyAnswer> SystemLookups::next(Timer::time_point until) {
   given_[i] = true;
   const Family family = i == 0 ? Family::ipv6 : Family::ipv4;
   return FamilyAnswer{family, unexpected(failure(name_, make_system_error(ETIMEDOUT),
-                                                 std::string(family_name(family)) + ": no answer within " +
-                                                     std::to_string(limit_.count()) + " ms"))};
+                                                 std::string(family_name(family)) + ": " +
+                                                     no_answer(limit_, shared_->started[slot_of(family)])))};
 }
+
+SystemResolver::HelperThreadUse SystemResolver::helper_threads() { return HelperThreads::instance().use(); }
+
+void SystemResolver::set_helper_thread_limit(std::size_t limit) { HelperThreads::instance().set_limit(limit); }
 
 }  // namespace connpolicy

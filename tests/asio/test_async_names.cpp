@@ -5,6 +5,9 @@
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
 #include <optional>
 #include <stop_token>
 #include <vector>
@@ -259,4 +262,154 @@ TEST_CASE("names over DNS: no record of one family is an empty answer, not host_
   CHECK(unknown.error() == cp::Errc::host_not_found);
   CHECK_THAT(unknown.error().message(), Catch::Matchers::Contains("IPv6 (AAAA): no such name") &&
                                             Catch::Matchers::Contains("IPv4 (A): no such name"));
+}
+
+namespace {
+// This process's threads now (Linux: /proc/self/task).
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// A name server that never answers: 127.0.0.1:53 bound, never read. With this namespace's
+// resolv.conf (timeout:1 attempts:1) getaddrinfo gives up on its own after about a second.
+struct SilentNameServer {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  SilentNameServer() {
+    sockaddr_in here{};
+    here.sin_family = AF_INET;
+    here.sin_port = htons(53);
+    here.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&here), sizeof here) != 0) close();
+  }
+  ~SilentNameServer() { close(); }
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+// Waits (at most 10 s, in 10 ms steps) until no helper thread runs and the process has
+// `threads` threads again. True when it came to that.
+bool helpers_finished(std::size_t threads) {
+  for (int i = 0; i < 1000; ++i) {
+    if (cp::SystemResolver::helper_threads().running == 0 && thread_count() == threads) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+}  // namespace
+
+// Lookups under load: 200 connects at once through the Asio driver (one io thread), to 20 names
+// whose name server never answers, each connect with a 300 ms limit. Lookups of one name and
+// family share one getaddrinfo; at most 4 helper threads run (the limit this test sets), so 32 of
+// the 40 lookups wait in line and are never asked once their callers have given up. Every connect
+// ends by its limit, as try_again at the resolve step; the threads never exceed the bound; once
+// the server answers, a connect succeeds, and threads and descriptors come back to their count.
+TEST_CASE("names over DNS: a storm of 200 connects to a silent name server is bounded in threads and time",
+          "[.][netns][dns][storm]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  REQUIRE(helpers_finished(thread_count()));  // an earlier test's lookups have ended
+  const std::size_t threads_before = thread_count();
+  const std::size_t fds_before = test_support::open_fd_count();
+  const std::size_t limit_before = cp::SystemResolver::helper_threads().limit;
+  cp::SystemResolver::set_helper_thread_limit(4);
+  const std::size_t joined_before = cp::SystemResolver::helper_threads().joined;
+
+  std::optional<SilentNameServer> silent(std::in_place);
+  REQUIRE(silent->fd >= 0);
+  cp::Connector<cp::EphemeralBind, cp::NoRetry> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 300ms}};
+  constexpr int connects = 200;
+  std::vector<std::optional<Result>> got(connects);
+  std::vector<std::chrono::milliseconds> took(connects);
+  std::size_t most_threads = 0;
+  {
+    asio::io_context io;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < connects; ++i)
+      cp::asio::async_connect(io.get_executor(), client,
+                              *cp::HostPort::from("storm" + std::to_string(i % 20) + ".test", 7000), [&, i](Result r) {
+                                took[i] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - start);
+                                got[i].emplace(std::move(r));
+                              });
+    for (int step = 0; step < 300 && !io.stopped(); ++step) {  // 3 s at most; the connects end by 300 ms
+      io.run_for(10ms);
+      most_threads = std::max(most_threads, thread_count());
+    }
+  }
+  const auto use = cp::SystemResolver::helper_threads();
+  INFO("most threads " << most_threads << " (before " << threads_before << "), peak helpers " << use.peak);
+  CHECK(most_threads <= threads_before + 4);
+  CHECK(use.running <= 4);
+  CHECK(use.joined - joined_before >= connects * 2 - 40);  // 20 names x 2 families asked once each
+  int in_line = 0;
+  for (int i = 0; i < connects; ++i) {
+    INFO("connect " << i);
+    REQUIRE(got[i]);
+    REQUIRE_FALSE(got[i]->has_value());
+    const cp::NetError& e = got[i]->error();
+    CHECK(e.step() == cp::Step::resolve);
+    CHECK(e == cp::Errc::try_again);
+    CHECK(took[i] < 1500ms);  // its 300 ms and the io thread's turn, never the name server's 1 s
+    if (e.message().find("the lookup never started") != std::string::npos) ++in_line;
+  }
+  CHECK(in_line > 0);  // 40 lookups, 4 threads: most waited in line
+
+  // The server answers again: lookups run, the threads end, nothing is left open.
+  silent.reset();
+  CHECK(helpers_finished(threads_before));  // the lookups left behind end on their own
+  {
+    cp::LoopbackServer server;
+    test_support::FakeNameServer dns("storm0.test", {{{127, 0, 0, 1}}, 0ms}, {{}, 0ms});
+    REQUIRE(dns.ok());
+    cp::Connector<cp::EphemeralBind, cp::NoRetry> patient{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 3s}};
+    auto s = patient.connect(*cp::HostPort::from("storm0.test", server.endpoint().port()));
+    REQUIRE(s);
+    s->close_reset();
+  }
+  cp::SystemResolver::set_helper_thread_limit(limit_before);
+  CHECK(helpers_finished(threads_before));
+  CHECK(cp::SystemResolver::helper_threads().waiting == 0);
+  CHECK(test_support::open_fd_count() == fds_before);
+}
+
+// The blocking driver: 20 threads connect to one silent name at once; the 40 lookups they ask
+// for are 2 getaddrinfo calls (one per family), and each connect still ends by its own limit.
+TEST_CASE("names over DNS: blocking connects to one name share its lookups", "[.][netns][dns][storm]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  REQUIRE(helpers_finished(thread_count()));
+  const std::size_t threads_before = thread_count();
+  const std::size_t fds_before = test_support::open_fd_count();
+  const auto before = cp::SystemResolver::helper_threads();
+  {
+    SilentNameServer silent;
+    REQUIRE(silent.fd >= 0);
+    cp::Connector<cp::EphemeralBind, cp::NoRetry> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 200ms}};
+    constexpr int connects = 20;
+    std::vector<std::optional<cp::expected<cp::Socket, cp::NetError>>> got(connects);
+    std::vector<std::chrono::milliseconds> took(connects);
+    {
+      std::vector<std::jthread> callers;
+      for (int i = 0; i < connects; ++i)
+        callers.emplace_back([&, i] {
+          const auto start = std::chrono::steady_clock::now();
+          got[i].emplace(client.connect(*cp::HostPort::from("shared.test", 7000)));
+          took[i] = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        });
+    }
+    const auto use = cp::SystemResolver::helper_threads();
+    CHECK(use.joined - before.joined >= connects * 2 - 2);
+    for (int i = 0; i < connects; ++i) {
+      REQUIRE(got[i]);
+      REQUIRE_FALSE(got[i]->has_value());
+      CHECK(got[i]->error() == cp::Errc::try_again);
+      CHECK(took[i] < 1s);
+    }
+  }
+  CHECK(helpers_finished(threads_before));
+  CHECK(test_support::open_fd_count() == fds_before);
 }
