@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Keeps the library's files and functions small enough to read in one sitting.
+"""Reports the library's files and functions that may be too large to read in one sitting.
 
-    python3 scripts/check-sizes.py [--max-file-lines 300] [--max-function-lines 60]
+    python3 scripts/check-sizes.py [--max-file-lines 300] [--max-function-lines 60] [--strict]
 
-Every .cpp/.cppm/.hpp under modules/, policies/ and cli/: at most 300 lines a file, at most 60 a function
-body (from the line of its signature's opening brace to its closing brace, lambdas inside counted
-with their function). Functions are found by matching braces after comments and literals are
+A report, not a rule: files are split by idea, and a large file is a question to ask of it (does
+it hold two ideas?), not a limit to cut it to. Every .cpp/.cppm/.hpp under modules/, policies/ and
+cli/ over 300 lines a file or 60 a function body (from the line of its signature's opening brace
+to its closing brace, lambdas inside counted with their function) is named. Functions are found by matching braces after comments and literals are
 blanked out: a brace block whose header ends in `)` (optionally followed by const, noexcept,
 override, a trailing return type...) and does not start with a control keyword is a function.
-Prints the largest file and function, and every one over the limit; exits 1 if there is one.
+Prints the largest file and function, and every one over the sizes; exits 0 (1 with --strict, for
+a local look, when there is one).
 """
 import argparse
 import pathlib
@@ -78,6 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-file-lines", type=int, default=300)
     parser.add_argument("--max-function-lines", type=int, default=60)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a file or function is over")
     args = parser.parse_args()
     files = sorted(p for d in ("modules", "policies", "cli") for p in (ROOT / d).rglob("*") if p.suffix in (".cpp", ".cppm", ".hpp"))
     over, biggest_file, biggest_function = [], (0, ""), (0, "")
@@ -94,8 +97,8 @@ def main() -> int:
     print(f"sizes: {len(files)} files; largest file {biggest_file[1]} ({biggest_file[0]} lines); "
           f"largest function {biggest_function[1]} ({biggest_function[0]} lines)")
     for o in over:
-        print("sizes: over the limit:", o)
-    return 1 if over else 0
+        print("sizes: worth a look (one idea?):", o)
+    return 1 if over and args.strict else 0
 
 
 if __name__ == "__main__":
