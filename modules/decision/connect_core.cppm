@@ -226,8 +226,9 @@ class ConnectCore {
   Next decide(NetError error, bool attempted = true) {  // attempted: syscalls were made for it
     error.with_attempts(attempts_);
     const bool has_next = racing_ ? race_.has_next(remotes_.size()) : current_ + 1 < remotes_.size();
-    Action action =
-        error_policy_->classify(Failure{error, Bind::can_rebind && rebinds_ < options_->max_rebinds, has_next});
+    const bool may_rebind = rebinds_ < options_->max_rebinds;
+    Action action = error_policy_->classify(Failure{error, Bind::can_rebind && may_rebind, has_next,
+                                                    attempted && can_change_address<Bind>() && may_rebind});
     if (action != Action::rebind && (remotes_.size() > 1 || lookup_.awaiting())) race_.failed(error);  // address done
     if (racing_ && action != Action::rebind && action != Action::give_up) {
       if (has_next)

@@ -41,6 +41,9 @@ struct BindPlan {
 //   plan(remote) the local side for one attempt towards `remote`, or an error (e.g. every port
 //                of a rotation is cooling down: local_ports_exhausted, with retry_after()).
 //   failed(plan, error)  the attempt made with `plan` failed at error.step().
+//   can_change_address (optional) true when plan() may offer another local *address* after a
+//                bind failed with address_not_available (SourceAddressPool): the error policy may
+//                then rebind instead of giving up (Failure::can_change_address).
 // A policy shared by threads (copies of one FixedPortRotation) must make these thread-safe.
 template <class B>
 concept BindPolicy = std::copy_constructible<B> &&
@@ -49,6 +52,15 @@ concept BindPolicy = std::copy_constructible<B> &&
                        { policy.plan(remote) } -> std::same_as<expected<BindPlan, NetError>>;
                        { policy.failed(plan, error) } -> std::same_as<void>;
                      };
+
+// Whether `B` says it can offer another local address (the optional can_change_address).
+template <class B>
+constexpr bool can_change_address() noexcept {
+  if constexpr (requires { B::can_change_address; })
+    return static_cast<bool>(B::can_change_address);
+  else
+    return false;
+}
 
 // How a policy that binds a port of its choosing claims it. reuse_address: SO_REUSEADDR (bind
 // through TIME_WAIT). Otherwise, on Windows, SO_EXCLUSIVEADDRUSE: there SO_REUSEADDR on *another*

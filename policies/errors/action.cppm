@@ -19,9 +19,11 @@ std::string_view to_string(Action action) noexcept;
 
 struct Failure {
   const NetError& error;
-  bool can_rebind = false;         // the bind policy can offer another port, and the round's
-                                   // rebind budget is not spent
-  bool has_next_endpoint = false;  // connect() was given more endpoints after this one
+  bool can_rebind = false;          // the bind policy can offer another port, and the round's
+                                    // rebind budget is not spent
+  bool has_next_endpoint = false;   // connect() was given more endpoints after this one
+  bool can_change_address = false;  // the attempt's bind failed and the bind policy can offer another
+                                    // local address (SourceAddressPool), within the rebind budget
 };
 
 template <class E>

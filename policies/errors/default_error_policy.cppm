@@ -5,8 +5,10 @@
 //                                                              rotate, else retry
 //   permission denied at bind (a privileged or excluded port) -> rebind when the bind policy can
 //                                                              rotate, else give up
-//   address not available (bind: the source address is not on this host; no other port or
-//   rebind can fix that)                                    -> give up at once
+//   address not available (bind: the source address is not on this host; no other port can
+//   fix that)                                               -> rebind when the bind policy has
+//                                                              another address (a pool), else
+//                                                              give up at once
 //   local ports exhausted (ephemeral range, all cooling)    -> retry (waiting frees ports)
 //   refused, timed out, unreachable, reset, network down    -> next endpoint, then retry
 //   too many open sockets, out of resources                 -> retry
@@ -31,7 +33,7 @@ struct DefaultErrorPolicy {
     switch (condition) {
       case Errc::local_port_busy: return f.can_rebind ? Action::rebind : Action::retry;
       case Errc::permission_denied: return at_bind && f.can_rebind ? Action::rebind : Action::give_up;
-      case Errc::address_not_available: return Action::give_up;
+      case Errc::address_not_available: return at_bind && f.can_change_address ? Action::rebind : Action::give_up;
       case Errc::local_ports_exhausted:
       case Errc::too_many_open_sockets:
       case Errc::out_of_resources:

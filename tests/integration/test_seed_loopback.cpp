@@ -440,6 +440,33 @@ TEST_CASE("SourceAddressPool spreads connections over its addresses, for real", 
   CHECK(open_fd_count() == fds);
 }
 
+// 192.0.2.1 (TEST-NET-1) is no address of this host: its bind fails with EADDRNOTAVAIL, for real,
+// and the connect goes on from the pool's next address, at once.
+TEST_CASE("SourceAddressPool with an address not on this host connects from the next, for real",
+          "[integration][pool]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    cp::Connector<cp::SourceAddressPool, cp::NoRetry> client{
+        cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::parse("127.0.0.2:0").value()})
+            .value()};
+    for (int i = 0; i < 3; ++i) {
+      auto s = client.connect(server.endpoint());
+      REQUIRE(s);
+      CHECK(s->local_endpoint().value().address_string() == "127.0.0.2");
+    }
+    cp::Connector<cp::SourceAddressPool, cp::NoRetry> lost{
+        cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::ipv4({192, 0, 2, 2}, 0)})
+            .value()};
+    auto s = lost.connect(server.endpoint());
+    REQUIRE_FALSE(s);
+    CHECK(s.error() == cp::Errc::address_not_available);
+    CHECK_THAT(s.error().message(), Catch::Matchers::Contains("192.0.2.1 (not on this host") &&
+                                        Catch::Matchers::Contains("192.0.2.2 (not on this host"));
+  }
+  CHECK(open_fd_count() == fds);
+}
+
 // A 4-port rotation: 2 ports in TIME_WAIT after normal closes, 2 lent to open sockets that are
 // closed with a reset 100 ms later. A connect made meanwhile is not told to wait for the first
 // TIME_WAIT (a minute): it backs off at its own pace and takes a lent port as soon as it is back.

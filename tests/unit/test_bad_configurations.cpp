@@ -1,6 +1,7 @@
 // Bad configurations and special addresses: what the library refuses before any syscall, whom
 // it blames for a failure, and the promises its comments make. Fake system, manual timer.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -313,6 +314,77 @@ TEST_CASE("bad config: a SourceAddressPool address not on this host is not rebou
   CHECK(s.error() == cp::Errc::address_not_available);
   CHECK(sys.count(cp::Call::bind) == 1);
   CHECK_THAT(s.error().message(), Contains("192.0.2.1"));
+}
+
+// A pool whose first address is not on this host (a DHCP lease changed): the connect binds the
+// pool's next address at once, and the missing one rests, to be tried again after its rest.
+TEST_CASE(
+    "bad config: a SourceAddressPool skips an address not on this host for its next one, and tries it again later",
+    "[config][pool]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  sys.fail(cp::Call::bind, std::errc::address_not_available, 1);  // 192.0.2.1, asked first
+  const auto gone = cp::Endpoint::ipv4({192, 0, 2, 1}, 0);
+  const auto here = cp::Endpoint::loopback_v4(0);
+  FakeConnector<cp::SourceAddressPool> c{
+      cp::SourceAddressPool::make({gone, here}, {.unavailable_rest = 5s, .timer = &timer}).value(), {}, {}, sys};
+  auto s = c.connect(server);
+  REQUIRE(s);
+  CHECK(s->local_endpoint().value().address_string() == "127.0.0.1");
+  CHECK(sys.count(cp::Call::bind) == 2);
+  CHECK(timer.sleeps().empty());  // no wait: the next address at once
+  s->close();
+
+  // While 192.0.2.1 rests, plans offer only 127.0.0.1; after its rest it is offered again.
+  const auto offered = [&](int plans) {
+    std::vector<std::string> out;
+    for (int i = 0; i < plans; ++i) out.push_back(c.bind_policy().plan(server).value().local->address_string());
+    return out;
+  };
+  CHECK(offered(4) == std::vector<std::string>(4, "127.0.0.1"));
+  timer.advance(4999ms);
+  CHECK(offered(2) == std::vector<std::string>(2, "127.0.0.1"));
+  timer.advance(1ms);
+  const auto after = offered(2);
+  CHECK(std::ranges::count(after, "192.0.2.1") == 1);
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("bad config: a SourceAddressPool fails only when every address fails, naming each", "[config][pool]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
+  FakeConnector<cp::SourceAddressPool> c{
+      cp::SourceAddressPool::make(
+          {cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::ipv4({192, 0, 2, 2}, 0), cp::Endpoint::loopback_v6(0)},
+          {.timer = &timer})
+          .value(),
+      {},
+      {},
+      sys};
+  auto s = c.connect(server);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == cp::Errc::address_not_available);
+  CHECK(s.error().step() == cp::Step::bind);
+  CHECK(sys.count(cp::Call::bind) == 2);  // each IPv4 address once; ::1 is not of the family
+  CHECK(timer.sleeps().empty());
+  CHECK_THAT(s.error().message(), Contains("192.0.2.1 (not on this host; tried again in 10000 ms)") &&
+                                      Contains("192.0.2.2 (not on this host; tried again in 10000 ms)") &&
+                                      !Contains("::1"));
+  REQUIRE(s.error().retry_after());
+  CHECK(*s.error().retry_after() == 10s);
+  CHECK(sys.open_handles() == 0);
+
+  // Within the rest the next connect fails at once, without a bind; after it, both are tried.
+  auto again = c.connect(server);
+  REQUIRE_FALSE(again);
+  CHECK(sys.count(cp::Call::bind) == 2);
+  timer.advance(10s);
+  auto later = c.connect(server);
+  REQUIRE_FALSE(later);
+  CHECK(sys.count(cp::Call::bind) == 4);
+  CHECK(cp::SourceAddressPool::make({cp::Endpoint::loopback_v4(0)}, {.unavailable_rest = -1ms}).error().condition() ==
+        cp::Errc::invalid_argument);
 }
 
 TEST_CASE("bad config: the same error at connect keeps its meaning: our port's address pair is taken",

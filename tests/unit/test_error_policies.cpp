@@ -31,6 +31,19 @@ TEST_CASE("DefaultErrorPolicy: a busy port means another port, or a wait", "[err
   CHECK(classify(cp::Step::bind, os(EADDRNOTAVAIL), false, false) == Action::give_up);  // not our address
 }
 
+TEST_CASE("Error policies: a source address not on this host means the pool's next address, or giving up",
+          "[errors][pool]") {
+  const cp::NetError e =
+      cp::NetError(cp::Step::bind, os(EADDRNOTAVAIL)).with_local(cp::Endpoint::ipv4({192, 0, 2, 1}, 0));
+  // Another port cannot help (can_rebind alone), another address can.
+  CHECK(cp::DefaultErrorPolicy{}.classify(cp::Failure{e, true, false, false}) == Action::give_up);
+  CHECK(cp::DefaultErrorPolicy{}.classify(cp::Failure{e, true, false, true}) == Action::rebind);
+  CHECK(cp::FailFast{}.classify(cp::Failure{e, true, false, false}) == Action::give_up);
+  CHECK(cp::FailFast{}.classify(cp::Failure{e, false, false, true}) == Action::rebind);
+  STATIC_REQUIRE(cp::can_change_address<cp::SourceAddressPool>());
+  STATIC_REQUIRE_FALSE(cp::can_change_address<cp::FixedPortRotation>());
+}
+
 TEST_CASE("DefaultErrorPolicy: exhausted ports mean waiting", "[errors]") {
   CHECK(classify(cp::Step::connect, os(EADDRNOTAVAIL), true, true, /*own_port=*/false) == Action::retry);
   CHECK(classify(cp::Step::bind, make_error_code(cp::LibraryError::all_ports_cooling), true, false) == Action::retry);
