@@ -24,21 +24,38 @@ std::size_t held_by_listeners(const HostFacts& facts, const Census& census) {
       std::ranges::count_if(listening_ports(census), [&](std::uint16_t port) { return in_ephemeral(facts, port); }));
 }
 
-// Client-side sockets per remote end.
-std::vector<Destination> destinations(const HostFacts& facts, const Census& census, std::size_t usable) {
+// The ephemeral ports client-side sockets hold, towards anywhere; those of them inside --range
+// (bound with bind(), by the user's word).
+struct HeldPorts {
+  std::set<std::uint16_t> all, bound;
+};
+
+// Client-side sockets per remote end, with the span of ports left towards each.
+std::vector<Destination> destinations(const HostFacts& facts, const Census& census, std::size_t usable,
+                                      const std::optional<PortRange>& range, HeldPorts& held) {
   const auto listening = listening_ports(census);
   const std::size_t blocked = held_by_listeners(facts, census);
   std::map<Endpoint, Destination> by_remote;
+  std::map<Endpoint, std::set<std::uint16_t>> ports_of;
   for (const PortUse& use : census.uses) {
     if (use.state == TcpState::listen || use.remote.is_unspecified() || listening.contains(use.local.port())) continue;
     Destination& d = by_remote[use.remote.unmapped()];
     d.remote = use.remote.unmapped();
     if (use.state == TcpState::time_wait) ++d.time_wait;
-    if (in_ephemeral(facts, use.local.port())) ++d.ephemeral_held;
+    if (!in_ephemeral(facts, use.local.port())) continue;
+    ++d.ephemeral_held;
+    ports_of[d.remote].insert(use.local.port());
+    held.all.insert(use.local.port());
+    if (range && range->contains(use.local.port())) held.bound.insert(use.local.port());
   }
+  const std::size_t at_least = usable - std::min(usable, blocked + held.all.size());
   std::vector<Destination> all;
   for (auto& [remote, d] : by_remote) {
-    d.ephemeral_left = usable - std::min(usable, d.ephemeral_held + blocked);
+    const auto& mine = ports_of[remote];
+    const auto bound_elsewhere = static_cast<std::size_t>(
+        std::ranges::count_if(held.bound, [&](std::uint16_t port) { return !mine.contains(port); }));
+    d.ephemeral_left = usable - std::min(usable, mine.size() + blocked + bound_elsewhere);
+    d.ephemeral_left_at_least = std::min(at_least, d.ephemeral_left);
     all.push_back(d);
   }
   std::ranges::sort(all, [](const Destination& a, const Destination& b) {  // ties: by address, as the map had them
@@ -123,6 +140,22 @@ void host_findings(Diagnosis& d, const std::optional<PortRange>& range) {
                                 " TIME_WAITs towards it): connects will fail EADDRNOTAVAIL soon; reuse connections, "
                                 "close with close_reset(), or spread over a SourceAddressPool"});
   }
+  // The ports left towards a new destination are few if the ports held elsewhere were bound.
+  const std::size_t unknown = d.ephemeral_held_anywhere - d.ephemeral_bound_in_range;
+  const std::size_t at_least =
+      d.destinations.empty() ? d.ephemeral_usable : d.destinations.front().ephemeral_left_at_least;
+  if (!d.range && unknown > 0 && d.ephemeral_usable > 0 && at_least * 10 < d.ephemeral_usable)  // --range: named
+    d.findings.push_back(
+        {"ephemeral_ports_maybe_bound",
+         {},
+         std::to_string(d.ephemeral_held_anywhere) +
+             " ports of the ephemeral range are held by client sockets; connect() "
+             "never picks a port that was claimed with bind() (a fixed port, FixedPortRotation, bind() without "
+             "IP_BIND_ADDRESS_NO_PORT), towards any destination, and the kernel does not say which were, so as few "
+             "as " +
+             std::to_string(at_least) + " of " + std::to_string(d.ephemeral_usable) +
+             " may be left towards a new destination; name the ports you bind with --range to count them exactly, and "
+             "bind outside the ephemeral range"});
 }
 
 }  // namespace
@@ -140,13 +173,19 @@ Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<P
   d.sockets = census.uses.size();
   d.time_wait = static_cast<int>(std::ranges::count(census.uses, TcpState::time_wait, &PortUse::state));
   d.ephemeral_usable = ephemeral_ports_usable(facts);
-  d.destinations = destinations(facts, census, d.ephemeral_usable);
+  HeldPorts held_ports;
+  d.destinations = destinations(facts, census, d.ephemeral_usable, range, held_ports);
   if (to) {
     const auto same =
         std::ranges::find_if(d.destinations, [&](const Destination& x) { return same_end(x.remote, *to); });
-    const std::size_t free = d.ephemeral_usable - std::min(d.ephemeral_usable, held_by_listeners(facts, census));
-    d.to = same != d.destinations.end() ? *same : Destination{to->unmapped(), 0, 0, free};
+    const std::size_t usable = d.ephemeral_usable, blocked = held_by_listeners(facts, census);
+    d.to = same != d.destinations.end()
+               ? *same
+               : Destination{to->unmapped(), 0, 0, usable - std::min(usable, blocked + held_ports.bound.size()),
+                             usable - std::min(usable, blocked + held_ports.all.size())};
   }
+  d.ephemeral_held_anywhere = held_ports.all.size();
+  d.ephemeral_bound_in_range = held_ports.bound.size();
   d.range = range;
   if (range) {
     std::map<std::uint16_t, RangePort> ports;

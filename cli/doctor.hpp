@@ -13,11 +13,20 @@ namespace connpolicy::command {
 
 // The client-side sockets towards one remote end (server-side sockets, whose local port is a
 // port this host listens on, are left out: their "remote" is a client).
+//
+// Linux's connect() never picks a port that a socket claimed with bind() (a fixed port,
+// FixedPortRotation, bind() without IP_BIND_ADDRESS_NO_PORT), towards any destination, for as
+// long as any socket on it lives, TIME_WAITs included; a port connect() chose itself it shares
+// across destinations. The kernel does not say which way a port was taken, so the ports left are
+// a span: `ephemeral_left` counts as bound only the listeners and the held ports of --range (the
+// ports the user says are bound); `ephemeral_left_at_least` counts every port held towards
+// anywhere as bound.
 struct Destination {
   Endpoint remote;
-  int time_wait = 0;               // sockets in TIME_WAIT towards it
-  std::size_t ephemeral_held = 0;  // ports of the ephemeral range they hold
-  std::size_t ephemeral_left = 0;  // ports connect() can still pick towards it
+  int time_wait = 0;                        // sockets in TIME_WAIT towards it
+  std::size_t ephemeral_held = 0;           // ports of the ephemeral range they hold
+  std::size_t ephemeral_left = 0;           // ports connect() can still pick towards it, at most
+  std::size_t ephemeral_left_at_least = 0;  // ... if every port held elsewhere was bound
 };
 
 // One port of --range and every socket on it (empty: free).
@@ -38,8 +47,10 @@ struct Diagnosis {
   std::size_t sockets = 0;
   int time_wait = 0;
   std::size_t ephemeral_usable = 0;
-  std::vector<Destination> destinations;  // most ephemeral ports held first
-  std::optional<Destination> to;          // --to, even when nothing goes there
+  std::size_t ephemeral_held_anywhere = 0;   // distinct ephemeral ports client-side sockets hold
+  std::size_t ephemeral_bound_in_range = 0;  // of them, ports of --range (bound, by the user's word)
+  std::vector<Destination> destinations;     // most ephemeral ports held first
+  std::optional<Destination> to;             // --to, even when nothing goes there
   std::optional<PortRange> range;
   std::vector<RangePort> held;  // ports of --range that something holds, in order
   std::vector<Finding> findings;

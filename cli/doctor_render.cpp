@@ -1,4 +1,5 @@
 // The doctor's two faces: text for the person on call, JSON (docs/command.md, version 1) for scripts.
+#include <algorithm>
 #include <sstream>
 
 #include "doctor.hpp"
@@ -16,15 +17,19 @@ std::string tw_reuse_text(const std::optional<int>& value) {
 }
 
 std::string destination_line(const Destination& d) {
-  return std::to_string(d.time_wait) + " TIME_WAIT, " + std::to_string(d.ephemeral_held) + " ephemeral ports held, " +
-         std::to_string(d.ephemeral_left) + " left";
+  std::string line = std::to_string(d.time_wait) + " TIME_WAIT, " + std::to_string(d.ephemeral_held) +
+                     " ephemeral ports held, " + std::to_string(d.ephemeral_left) + " left";
+  if (d.ephemeral_left_at_least < d.ephemeral_left)
+    line += " (as few as " + std::to_string(d.ephemeral_left_at_least) + ")";
+  return line;
 }
 
 nlohmann::json destination_json(const Destination& d) {
   return {{"remote", d.remote.to_string()},
           {"time_wait", d.time_wait},
           {"ephemeral_ports_held", d.ephemeral_held},
-          {"ephemeral_ports_left", d.ephemeral_left}};
+          {"ephemeral_ports_left", d.ephemeral_left},
+          {"ephemeral_ports_left_at_least", d.ephemeral_left_at_least}};
 }
 
 nlohmann::json optional_json(const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); }
@@ -73,6 +78,10 @@ std::string render_text(const Diagnosis& d) {
     out << "  " << d.destinations[i].remote.to_string() << "  " << destination_line(d.destinations[i]) << "\n";
   if (d.destinations.size() > 10) out << "  ... " << d.destinations.size() - 10 << " more (--json lists them all)\n";
   if (d.to) out << "to " << d.to->remote.to_string() << ": " << destination_line(*d.to) << "\n";
+  const auto uncertain = [](const Destination& x) { return x.ephemeral_left_at_least < x.ephemeral_left; };
+  if (std::ranges::any_of(d.destinations, uncertain) || (d.to && uncertain(*d.to)))
+    out << "  (as few as: if every port held towards other destinations was claimed with bind(), which connect() "
+           "never reuses towards anyone; --range names the ports you bind)\n";
   if (d.range) {
     out << "range " << d.range->to_string() << ": " << d.held.size() << " held, " << d.range->size() - d.held.size()
         << " free\n";

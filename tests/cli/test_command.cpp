@@ -9,12 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 #include <nlohmann/json.hpp>
 import connpolicy;
@@ -95,6 +97,84 @@ TEST_CASE("connpolicy doctor: TIME_WAITs a test left on its range, per port and 
                            Contains("[time_wait_in_range] 3 port(s) of " + range + " held by TIME_WAIT (" +
                                     std::to_string(first) + " for "));
   CHECK(text.err.empty());
+}
+
+namespace {
+// Gives this test's network namespace an ephemeral range of 100 ports, 41000-41099. False where
+// the test has no namespace of its own (the host's range is not the test's to change).
+bool small_ephemeral_range() {
+  if (!test_support::time_waits_last()) return false;  // catch_main_netns.cpp set it in our own
+  std::ofstream("/proc/sys/net/ipv4/ip_local_port_range") << "41000 41099\n";
+  return test_support::ephemeral_range() == std::pair{41000, 41099};
+}
+
+// The kernel's own count: connects to `to` from ports the kernel chooses, held open, until one
+// fails with EADDRNOTAVAIL (at most 200). Returns how many were made; closes them all.
+int connects_until_no_port(const cp::Endpoint& to) {
+  std::vector<int> held;
+  int refused_with = 0;
+  for (int i = 0; i < 200 && refused_with == 0; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(to.port());
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0) {
+      held.push_back(fd);
+    } else {
+      refused_with = errno;
+      ::close(fd);
+    }
+  }
+  CHECK(refused_with == EADDRNOTAVAIL);
+  for (int fd : held) ::close(fd);
+  return static_cast<int>(held.size());
+}
+}  // namespace
+
+// Linux's connect() never picks a port claimed with bind(), towards any destination: 50
+// TIME_WAITs from ports 41000-41049 bound explicitly (FixedPort) towards server A leave the
+// kernel 50 ports towards server B, not 100. doctor says 50 when --range names the bound ports,
+// and "100 left (as few as 50)" when it cannot know; the kernel's count is checked against both.
+TEST_CASE("connpolicy doctor: headroom with ports bound explicitly agrees with the kernel's count", "[command]") {
+  if (!small_ephemeral_range()) {
+    WARN("needs a network namespace of the test's own (root) to shrink the ephemeral range: not run");
+    return;
+  }
+  cp::LoopbackServer a(cp::LoopbackServer::Mode::client_closes_first, 7100);  // both outside the range
+  cp::LoopbackServer b(cp::LoopbackServer::Mode::client_closes_first, 7101);
+  for (int i = 0; i < 50; ++i) {
+    cp::Connector<cp::FixedPort> client{cp::FixedPort::make(static_cast<std::uint16_t>(41000 + i)).value()};
+    REQUIRE(client.connect(a.endpoint()));
+  }
+  REQUIRE(a.wait_closed(50));
+  const auto named = run("doctor --range 41000-41049 --to 127.0.0.1:7101 --json").json();
+  CHECK(named["to"]["ephemeral_ports_left"] == 50);
+  CHECK(named["to"]["ephemeral_ports_left_at_least"] == 50);
+  const auto unnamed = run("doctor --to 127.0.0.1:7101");
+  CHECK_THAT(unnamed.out, Contains("to 127.0.0.1:7101: 0 TIME_WAIT, 0 ephemeral ports held, 100 left (as few as 50)"));
+  CHECK(connects_until_no_port(b.endpoint()) == 50);
+}
+
+// The other end of the span: 50 TIME_WAITs from ports the kernel chose (no bind()) towards A
+// leave all 100 towards B, as doctor's upper figure says.
+TEST_CASE("connpolicy doctor: headroom with ports the kernel chose agrees with the kernel's count", "[command]") {
+  if (!small_ephemeral_range()) {
+    WARN("needs a network namespace of the test's own (root) to shrink the ephemeral range: not run");
+    return;
+  }
+  cp::LoopbackServer a(cp::LoopbackServer::Mode::client_closes_first, 7100);
+  cp::LoopbackServer b(cp::LoopbackServer::Mode::client_closes_first, 7101);
+  for (int i = 0; i < 50; ++i) {
+    cp::Connector<cp::NoBind> client;
+    REQUIRE(client.connect(a.endpoint()));
+  }
+  REQUIRE(a.wait_closed(50));
+  const auto j = run("doctor --to 127.0.0.1:7101 --json").json();
+  CHECK(j["to"]["ephemeral_ports_left"] == 100);
+  CHECK(j["to"]["ephemeral_ports_left_at_least"] == 50);
+  CHECK(connects_until_no_port(b.endpoint()) == 100);
 }
 
 TEST_CASE("connpolicy census: a range, and look-ups of exactly the connections asked", "[command]") {

@@ -63,7 +63,9 @@ TEST_CASE("doctor: TIME_WAITs and a live socket on the range, counted per destin
   REQUIRE(d.destinations.size() == 2);
   CHECK(d.destinations[0].remote == ep("10.0.0.1:80"));  // three ephemeral ports held: first
   CHECK(d.destinations[0].ephemeral_held == 3);
-  CHECK(d.destinations[0].ephemeral_left == 28228);
+  // Less its 3 ports, and 40000 and 40003 (of --range: bound, which connect() never reuses).
+  CHECK(d.destinations[0].ephemeral_left == 28226);
+  CHECK(d.destinations[0].ephemeral_left_at_least == 28226);
   CHECK(d.destinations[1].remote == ep("127.0.0.1:7000"));
   CHECK(d.destinations[1].time_wait == 2);
   REQUIRE(d.to);
@@ -108,7 +110,9 @@ TEST_CASE("doctor: fewer than a tenth of the ephemeral ports left towards a dest
   };
   const auto low = cmd::diagnose(f, host_with(91), std::nullopt, ep("127.0.0.1:7000"));
   CHECK(low.to->ephemeral_left == 9);
-  CHECK(ids(low) == std::vector<std::string>{"destination_ports_low"});
+  CHECK(low.to->ephemeral_left_at_least == 9);
+  // Towards a new destination, 9 too if those 91 ports were claimed with bind(): a finding.
+  CHECK(ids(low) == std::vector<std::string>{"destination_ports_low", "ephemeral_ports_maybe_bound"});
   CHECK_THAT(low.findings[0].text, Contains("127.0.0.1:7000: 9 of 100 ephemeral ports left (91 TIME_WAITs"));
   const auto enough = cmd::diagnose(f, host_with(90), std::nullopt, ep("127.0.0.1:7000"));
   CHECK(enough.to->ephemeral_left == 10);  // exactly a tenth: not yet
@@ -116,6 +120,52 @@ TEST_CASE("doctor: fewer than a tenth of the ephemeral ports left towards a dest
   const auto nobody = cmd::diagnose(f, cp::Census{}, std::nullopt, ep("127.0.0.2:9"));
   CHECK(nobody.to->ephemeral_left == 100);
   CHECK(nobody.to->ephemeral_held == 0);
+}
+
+// Linux's connect() never picks a port claimed with bind(), towards any destination: 50
+// TIME_WAITs from ports bound explicitly leave 50 of 100 ports towards another destination, not
+// 100. The kernel does not say which ports were bound, so doctor gives a span, exact when --range
+// names the ports the client binds.
+TEST_CASE("doctor: ports claimed with bind() count against every destination's headroom", "[doctor]") {
+  cmd::HostFacts f = linux_host();
+  f.ephemeral = cp::PortRange::make(50000, 50099).value();
+  f.reserved.clear();
+  f.reserved_text.clear();
+  const auto host_with = [](int time_waits) {
+    cp::Census c;
+    for (int i = 0; i < time_waits; ++i)
+      c.uses.push_back({cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(50000 + i)), ep("127.0.0.1:7000"),
+                        cp::TcpState::time_wait, 30000ms});
+    return c;
+  };
+  const auto unnamed = cmd::diagnose(f, host_with(50), std::nullopt, ep("127.0.0.1:7001"));
+  CHECK(unnamed.to->ephemeral_left == 100);  // if the kernel chose them: shared with 7001
+  CHECK(unnamed.to->ephemeral_left_at_least == 50);
+  CHECK(unnamed.destinations[0].ephemeral_left == 50);
+  CHECK(unnamed.findings.empty());  // half left at worst: no finding
+  CHECK_THAT(cmd::render_text(unnamed), Contains("to 127.0.0.1:7001: 0 TIME_WAIT, 0 ephemeral ports held, 100 left "
+                                                 "(as few as 50)") &&
+                                            Contains("(as few as: if every port held towards other destinations was "
+                                                     "claimed with bind()"));
+  const auto json = cmd::to_json(unnamed);
+  CHECK(json["to"]["ephemeral_ports_left"] == 100);
+  CHECK(json["to"]["ephemeral_ports_left_at_least"] == 50);
+
+  const auto named = cmd::diagnose(f, host_with(50), cp::PortRange::make(50000, 50049).value(), ep("127.0.0.1:7001"));
+  CHECK(named.to->ephemeral_left == 50);  // the user says they are bound: exact
+  CHECK(named.to->ephemeral_left_at_least == 50);
+  CHECK_THAT(cmd::render_text(named), Contains("to 127.0.0.1:7001: 0 TIME_WAIT, 0 ephemeral ports held, 50 left\n"));
+
+  const auto crowded = cmd::diagnose(f, host_with(95), std::nullopt, ep("127.0.0.1:7001"));
+  CHECK(crowded.to->ephemeral_left == 100);
+  CHECK(crowded.to->ephemeral_left_at_least == 5);
+  CHECK_THAT(finding(crowded, "ephemeral_ports_maybe_bound").text,
+             Contains("95 ports of the ephemeral range are held by client sockets") &&
+                 Contains("as few as 5 of 100 may be left towards a new destination") && Contains("--range"));
+  const auto crowded_named =
+      cmd::diagnose(f, host_with(95), cp::PortRange::make(50000, 50094).value(), ep("127.0.0.1:7001"));
+  CHECK(crowded_named.to->ephemeral_left == 5);
+  CHECK(std::ranges::count(ids(crowded_named), "ephemeral_ports_maybe_bound") == 0);
 }
 
 TEST_CASE("doctor: timestamps off, and Windows, which says no time left and has no sysctl", "[doctor]") {
@@ -150,7 +200,8 @@ TEST_CASE("doctor: the JSON carries the same values (the contract of docs/comman
   CHECK(j["tcp_tw_reuse"] == 2);
   CHECK(j["destinations"].size() == 2);
   CHECK(j["to"]["remote"] == "127.0.0.1:7000");
-  CHECK(j["to"]["ephemeral_ports_left"] == 28229);
+  CHECK(j["to"]["ephemeral_ports_left"] == 28228);           // less its 2 ports and 40004 (of --range, held elsewhere)
+  CHECK(j["to"]["ephemeral_ports_left_at_least"] == 28226);  // less 33000 and 33001 too, if they were bound
   CHECK(j["range"]["free"] == 7);
   CHECK(j["range"]["held"][0]["port"] == 40000);
   CHECK(j["range"]["held"][0]["sockets"][0]["state"] == "TIME_WAIT");
@@ -160,7 +211,7 @@ TEST_CASE("doctor: the JSON carries the same values (the contract of docs/comman
   CHECK(j["findings"][0]["ports"] == nlohmann::json::array({40000, 40003}));
   const std::string text = cmd::render_text(d);
   CHECK_THAT(text, Contains("  40000  TIME_WAIT  127.0.0.1:40000 -> 127.0.0.1:7000  42 s left\n"));
-  CHECK_THAT(text, Contains("to 127.0.0.1:7000: 2 TIME_WAIT, 2 ephemeral ports held, 28229 left\n"));
+  CHECK_THAT(text, Contains("to 127.0.0.1:7000: 2 TIME_WAIT, 2 ephemeral ports held, 28228 left (as few as 28226)\n"));
   CHECK_THAT(text, Contains("findings (3):"));
 }
 
