@@ -22,6 +22,10 @@ export namespace connpolicy {
 class NetError;
 
 enum class Family : std::uint8_t { ipv4, ipv6 };
+// A family as a name lookup's messages name it: "IPv6 (AAAA)", "IPv4 (A)".
+constexpr std::string_view lookup_name(Family family) noexcept {
+  return family == Family::ipv6 ? "IPv6 (AAAA)" : "IPv4 (A)";
+}
 
 class Endpoint {
  public:

@@ -262,11 +262,9 @@ std::string no_answer(std::chrono::milliseconds limit, bool started) {
   return why;
 }
 
-const char* family_name(Family family) { return family == Family::ipv6 ? "IPv6 (AAAA)" : "IPv4 (A)"; }
-
 // A finished lookup's answer, with the name's port.
 expected<std::vector<Endpoint>, NetError> answer_of(const Result& r, const HostPort& name, Family family) {
-  if (r.error) return unexpected(failure(name, r.error, family_name(family)));
+  if (r.error) return unexpected(failure(name, r.error, std::string(lookup_name(family))));
   std::vector<Endpoint> out;
   out.reserve(r.addresses.size());
   for (const Endpoint& e : r.addresses) out.push_back(e.with_port(name.port()));
@@ -326,7 +324,7 @@ std::optional<FamilyAnswer> SystemLookups::next(Timer::time_point until) {
   given_[i] = true;
   const Family family = i == 0 ? Family::ipv6 : Family::ipv4;
   return FamilyAnswer{family, unexpected(failure(name_, make_system_error(ETIMEDOUT),
-                                                 std::string(family_name(family)) + ": " +
+                                                 std::string(lookup_name(family)) + ": " +
                                                      no_answer(limit_, shared_->started[slot_of(family)])))};
 }
 

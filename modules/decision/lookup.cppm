@@ -72,7 +72,7 @@ class LookupBook {
 // answer for now (ETIMEDOUT): no answer within 5000 ms" (the resolver's own detail, less the name
 // and the family it repeats).
 inline std::string lookup_outcome(const HostPort& name, Family family, const LookupBook::Answer& answer) {
-  const std::string_view label = family == Family::ipv6 ? "IPv6 (AAAA)" : "IPv4 (A)";
+  const std::string_view label = lookup_name(family);
   std::string said = std::string(label) + ": ";
   if (answer) return said + (answer->empty() ? "no record" : std::to_string(answer->size()) + " address(es)");
   const NetError& e = answer.error();

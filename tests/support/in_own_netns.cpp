@@ -3,11 +3,12 @@
 // catch_main_netns.cpp does for the test programs:
 //   connpolicy_in_own_netns PROGRAM [ARGS...]
 // Where the host gives no namespace (not root), the program runs on the host's loopback, with a note.
-#include <sched.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "netns.hpp"
 
@@ -16,11 +17,8 @@ int main(int argc, char* argv[]) {
     std::fprintf(stderr, "usage: connpolicy_in_own_netns PROGRAM [ARGS...]\n");
     return 2;
   }
-  if (::unshare(CLONE_NEWNET) != 0)
-    std::fprintf(stderr, "note: no network namespace of its own here (%s): %s runs on the host's loopback\n",
-                 std::strerror(errno), argv[1]);
-  else if (!test_support::in_loopback_only_namespace() || !test_support::make_time_waits_last())
-    std::fprintf(stderr, "note: own network namespace made, but loopback or tcp_rfc1337 could not be set up\n");
+  if (const std::string why = test_support::enter_own_netns(); !why.empty())
+    std::fprintf(stderr, "note: %s: %s runs as it can\n", why.c_str(), argv[1]);
   ::execv(argv[1], argv + 1);
   std::fprintf(stderr, "connpolicy_in_own_netns: cannot run %s: %s\n", argv[1], std::strerror(errno));
   return 127;

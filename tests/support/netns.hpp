@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -55,6 +56,17 @@ inline bool make_time_waits_last() {
     std::ofstream("/proc/sys/net/ipv4/tcp_rfc1337") << "1\n";
   }
   return time_waits_last();
+}
+
+// Moves this process into a network namespace of its own, with its loopback up and TIME_WAITs
+// that last (what catch_main_netns.cpp and connpolicy_in_own_netns do first). Returns why not, in
+// one line for stderr, or an empty string when all of it was done.
+inline std::string enter_own_netns() {
+  if (::unshare(CLONE_NEWNET) != 0)
+    return std::string("no network namespace of its own here (") + std::strerror(errno) + "): the host's loopback";
+  if (!in_loopback_only_namespace()) return "own network namespace made, but its loopback would not come up";
+  if (!make_time_waits_last()) return "own network namespace made, but tcp_rfc1337 could not be set to 1";
+  return {};
 }
 
 // Gives this process an /etc/hosts of its own (`lines`), in a mount namespace of its own, so a
