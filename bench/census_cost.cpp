@@ -4,7 +4,10 @@
 // takes for connections known by their four ends (the kernel's hash, no walk). scripts/bench.sh
 // runs it in a network namespace of its own, so the sockets it makes are the namespace's only ones.
 //
-//   census_cost [time_wait=20000] [established_pairs=5000] [rounds=200]
+// Then what naming the owners costs (`connpolicy doctor` and `census` do it by default): one pass
+// over /proc/PID/fd of every process, with a few hundred other processes beside this one.
+//
+//   census_cost [time_wait=20000] [established_pairs=5000] [rounds=200] [processes=300]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,7 +16,12 @@
 #include <span>
 #include <string>
 #include <vector>
+#include <csignal>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 import connpolicy;
 import connpolicy.testing;
 
@@ -47,12 +55,29 @@ Timing time_census(Ask ask, int rounds) {
   return t;
 }
 
+// `n` processes that hold 20 descriptors each (of /dev/null, none of ours) and sleep until killed:
+// the other programs of a host, whose descriptors an owners pass reads too.
+std::vector<pid_t> other_processes(int n) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // async-signal-safe calls only: the parent has threads
+      ::syscall(SYS_close_range, 3u, ~0u, 0u);
+      for (int f = 0; f < 20; ++f) ::open("/dev/null", O_RDONLY);
+      for (;;) ::pause();
+    }
+    if (pid > 0) pids.push_back(pid);
+  }
+  return pids;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int time_waits = argc > 1 ? std::atoi(argv[1]) : 20000;
   const int pairs = argc > 2 ? std::atoi(argv[2]) : 5000;
   const int rounds = std::max(1, argc > 3 ? std::atoi(argv[3]) : 200);
+  const int processes = std::max(0, argc > 4 ? std::atoi(argv[4]) : 300);
   rlimit files{};
   getrlimit(RLIMIT_NOFILE, &files);
   files.rlim_cur = files.rlim_max;  // the established pairs need two descriptors each
@@ -93,6 +118,25 @@ int main(int argc, char** argv) {
   const std::span<const cp::SocketPair> hundred(known.data(), std::min<std::size_t>(known.size(), 100));
   const Timing l1 = time_census([&] { return netlink.look_up(one); }, rounds);
   const Timing l100 = time_census([&] { return netlink.look_up(hundred); }, rounds);
+  // What doctor asks: every port; and the same with the owners named (one pass over /proc).
+  const auto all_ports = cp::PortRange::make(1, 65535).value();
+  const auto others = other_processes(processes);
+  const Timing doctor = time_census([&] { return netlink.survey(all_ports); }, rounds / 10 + 1);
+  std::size_t named = 0, looked_at = 0;
+  const Timing owners = time_census(
+      [&]() -> cp::expected<cp::Census, cp::NetError> {
+        auto c = netlink.survey(all_ports);
+        if (!c) return c;
+        const auto found = cp::find_socket_owners(c->uses);
+        named = 0;
+        for (const auto& use : c->uses) named += found.of(use).pid ? 1 : 0;
+        looked_at = found.processes;
+        return c;
+      },
+      rounds / 10 + 1);
+  for (pid_t pid : others) ::kill(pid, SIGKILL);
+  for (pid_t pid : others) ::waitpid(pid, nullptr, 0);
+
   std::printf("P6 census of a 1000-port range (%s) among %zu TCP sockets (%d TIME_WAIT made, %zu held open, "
               "%d TIME_WAIT in the range); %d surveys each\n\n",
               range.to_string().c_str(), sockets, made_waits + in_range_waits, 2 * held.size(), in_range_waits, rounds);
@@ -103,5 +147,13 @@ int main(int argc, char** argv) {
               l1.median_us, l1.p99_us);
   std::printf("| look_up of %zu known connections (netlink, no walk) | %zu | %.0f | %.0f |\n", hundred.size(),
               l100.found, l100.median_us, l100.p99_us);
+  std::printf("\nWhat doctor asks, every port, before and after naming owners (%zu processes looked at, %d of "
+              "them others holding 20 descriptors each; this one holds %zu sockets); %d rounds each\n\n",
+              looked_at, processes, 2 * held.size(), rounds / 10 + 1);
+  std::printf("| doctor's census | sockets | with an owner named | median µs | p99 µs |\n|---|---|---|---|---|\n");
+  std::printf("| every port (netlink), no owners (--no-owners) | %zu | - | %.0f | %.0f |\n", doctor.found,
+              doctor.median_us, doctor.p99_us);
+  std::printf("| every port (netlink) + find_socket_owners (one pass over /proc) | %zu | %zu | %.0f | %.0f |\n",
+              owners.found, named, owners.median_us, owners.p99_us);
   return 0;
 }

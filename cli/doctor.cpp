@@ -31,6 +31,27 @@ struct HeldPorts {
 };
 
 // Client-side sockets per remote end, with the span of ports left towards each.
+// The process with the most live sockets towards each destination (when owners were looked up).
+void name_biggest_holders(std::vector<Destination>& all, const Census& census, const SocketOwners& owners,
+                          const std::set<std::uint16_t>& listening) {
+  if (!owners.looked) return;
+  std::map<std::pair<Endpoint, std::uint32_t>, std::size_t> count;
+  std::map<std::uint32_t, SocketOwner> who;
+  for (const PortUse& use : census.uses) {
+    if (use.state == TcpState::listen || use.remote.is_unspecified() || listening.contains(use.local.port())) continue;
+    const SocketOwner owner = owners.of(use);
+    if (!owner.pid) continue;
+    ++count[{use.remote.unmapped(), *owner.pid}];
+    who.try_emplace(*owner.pid, owner);
+  }
+  for (Destination& d : all)
+    for (const auto& [key, n] : count)
+      if (key.first == d.remote && n > d.held_most) {
+        d.held_most = n;
+        d.held_most_by = who.at(key.second);
+      }
+}
+
 std::vector<Destination> destinations(const HostFacts& facts, const Census& census, std::size_t usable,
                                       const std::optional<PortRange>& range, HeldPorts& held) {
   const auto listening = listening_ports(census);
@@ -75,7 +96,7 @@ void range_findings(Diagnosis& d) {
       waiting_text += (waiting.empty() ? "" : ", ") + std::to_string(p.port) + " for " + time_left_text(use);
     if (!tw && busy.size() < 3)
       busy_text += (busy.empty() ? "" : ", ") + std::to_string(p.port) + " (" + std::string(to_string(use.state)) +
-                   (use.remote.is_unspecified() ? "" : " to " + use.remote.to_string()) + ")";
+                   (use.remote.is_unspecified() ? "" : " to " + use.remote.to_string()) + held_by(use, d.owners) + ")";
     (tw ? waiting : busy).push_back(p.port);
   }
   const std::string r = d.range->to_string();
@@ -166,8 +187,9 @@ std::string time_left_text(const PortUse& use) {
 }
 
 Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<PortRange> range,
-                   std::optional<Endpoint> to) {
+                   std::optional<Endpoint> to, SocketOwners owners) {
   Diagnosis d;
+  d.owners = std::move(owners);
   d.facts = facts;
   d.source = census.source;
   d.sockets = census.uses.size();
@@ -175,14 +197,18 @@ Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<P
   d.ephemeral_usable = ephemeral_ports_usable(facts);
   HeldPorts held_ports;
   d.destinations = destinations(facts, census, d.ephemeral_usable, range, held_ports);
+  name_biggest_holders(d.destinations, census, d.owners, listening_ports(census));
   if (to) {
     const auto same =
         std::ranges::find_if(d.destinations, [&](const Destination& x) { return same_end(x.remote, *to); });
     const std::size_t usable = d.ephemeral_usable, blocked = held_by_listeners(facts, census);
-    d.to = same != d.destinations.end()
-               ? *same
-               : Destination{to->unmapped(), 0, 0, usable - std::min(usable, blocked + held_ports.bound.size()),
-                             usable - std::min(usable, blocked + held_ports.all.size())};
+    if (same != d.destinations.end()) {
+      d.to = *same;
+    } else {  // nothing goes there yet
+      d.to = Destination{.remote = to->unmapped()};
+      d.to->ephemeral_left = usable - std::min(usable, blocked + held_ports.bound.size());
+      d.to->ephemeral_left_at_least = usable - std::min(usable, blocked + held_ports.all.size());
+    }
   }
   d.ephemeral_held_anywhere = held_ports.all.size();
   d.ephemeral_bound_in_range = held_ports.bound.size();

@@ -27,6 +27,8 @@ struct Destination {
   std::size_t ephemeral_held = 0;           // ports of the ephemeral range they hold
   std::size_t ephemeral_left = 0;           // ports connect() can still pick towards it, at most
   std::size_t ephemeral_left_at_least = 0;  // ... if every port held elsewhere was bound
+  std::optional<SocketOwner> held_most_by;  // the process with the most live sockets towards it
+  std::size_t held_most = 0;                // how many
 };
 
 // One port of --range and every socket on it (empty: free).
@@ -54,17 +56,23 @@ struct Diagnosis {
   std::optional<PortRange> range;
   std::vector<RangePort> held;  // ports of --range that something holds, in order
   std::vector<Finding> findings;
+  SocketOwners owners;  // looked: false when owners were not asked for (--no-owners)
 };
 
+// `owners`: find_socket_owners() of the census, or {} (not asked: nothing says who holds what).
 Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<PortRange> range,
-                   std::optional<Endpoint> to);
+                   std::optional<Endpoint> to, SocketOwners owners = {});
 
 std::string render_text(const Diagnosis& d);
 nlohmann::json to_json(const Diagnosis& d);
 
-// One socket: JSON object and one line of text (shared with `connpolicy census`).
-nlohmann::json use_json(const PortUse& use);
-std::string use_line(const PortUse& use);
+// One socket: JSON object and one line of text (shared with `connpolicy census`), with its owner
+// when `owners` were looked up.
+nlohmann::json use_json(const PortUse& use, const SocketOwners& owners);
+std::string use_line(const PortUse& use, const SocketOwners& owners);
+// ", held by pid 4242 (loginclient)" for a finding's text; "" when unknown or not looked up.
+std::string held_by(const PortUse& use, const SocketOwners& owners);
+nlohmann::json owner_json(const SocketOwner& owner);
 
 // The census's source as the JSON names it: "netlink", "proc_net_tcp" or "tcp_table".
 std::string source_id(CensusSource source);

@@ -1,4 +1,4 @@
-// The doctor's two faces: text for the person on call, JSON (docs/command.md, version 1) for scripts.
+// The doctor's two faces: text for the person on call, JSON (docs/command.md, version 2) for scripts.
 #include <algorithm>
 #include <sstream>
 
@@ -21,6 +21,7 @@ std::string destination_line(const Destination& d) {
                      " ephemeral ports held, " + std::to_string(d.ephemeral_left) + " left";
   if (d.ephemeral_left_at_least < d.ephemeral_left)
     line += " (as few as " + std::to_string(d.ephemeral_left_at_least) + ")";
+  if (d.held_most_by) line += "; most by " + to_string(*d.held_most_by) + ": " + std::to_string(d.held_most);
   return line;
 }
 
@@ -29,7 +30,10 @@ nlohmann::json destination_json(const Destination& d) {
           {"time_wait", d.time_wait},
           {"ephemeral_ports_held", d.ephemeral_held},
           {"ephemeral_ports_left", d.ephemeral_left},
-          {"ephemeral_ports_left_at_least", d.ephemeral_left_at_least}};
+          {"ephemeral_ports_left_at_least", d.ephemeral_left_at_least},
+          {"held_most_by", d.held_most_by
+                               ? nlohmann::json{{"owner", owner_json(*d.held_most_by)}, {"sockets", d.held_most}}
+                               : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json optional_json(const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); }
@@ -45,19 +49,42 @@ std::string source_id(CensusSource source) {
   return "unknown";
 }
 
-nlohmann::json use_json(const PortUse& use) {
-  return {{"local", use.local.to_string()},
-          {"remote", use.remote.is_unspecified() ? nlohmann::json(nullptr) : nlohmann::json(use.remote.to_string())},
-          {"state", std::string(to_string(use.state))},
-          {"time_wait_left_ms",
-           use.time_wait_left ? nlohmann::json(use.time_wait_left->count()) : nlohmann::json(nullptr)}};
+nlohmann::json owner_json(const SocketOwner& owner) {
+  static constexpr const char* unknown[] = {nullptr, "time_wait", "needs_root", "not_found", "not_asked"};
+  const char* why = unknown[static_cast<int>(owner.unknown)];
+  return {{"pid", optional_json(owner.pid)},
+          {"command", owner.pid && !owner.command.empty() ? nlohmann::json(owner.command) : nlohmann::json(nullptr)},
+          {"uid", optional_json(owner.uid)},
+          {"other_holders", owner.other_holders},
+          {"unknown", why ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 
-std::string use_line(const PortUse& use) {
+nlohmann::json use_json(const PortUse& use, const SocketOwners& owners) {
+  return {
+      {"local", use.local.to_string()},
+      {"remote", use.remote.is_unspecified() ? nlohmann::json(nullptr) : nlohmann::json(use.remote.to_string())},
+      {"state", std::string(to_string(use.state))},
+      {"time_wait_left_ms", use.time_wait_left ? nlohmann::json(use.time_wait_left->count()) : nlohmann::json(nullptr)},
+      {"owner", owners.looked ? owner_json(owners.of(use)) : nlohmann::json(nullptr)}};
+}
+
+std::string use_line(const PortUse& use, const SocketOwners& owners) {
   std::string line = std::string(to_string(use.state)) + "  " + use.local.to_string();
   if (!use.remote.is_unspecified()) line += " -> " + use.remote.to_string();
   if (use.state == TcpState::time_wait) line += "  " + time_left_text(use) + " left";
+  if (owners.looked) {
+    const SocketOwner owner = owners.of(use);
+    line += std::string(owner.unknown == SocketOwner::Unknown::none ? "  held by " : "  ") + to_string(owner);
+  }
   return line;
+}
+
+std::string held_by(const PortUse& use, const SocketOwners& owners) {
+  if (!owners.looked) return {};
+  const SocketOwner owner = owners.of(use);
+  if (owner.unknown == SocketOwner::Unknown::none) return ", held by " + to_string(owner);
+  if (owner.unknown == SocketOwner::Unknown::needs_root) return ", held by a process unknown to this user (needs root)";
+  return {};
 }
 
 std::string render_text(const Diagnosis& d) {
@@ -86,7 +113,7 @@ std::string render_text(const Diagnosis& d) {
     out << "range " << d.range->to_string() << ": " << d.held.size() << " held, " << d.range->size() - d.held.size()
         << " free\n";
     for (const RangePort& p : d.held)
-      for (const PortUse& use : p.uses) out << "  " << p.port << "  " << use_line(use) << "\n";
+      for (const PortUse& use : p.uses) out << "  " << p.port << "  " << use_line(use, d.owners) << "\n";
   }
   if (d.findings.empty())
     out << "no findings\n";
@@ -98,7 +125,7 @@ std::string render_text(const Diagnosis& d) {
 
 nlohmann::json to_json(const Diagnosis& d) {
   const HostFacts& f = d.facts;
-  nlohmann::json j = {{"version", 1},
+  nlohmann::json j = {{"version", 2},
                       {"system", f.system},
                       {"census_source", source_id(d.source)},
                       {"sockets", d.sockets},
@@ -119,7 +146,7 @@ nlohmann::json to_json(const Diagnosis& d) {
     nlohmann::json ports = nlohmann::json::array();
     for (const RangePort& p : d.held) {
       nlohmann::json uses = nlohmann::json::array();
-      for (const PortUse& use : p.uses) uses.push_back(use_json(use));
+      for (const PortUse& use : p.uses) uses.push_back(use_json(use, d.owners));
       ports.push_back({{"port", p.port}, {"sockets", uses}});
     }
     j["range"] = {{"first", d.range->first()},

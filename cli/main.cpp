@@ -5,6 +5,7 @@
 // Exit codes: 0 healthy / all connected, 1 findings / a failed connect / no census, 2 bad usage,
 // 3 the report could not be written (stdout full or broken).
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -92,7 +93,8 @@ std::expected<Endpoint, std::string> resolve_to(const std::string& text, std::ch
   return std::unexpected(why);
 }
 
-int doctor(const std::string& range_text, const std::string& to_text, std::chrono::milliseconds to_limit, bool json) {
+int doctor(const std::string& range_text, const std::string& to_text, std::chrono::milliseconds to_limit, bool json,
+           bool owners) {
   const auto range = range_option(range_text);
   std::optional<Endpoint> to;
   if (!to_text.empty()) {
@@ -108,7 +110,9 @@ int doctor(const std::string& range_text, const std::string& to_text, std::chron
     say("doctor: no census of this host's sockets: " + census.error().message());
     return 1;
   }
-  const cmd::Diagnosis d = cmd::diagnose(cmd::read_host_facts(), *census, range, to);
+  const cmd::Diagnosis d =
+      cmd::diagnose(cmd::read_host_facts(), *census, range, to,
+                    owners ? connpolicy::find_socket_owners(census->uses) : connpolicy::SocketOwners{});
   if (json)
     std::cout << cmd::to_json(d).dump(2) << "\n";
   else
@@ -116,25 +120,59 @@ int doctor(const std::string& range_text, const std::string& to_text, std::chron
   return d.findings.empty() ? 0 : 1;
 }
 
-int census(const std::string& range_text, const std::vector<std::string>& pairs_text, bool json) {
-  const auto range = range_option(range_text);
-  if (range.has_value() == !pairs_text.empty()) throw Usage{"census: give --range or --look-up (one of them)"};
+// What `census` was asked to show.
+struct CensusAsk {
+  std::string range_text, to_text, pid_text;
+  std::vector<std::string> states, pairs;
+  bool json = false, owners = true;
+};
+
+int census(const CensusAsk& ask, std::chrono::milliseconds to_limit) {
+  cmd::CensusFilter filter;
+  filter.ports = range_option(ask.range_text);
+  for (const std::string& text : ask.states) {
+    auto state = cmd::parse_state(text);
+    if (!state) throw Usage{state.error()};
+    filter.states.push_back(*state);
+  }
+  if (!ask.pid_text.empty()) {
+    std::uint32_t pid = 0;
+    const char* end = ask.pid_text.data() + ask.pid_text.size();
+    if (auto [at, ec] = std::from_chars(ask.pid_text.data(), end, pid); ec != std::errc{} || at != end || pid == 0)
+      throw Usage{"--pid '" + ask.pid_text + "' is not a process id (a number from 1)"};
+    filter.pid = pid;
+  }
+  if (!filter.ports && ask.pairs.empty() && filter.states.empty() && ask.to_text.empty() && !filter.pid)
+    throw Usage{"census: say what to show: --range, --look-up, --state, --to or --pid (they combine)"};
   std::vector<connpolicy::SocketPair> pairs;
-  for (const std::string& text : pairs_text) {
+  for (const std::string& text : ask.pairs) {
     auto pair = cmd::parse_pair(text);
     if (!pair) throw Usage{pair.error()};
     pairs.push_back(*pair);
   }
+  if (!ask.to_text.empty()) {
+    auto to = resolve_to(ask.to_text, to_limit);
+    if (!to) {
+      say("census: --to " + ask.to_text + ": " + to.error());
+      return 1;
+    }
+    filter.to = *to;
+  }
   connpolicy::KernelCensus kernel;
-  auto taken = range ? kernel.survey(*range) : kernel.look_up(pairs);
+  auto taken =
+      !pairs.empty() ? kernel.look_up(pairs) : kernel.survey(filter.ports.value_or(PortRange::make(1, 65535).value()));
   if (!taken) {
     say("census: " + taken.error().message());
     return 1;
   }
-  if (json)
-    std::cout << cmd::census_json(*taken, range, pairs.size()).dump(2) << "\n";
+  // Owners are found before filtering: --pid needs them, and one pass serves every socket shown.
+  const connpolicy::SocketOwners owners =
+      ask.owners || filter.pid ? connpolicy::find_socket_owners(taken->uses) : connpolicy::SocketOwners{};
+  const connpolicy::Census shown = cmd::filtered(*taken, filter, owners);
+  if (ask.json)
+    std::cout << cmd::census_json(shown, filter, pairs.size(), owners).dump(2) << "\n";
   else
-    std::cout << cmd::census_text(*taken, range, pairs.size());
+    std::cout << cmd::census_text(shown, filter, pairs.size(), owners);
   return 0;
 }
 
@@ -172,8 +210,8 @@ int reported(int exit_code) {
 struct CommandLine {
   CLI::App app{"connpolicy: who holds my port, and what should I do about it", "connpolicy"};
   std::string range_text, to_text, close = "normal", timeout = "10s", lookup_timeout = "2s";
-  std::vector<std::string> pairs;
-  bool json = false;
+  bool json = false, no_owners = false;
+  CensusAsk ask;
   cmd::ProbeArgs args;
   CLI::App *doctor = nullptr, *probe = nullptr, *census = nullptr;
   std::vector<std::pair<CLI::Option*, const std::string*>> texts;  // options whose empty value is bad usage
@@ -185,6 +223,7 @@ struct CommandLine {
                "  connpolicy probe 127.0.0.1:7000 --bind fixed:40000 --count 2      # the 10048 bug\n"
                "  connpolicy probe 127.0.0.1:7000 --bind rotation:40000-40009 --count 2 --retry expo:10ms,1s,5\n"
                "  connpolicy census --range 40000-40009 --json\n"
+               "  connpolicy census --state time-wait --to 127.0.0.1:7000\n"
                "Exit codes: 0 healthy, 1 findings or a failed connect, 2 bad usage, 3 the report could not be "
                "written. JSON: docs/command.md.");
     doctor = app.add_subcommand("doctor", "this host's ephemeral ports, TIME_WAITs and sysctls; findings");
@@ -193,6 +232,7 @@ struct CommandLine {
     text(doctor->add_option("--timeout", lookup_timeout, "how long --to NAME's lookup may take (default 2s)"),
          lookup_timeout);
     doctor->add_flag("--json", json, "JSON (docs/command.md)");
+    doctor->add_flag("--no-owners", no_owners, "do not look for the processes that hold sockets (one pass over /proc)");
 
     probe = app.add_subcommand("probe", "connect with the policies named here, printing each attempt");
     probe->add_option("target", args.target, "HOST:PORT, [V6]:PORT or NAME:PORT")->required();
@@ -205,10 +245,16 @@ struct CommandLine {
     probe->add_option("--timeout", timeout, "per-attempt connect timeout (default 10s)");
     probe->add_flag("--json", args.json, "JSON (docs/command.md)");
 
-    census = app.add_subcommand("census", "every socket on local ports A-B, or on given connections");
-    text(census->add_option("--range", range_text, "local ports, e.g. 40000-40009"), range_text);
-    census->add_option("--look-up", pairs, "LOCAL,REMOTE of a connection (repeatable)");
-    census->add_flag("--json", json, "JSON (docs/command.md)");
+    census = app.add_subcommand("census", "sockets by local port, state, remote end or process; who holds each");
+    text(census->add_option("--range", ask.range_text, "local ports, e.g. 40000-40009"), ask.range_text);
+    census->add_option("--look-up", ask.pairs, "LOCAL,REMOTE of a connection (repeatable)");
+    census->add_option("--state", ask.states, "time-wait, established, listen, ... (repeatable: any of them)");
+    text(census->add_option("--to", ask.to_text, "the remote end, ADDR:PORT or NAME:PORT"), ask.to_text);
+    text(census->add_option("--pid", ask.pid_text, "the process that holds the socket"), ask.pid_text);
+    text(census->add_option("--timeout", lookup_timeout, "how long --to NAME's lookup may take (default 2s)"),
+         lookup_timeout);
+    census->add_flag("--json", ask.json, "JSON (docs/command.md)");
+    census->add_flag("--no-owners", no_owners, "do not look for the processes that hold sockets (one pass over /proc)");
   }
   void text(CLI::Option* option, const std::string& value) { texts.emplace_back(option, &value); }
 
@@ -219,14 +265,13 @@ struct CommandLine {
       throw Usage{"unknown subcommand '" + std::string(word) + "': give doctor, probe or census"};
     app.parse(argc, argv);
     for (const auto& [option, value] : texts) refuse_empty(option, *value);
-    if (*doctor) {
-      const auto limit = cmd::parse_duration(lookup_timeout);
-      if (!limit || *limit <= std::chrono::milliseconds(0))
-        throw Usage{"--timeout: " + (limit ? "must be more than 0" : limit.error())};
-      return reported(::doctor(range_text, to_text, *limit, json));
-    }
     if (*probe) return reported(::probe(args, close, timeout));
-    return reported(::census(range_text, pairs, json));
+    const auto limit = cmd::parse_duration(lookup_timeout);
+    if (!limit || *limit <= std::chrono::milliseconds(0))
+      throw Usage{"--timeout: " + (limit ? "must be more than 0" : limit.error())};
+    if (*doctor) return reported(::doctor(range_text, to_text, *limit, json, !no_owners));
+    ask.owners = !no_owners;
+    return reported(::census(ask, *limit));
   }
 };
 

@@ -17,63 +17,59 @@ std::string condition_text(Errc condition) { return make_error_condition(conditi
 
 // What the observer saw, shared by the observer's copies (the Connector keeps one).
 struct ProbeLog {
-  std::ostream* out = nullptr;  // nullptr: do not print attempts
+  std::ostream* out = nullptr;      // nullptr: do not print attempts
+  Clock::time_point connect_start;  // attempts' times are said from here (the system Timer's clock)
   nlohmann::json attempts = nlohmann::json::array();
   nlohmann::json before_attempts = nlohmann::json::array();  // rounds that failed before any syscall
   int binds = 0, waits = 0;
 };
 
-// A round that made no syscall (the lookup failed, or the bind policy had nothing to lend) is
-// said as what it is, never as an attempt: it is not counted among the attempts.
-void print_no_attempt(ProbeLog& log, const AttemptEvent& e) {
-  if (e.action == Action::retry) ++log.waits;
-  const std::string what = e.step == Step::resolve && e.name ? e.name->to_string() : e.remote.to_string();
+long long microseconds(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+// A failure's fields (JSON), and its text: "bind: Address already in use  => retry in 10 ms".
+void describe_failure(const AttemptEvent& e, nlohmann::json& j, std::string& text) {
   const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count();
-  nlohmann::json j = {
-      {"step", std::string(to_string(e.step))},
-      {"target", what},
-      {"error", e.error.message()},
-      {"condition", condition_text(e.condition)},
-      {"action", e.action ? nlohmann::json(std::string(to_string(*e.action))) : nlohmann::json(nullptr)},
-      {"delay_ms", delay_ms}};
-  if (log.out) {
-    *log.out << "  no attempt: " << to_string(e.step) << " " << what << ": " << condition_text(e.condition);
-    if (e.action) *log.out << "  => " << to_string(*e.action);
-    if (e.action == Action::retry) *log.out << " in " << delay_ms << " ms";
-    *log.out << "\n";
-  }
-  log.before_attempts.push_back(std::move(j));
+  j["step"] = std::string(to_string(e.step));
+  j["error"] = e.error.message();
+  j["condition"] = condition_text(e.condition);
+  j["action"] = e.action ? nlohmann::json(std::string(to_string(*e.action))) : nlohmann::json(nullptr);
+  j["delay_ms"] = delay_ms;
+  if (e.action) text += "  => " + std::string(to_string(*e.action));
+  if (e.action == Action::retry) text += " in " + std::to_string(delay_ms) + " ms";
 }
 
 struct AttemptPrinter {
   std::shared_ptr<ProbeLog> log;
   void operator()(const AttemptEvent& e) const {
-    if (!e.attempted) return print_no_attempt(*log, e);
+    if (e.action == Action::retry) ++log->waits;
+    // A round that made no syscall (the lookup failed, or the bind policy had nothing to lend) is
+    // said as what it is, never as an attempt: it is not counted among the attempts.
+    if (!e.attempted) {
+      const std::string what = e.step == Step::resolve && e.name ? e.name->to_string() : e.remote.to_string();
+      nlohmann::json j = {{"target", what}};
+      std::string tail;
+      describe_failure(e, j, tail);
+      if (log->out)
+        *log->out << "  no attempt: " << to_string(e.step) << " " << what << ": " << condition_text(e.condition) << tail
+                  << "\n";
+      log->before_attempts.push_back(std::move(j));
+      return;
+    }
     const std::string local = e.local ? e.local->to_string() : std::string("(kernel's choice)");
     if (e.local) ++log->binds;
-    if (e.action == Action::retry) ++log->waits;
-    nlohmann::json j = {{"attempt", e.attempt},
-                        {"local", e.local ? nlohmann::json(local) : nlohmann::json(nullptr)},
-                        {"remote", e.remote.to_string()},
-                        {"connected", e.connected()}};
+    const long long started_us = microseconds(e.started - log->connect_start), took_us = microseconds(e.took);
+    nlohmann::json j = {
+        {"attempt", e.attempt},           {"local", e.local ? nlohmann::json(local) : nlohmann::json(nullptr)},
+        {"remote", e.remote.to_string()}, {"connected", e.connected()},
+        {"started_us", started_us},       {"took_us", took_us}};
+    std::string outcome = "connected";
     if (!e.connected()) {
-      j["step"] = std::string(to_string(e.step));
-      j["error"] = e.error.message();
-      j["condition"] = condition_text(e.condition);
-      j["action"] = e.action ? nlohmann::json(std::string(to_string(*e.action))) : nlohmann::json(nullptr);
-      j["delay_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count();
+      outcome = std::string(to_string(e.step)) + ": " + e.error.message();
+      describe_failure(e, j, outcome);
     }
-    if (log->out) {
-      *log->out << "  attempt " << e.attempt << "  " << local << " -> " << e.remote.to_string() << "  ";
-      if (e.connected())
-        *log->out << "connected\n";
-      else {
-        *log->out << to_string(e.step) << ": " << e.error.message();
-        if (e.action) *log->out << "  => " << to_string(*e.action);
-        if (e.action == Action::retry) *log->out << " in " << j["delay_ms"].get<long>() << " ms";
-        *log->out << "\n";
-      }
-    }
+    if (log->out)
+      *log->out << "  attempt " << e.attempt << "  " << local << " -> " << e.remote.to_string() << "  " << outcome
+                << "  (at " << started_us << " us, took " << took_us << " us)\n";
     log->attempts.push_back(std::move(j));
   }
 };
@@ -94,6 +90,7 @@ nlohmann::json probe_with(const ProbeArgs& args, const HostPort& target, Bind bi
     log->attempts = nlohmann::json::array();
     log->before_attempts = nlohmann::json::array();
     const auto start = Clock::now();
+    log->connect_start = start;
     auto socket = client.connect(target);
     const double ms = ms_since(start);
     nlohmann::json c = {{"connect", n}, {"connected", socket.has_value()}, {"ms", ms}};

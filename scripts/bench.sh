@@ -183,7 +183,7 @@ if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
     p2_in_namespace "$ts" "$tmp/p2.others.$ts" "$bin/rotation_storm 20 10 reuse reset libcurl haproxy | tail -n +5; $(restart_rows)" &
   done
   echo "bench: P6 census cost, in a namespace of its own"
-  p6=$(unshare -n bash -c "ip link set lo up && $bin/census_cost 20000 5000 200")
+  p6=$(unshare -n bash -c "ip link set lo up && $bin/census_cost 20000 5000 200 300")
   wait
 else
   echo "bench: P2 and P6 skipped: unshare -n needs root and iproute2"
@@ -325,10 +325,12 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.2f %%", 100 * (a - b) / b}'; 
   echo
   echo "## P6 — the census's cost"
   echo
-  echo "\`unshare -n bash -c \"ip link set lo up && build/release/bench/census_cost 20000 5000 200\"\`: a namespace holding"
+  echo "\`unshare -n bash -c \"ip link set lo up && build/release/bench/census_cost 20000 5000 200 300\"\`: a namespace holding"
   echo "tens of thousands of TCP sockets (20 000 TIME_WAIT, 5 000 established pairs, 500 TIME_WAIT inside the range),"
   echo "200 surveys of a 1000-port range by each method, and 200 look_ups of 1 and of 100 connections known by"
   echo "their four ends (closed by this process, in TIME_WAIT): answered from the kernel's socket hash, no walk."
+  echo "Then what \`connpolicy doctor\` asks (every port), before and after naming each socket's owner: one pass"
+  echo "over /proc/PID/fd, with 300 other processes holding 20 descriptors each beside the one holding the sockets."
   echo
   sed -n '3,$p' <<<"$p6"
   echo

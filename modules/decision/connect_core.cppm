@@ -126,6 +126,7 @@ class ConnectCore {
       }
     ++attempts_;
     timeout_ = attempt_limit(options_->connect_timeout, schedule_.time_left());
+    if constexpr (observed) started_ = timer_or_system(options_->timer).now();
     return Next::connect;
   }
 
@@ -169,14 +170,14 @@ class ConnectCore {
   bool racing() const noexcept { return racing_; }
   // The connect() just made is in progress: it joins the race under the id returned.
   std::size_t launched(Timer::time_point now) {
-    return race_.launch(current_, std::move(*std::exchange(plan_, std::nullopt)), timeout_, now);
+    return race_.launch(current_, std::move(*std::exchange(plan_, std::nullopt)), timeout_, now, started_);
   }
   // For Next::race: a racer's deadline, or the next address's turn, whichever comes first.
   Timer::time_point wake_at() const noexcept { return race_.wake_at(stagger()); }
   // Racer `id` answered (or is overdue): connected(), failed() and timed_out() now speak of it.
   void answered(std::size_t id) {
     detail::Racer r = race_.take(id).value();
-    std::tie(current_, plan_, timeout_) = std::tuple(r.address, std::move(r.plan), r.timeout);
+    std::tie(current_, plan_, timeout_, started_) = std::tuple(r.address, std::move(r.plan), r.timeout, r.started);
   }
   // A racer whose attempt timeout has passed by `now`, if any.
   std::optional<std::size_t> overdue(Timer::time_point now) const noexcept { return race_.overdue(now); }
@@ -273,7 +274,11 @@ class ConnectCore {
   }
   void observe(const Endpoint& remote, const std::optional<Endpoint>& local, const NetError* error,
                std::optional<Action> action, Timer::duration delay, bool attempted = true) {
-    notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_);
+    if constexpr (observed) {
+      const Timer::time_point now = timer_or_system(options_->timer).now();
+      notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_, attempted ? started_ : now,
+             now);
+    }
   }
 
   Bind* bind_;
@@ -296,6 +301,9 @@ class ConnectCore {
   std::size_t current_ = 0;  // index into remotes_
   int attempts_ = 0, rebinds_ = 0;
   bool succeeded_ = false;
+  // The observer's times (none kept for NoObserver: the hot path reads no clock for it).
+  static constexpr bool observed = !std::is_same_v<Observer, NoObserver>;
+  Timer::time_point started_{};  // when the attempt in hand was planned
 };
 
 }  // namespace connpolicy

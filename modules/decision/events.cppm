@@ -32,6 +32,11 @@ struct AttemptEvent {
   // (0.0.0.0 with the port) when no name was resolved yet: `name` says what was asked.
   bool attempted = true;
   std::optional<HostPort> name;  // the name this connect began with, if it began with one
+  // On the connector's Timer (ConnectorOptions::timer): when the attempt was planned, its
+  // syscalls about to be made, and how long until it ended (connected, failed, or given up on).
+  // A round that made no attempt ended as it started: took is 0.
+  Timer::time_point started{};
+  Timer::duration took{};
   bool connected() const noexcept { return !error; }
 };
 
@@ -48,12 +53,12 @@ concept ConnectObserver = std::copy_constructible<O> && std::invocable<O&, const
 template <ConnectObserver Observer>
 void notify(Observer& observer, const Endpoint& remote, const std::optional<Endpoint>& local, int attempts,
             const NetError* error, std::optional<Action> action, Timer::duration delay, bool attempted = true,
-            const HostPort* name = nullptr) {
+            const HostPort* name = nullptr, Timer::time_point started = {}, Timer::time_point ended = {}) {
   if constexpr (!std::is_same_v<Observer, NoObserver>) {
     observer(AttemptEvent{remote, local, attempts, error ? error->step() : Step::connect,
                           error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other, action,
                           delay, error ? error->gave_up() : std::nullopt, attempted,
-                          name ? std::optional<HostPort>(*name) : std::nullopt});
+                          name ? std::optional<HostPort>(*name) : std::nullopt, started, ended - started});
   }
 }
 

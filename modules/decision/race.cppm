@@ -42,6 +42,7 @@ struct Racer {
   BindPlan plan;
   AttemptTimeout timeout{};
   Timer::time_point deadline{};
+  Timer::time_point started{};  // when it was planned (for the observer)
 };
 
 class RaceBook {
@@ -54,9 +55,10 @@ class RaceBook {
   std::size_t take_next() noexcept { return next_++; }
   std::size_t next_index() const noexcept { return next_; }
 
-  std::size_t launch(std::size_t address, BindPlan plan, AttemptTimeout timeout, Timer::time_point now) {
+  std::size_t launch(std::size_t address, BindPlan plan, AttemptTimeout timeout, Timer::time_point now,
+                     Timer::time_point planned = {}) {
     last_start_ = now;
-    racers_.push_back({next_id_, address, std::move(plan), timeout, saturating_add(now, timeout.limit)});
+    racers_.push_back({next_id_, address, std::move(plan), timeout, saturating_add(now, timeout.limit), planned});
     return next_id_++;
   }
   // Takes racer `id` out of the race (it finished); nullopt when it is not in it.

@@ -33,6 +33,7 @@ module;
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 export module connpolicy.diag;
 import connpolicy.core;
@@ -65,6 +66,12 @@ struct PortUse {
   // /proc; the kernel's timer may fire a little later than this says). Empty where the system
   // does not say (Windows): the port is held for an unknown while, at most its TIME_WAIT.
   std::optional<std::chrono::milliseconds> time_wait_left;
+  // Who holds it. Linux: the socket's inode and the uid that owns it (sock_diag, /proc/net/tcp;
+  // 0 and empty for a TIME_WAIT, which no process holds); Windows: the owning process id from
+  // the table. find_socket_owners() turns them into a process.
+  std::uint64_t inode = 0;
+  std::optional<std::uint32_t> uid{};
+  std::optional<std::uint32_t> pid{};
 };
 
 enum class CensusSource : std::uint8_t {
@@ -85,6 +92,42 @@ struct Census {
   // for the kernel's census; what a fake says).
   std::chrono::milliseconds time_wait_slack{0};
 };
+
+// Who holds a socket: "pid 4242 (loginclient), uid 1000", or why that cannot be said.
+struct SocketOwner {
+  enum class Unknown : std::uint8_t {
+    none,        // pid (and command) known
+    time_wait,   // no process: the kernel holds a TIME_WAIT
+    needs_root,  // held by a process whose descriptors this user may not read (another user's)
+    not_found,   // no process has it open (it closed meanwhile)
+    not_asked,   // find_socket_owners() was not asked
+  };
+  std::optional<std::uint32_t> pid{};
+  std::string command;               // Linux: /proc/PID/comm; Windows: the image's file name
+  std::optional<std::uint32_t> uid;  // Linux: the socket's owner, as the kernel says (any user's)
+  std::size_t other_holders = 0;     // more processes with it open (a fork, a handed-down descriptor)
+  Unknown unknown = Unknown::not_asked;
+};
+// "pid 4242 (loginclient), uid 1000", "no process (TIME_WAIT: the kernel holds it)",
+// "unknown (needs root), uid 0".
+std::string to_string(const SocketOwner& owner);
+
+// The owners of a census's sockets, found in one pass (find_socket_owners).
+struct SocketOwners {
+  SocketOwner of(const PortUse& use) const;
+
+  std::unordered_map<std::uint64_t, SocketOwner> by_inode;  // Linux
+  std::unordered_map<std::uint32_t, std::string> by_pid;    // Windows: image names
+  std::size_t processes = 0;                                // Linux: processes looked at
+  std::size_t unreadable = 0;                               // of them, whose descriptors were not ours to read
+  bool looked = false;
+};
+
+// Linux: one pass over /proc/PID/fd, as `ss -p` and `lsof` do, matching the sockets' inodes
+// (about 1 us per descriptor of every process; as root every process's, otherwise one's own).
+// Windows: the image name of each owning pid the table gave. Use when a person asks who holds a
+// port; a program that only needs to know whether a port is free needs no owners.
+SocketOwners find_socket_owners(std::span<const PortUse> uses);
 
 // One connection by its two ends: what look_up() asks about.
 struct SocketPair {

@@ -80,10 +80,13 @@ std::optional<PortUse> parse_proc_net_tcp_line(std::string_view text, bool v6, l
   const std::string line(text);  // sscanf needs the terminating NUL
   char local[33], remote[33];
   unsigned local_port, remote_port, state, timer;
-  unsigned long when;
-  if (std::sscanf(line.c_str(), " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %x %*x:%*x %x:%lx", local, &local_port,
-                  remote, &remote_port, &state, &timer, &when) != 7)
-    return std::nullopt;
+  unsigned long when, inode = 0;
+  unsigned uid = 0;
+  // ... retrnsmt uid timeout inode: the owner's columns, when the line has them.
+  const int fields =
+      std::sscanf(line.c_str(), " %*u: %32[0-9A-Fa-f]:%x %32[0-9A-Fa-f]:%x %x %*x:%*x %x:%lx %*x %u %*d %lu", local,
+                  &local_port, remote, &remote_port, &state, &timer, &when, &uid, &inode);
+  if (fields != 7 && fields != 9) return std::nullopt;
   if (local_port > 65535 || remote_port > 65535 || !known_state(state)) return std::nullopt;
   PortUse use;
   if (v6) {
@@ -102,6 +105,9 @@ std::optional<PortUse> parse_proc_net_tcp_line(std::string_view text, bool v6, l
     const auto ticks = static_cast<unsigned long>(ticks_per_second);
     const unsigned long capped = when < 3600 * ticks ? when : 3600 * ticks;  // an hour: no TIME_WAIT is longer
     use.time_wait_left = std::chrono::milliseconds(static_cast<long long>(capped * 1000 / ticks));
+  } else if (fields == 9) {
+    use.inode = inode;
+    use.uid = uid;
   }
   return use;
 }
@@ -119,6 +125,7 @@ bool walk_tcp_table(std::span<const unsigned char> table, bool v6, PortRange ran
     const std::uint16_t port = port_of(dword_at(row, v6 ? 20 : 8));
     if (!state || !range.contains(port)) continue;
     PortUse use{.state = *state};
+    if (const std::uint32_t pid = dword_at(row, v6 ? 52 : 20); pid != 0 && *state != TcpState::time_wait) use.pid = pid;
     if (v6) {
       std::array<std::uint8_t, 16> local, remote;
       std::memcpy(local.data(), row.data(), 16);
@@ -158,7 +165,12 @@ std::optional<PortUse> use_of(const inet_diag_msg& m) {
   use.local = endpoint_of(m.idiag_family, m.id.idiag_src, m.id.idiag_sport);
   use.remote = endpoint_of(m.idiag_family, m.id.idiag_dst, m.id.idiag_dport);
   use.state = static_cast<TcpState>(m.idiag_state);
-  if (use.state == TcpState::time_wait) use.time_wait_left = std::chrono::milliseconds(m.idiag_expires);
+  if (use.state == TcpState::time_wait) {
+    use.time_wait_left = std::chrono::milliseconds(m.idiag_expires);
+  } else {
+    use.inode = m.idiag_inode;
+    use.uid = m.idiag_uid;
+  }
   return use;
 }
 

@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -76,7 +80,7 @@ TEST_CASE("connpolicy doctor: TIME_WAITs a test left on its range, per port and 
   const auto r = run("doctor --range " + range + " --to " + server.endpoint().to_string() + " --json");
   REQUIRE(r.exit == 1);  // findings
   const auto j = r.json();
-  CHECK(j["version"] == 1);
+  CHECK(j["version"] == 2);
   CHECK(j["to"]["remote"] == server.endpoint().to_string());
   CHECK(j["to"]["time_wait"] == 3);
   REQUIRE(j["range"]["held"].size() == 3);
@@ -177,6 +181,152 @@ TEST_CASE("connpolicy doctor: headroom with ports the kernel chose agrees with t
   CHECK(connects_until_no_port(b.endpoint()) == 100);
 }
 
+namespace {
+// A child of this test, its command name `name`, that holds a socket connected to `server` from
+// local port `port` until let_go(). Between fork and exit it makes only async-signal-safe calls.
+struct Holder {
+  pid_t pid = -1;
+  int release = -1;  // closing it lets the child go
+};
+Holder hold_port(const char* name, std::uint16_t port, const cp::Endpoint& server) {
+  int ready[2], release[2];
+  REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(release, O_CLOEXEC) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    ::close(release[1]);
+    ::prctl(PR_SET_NAME, name);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in local{}, remote{};
+    local.sin_family = remote.sin_family = AF_INET;
+    local.sin_port = htons(port);
+    local.sin_addr.s_addr = remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    remote.sin_port = htons(server.port());
+    char ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0 &&
+              ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0;
+    (void)!::write(ready[1], &ok, 1);
+    (void)!::read(release[0], &ok, 1);  // until the parent closes its end
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  char ok = 0;
+  const bool said = ::read(ready[0], &ok, 1) == 1;
+  ::close(ready[0]);
+  Holder h{pid, release[1]};
+  if (!said || !ok) {
+    ::close(h.release);
+    ::waitpid(pid, nullptr, 0);
+    FAIL("the child could not bind port " << port << " and connect");
+  }
+  return h;
+}
+void let_go(Holder& h) {
+  ::close(h.release);
+  ::waitpid(h.pid, nullptr, 0);
+}
+
+// The command as user nobody (65534), from a copy it may execute: what an unprivileged user sees.
+// Empty when this test is not root (it cannot become another user).
+std::optional<Run> run_as_nobody(std::vector<std::string> args) {
+  if (::geteuid() != 0) return std::nullopt;
+  char dir[] = "/tmp/connpolicy-nobody-XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  const std::string copy = std::string(dir) + "/connpolicy";
+  {
+    std::ifstream in(CONNPOLICY_COMMAND, std::ios::binary);
+    std::ofstream out(copy, std::ios::binary);
+    out << in.rdbuf();
+  }
+  REQUIRE(::chmod(dir, 0755) == 0);
+  REQUIRE(::chmod(copy.c_str(), 0755) == 0);
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  args.insert(args.begin(), copy);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::dup2(out[1], 1);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(126);
+    ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1);  // LeakSanitizer may not trace a process of another user
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  Run r;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) r.out.append(buffer, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  ::unlink(copy.c_str());
+  ::rmdir(dir);
+  INFO("as nobody: " << r.out);
+  return r;
+}
+}  // namespace
+
+// Who holds my port: a child of this test, named "cp-holder", holds a port connected to a server;
+// doctor and census name its pid, command and uid, in text and JSON, and census's filters find it.
+// As user nobody, the same socket (root's) reads "unknown (needs root)".
+TEST_CASE("connpolicy doctor and census name the process that holds a port", "[command][owners]") {
+  cp::LoopbackServer server;
+  const auto port = test_support::free_port_block(1);
+  const std::string range = std::to_string(port) + "-" + std::to_string(port);
+  Holder holder = hold_port("cp-holder", port, server.endpoint());
+  const std::string pid = std::to_string(holder.pid);
+
+  const auto doctor = run("doctor --range " + range + " --json").json();
+  CHECK(doctor["version"] == 2);
+  REQUIRE(doctor["range"]["held"].size() == 1);
+  const auto& owner = doctor["range"]["held"][0]["sockets"][0]["owner"];
+  CHECK(owner["pid"] == holder.pid);
+  CHECK(owner["command"] == "cp-holder");
+  CHECK(owner["uid"] == ::getuid());
+  const auto text = run("doctor --range " + range + " --to " + server.endpoint().to_string());
+  const std::string named = "held by pid " + pid + " (cp-holder), uid " + std::to_string(::getuid());
+  CHECK_THAT(text.out, Contains(std::to_string(port) + "  ESTABLISHED  127.0.0.1:" + std::to_string(port) + " -> " +
+                                server.endpoint().to_string() + "  " + named));
+  CHECK_THAT(text.out, Contains("[port_in_use_in_range] 1 port(s) of " + std::to_string(port) +
+                                " in use by a live socket (" + std::to_string(port) + " (ESTABLISHED to " +
+                                server.endpoint().to_string() + ", " + named + "))"));
+  CHECK_THAT(text.out, Contains("; most by pid " + pid + " (cp-holder)"));
+
+  // census: by range, by pid, by state and remote end; each finds the child's one socket.
+  for (const std::string& ask : {"--range " + range, "--pid " + pid,
+                                 "--state established --to " + server.endpoint().to_string() + " --pid " + pid}) {
+    const auto census = run("census " + ask + " --json").json();
+    INFO("census " << ask);
+    REQUIRE(census["sockets"].size() == 1);
+    CHECK(census["sockets"][0]["local"] == "127.0.0.1:" + std::to_string(port));
+    CHECK(census["sockets"][0]["owner"]["pid"] == holder.pid);
+    CHECK(census["sockets"][0]["owner"]["command"] == "cp-holder");
+  }
+  CHECK(run("census --state time-wait --to " + server.endpoint().to_string() + " --json").json()["sockets"].empty());
+  CHECK_THAT(run("census --pid " + pid).out, Contains("held by pid " + pid + " (cp-holder)"));
+
+  if (const auto nobody = run_as_nobody({"census", "--range", range, "--json"})) {
+    REQUIRE(nobody->exit == 0);
+    const auto j = nlohmann::json::parse(nobody->out);
+    REQUIRE(j["sockets"].size() == 1);
+    CHECK(j["sockets"][0]["owner"]["pid"].is_null());
+    CHECK(j["sockets"][0]["owner"]["unknown"] == "needs_root");
+    CHECK(j["sockets"][0]["owner"]["uid"] == 0);
+    const auto line = run_as_nobody({"census", "--range", range});
+    REQUIRE(line);
+    CHECK_THAT(line->out, Contains("unknown (needs root), uid 0") && Contains("run as root to name"));
+  } else {
+    WARN("not root: the unprivileged view (another user's socket reads 'unknown (needs root)') is not checked");
+  }
+  let_go(holder);
+}
+
 TEST_CASE("connpolicy census: a range, and look-ups of exactly the connections asked", "[command]") {
   test_support::needs_lasting_time_wait();  // it counts TIME_WAITs that must last their 60 s
   cp::LoopbackServer server;
@@ -232,6 +382,30 @@ TEST_CASE("connpolicy probe: --bind fixed:P --count 2 shows the seed's bug, and 
     REQUIRE(server.wait_closed(4));
   }
   CHECK(test_support::open_fd_count() == fds);  // every pipe to the command closed
+}
+
+// Times per attempt, in microseconds from the connect's start: a refused port, retried after 10 ms.
+TEST_CASE("connpolicy probe: each attempt says when it started and how long it took, in microseconds", "[command]") {
+  const cp::Endpoint closed = cp::Endpoint::loopback_v4(test_support::free_port_block(1));  // nothing listens
+  const auto j = run("probe " + closed.to_string() + " --retry fixed:10ms,2 --json").json();
+  const auto& attempts = j["connects"][0]["attempts"];
+  REQUIRE(attempts.size() == 2);
+  const long first = attempts[0]["started_us"], second = attempts[1]["started_us"];
+  CHECK(first >= 0);
+  CHECK(first < 1'000'000);
+  CHECK(second - first >= 10'000);  // the 10 ms wait lies between them
+  CHECK(second - first < 2'000'000);
+  for (const auto& a : attempts) {
+    CHECK(a["took_us"].get<long>() >= 0);
+    CHECK(a["took_us"].get<long>() < 1'000'000);  // a refused connect on loopback
+  }
+  CHECK(j["connects"][0]["ms"].get<double>() * 1000 >= static_cast<double>(second));
+  const auto text = run("probe " + closed.to_string() + " --retry fixed:10ms,2");
+  std::istringstream lines(text.out);
+  int timed = 0;
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("  attempt ") == 0 && line.find(" us, took ") != std::string::npos && line.ends_with(" us)")) ++timed;
+  CHECK(timed == 2);
 }
 
 TEST_CASE("connpolicy: bad usage is one line on stderr and exit 2, nothing on stdout", "[command]") {

@@ -190,7 +190,7 @@ TEST_CASE("doctor: the JSON carries the same values (the contract of docs/comman
   const auto d =
       cmd::diagnose(linux_host(), busy_host(), cp::PortRange::make(40000, 40009).value(), ep("127.0.0.1:7000"));
   const auto j = nlohmann::json::parse(cmd::to_json(d).dump());
-  CHECK(j["version"] == 1);
+  CHECK(j["version"] == 2);
   CHECK(j["system"] == "linux");
   CHECK(j["time_wait"] == 3);
   CHECK(j["ephemeral_range"]["first"] == 32768);
@@ -207,6 +207,7 @@ TEST_CASE("doctor: the JSON carries the same values (the contract of docs/comman
   CHECK(j["range"]["held"][0]["sockets"][0]["state"] == "TIME_WAIT");
   CHECK(j["range"]["held"][0]["sockets"][0]["time_wait_left_ms"] == 42000);
   CHECK(j["range"]["held"][2]["sockets"][0]["time_wait_left_ms"].is_null());  // ESTABLISHED
+  CHECK(j["range"]["held"][2]["sockets"][0]["owner"].is_null());              // owners not looked up
   CHECK(j["findings"][0]["id"] == "time_wait_in_range");
   CHECK(j["findings"][0]["ports"] == nlohmann::json::array({40000, 40003}));
   const std::string text = cmd::render_text(d);
@@ -221,4 +222,66 @@ TEST_CASE("doctor: the reserved-ports sysctl's list, as the kernel writes it", "
   CHECK(ranges[0] == cp::PortRange::make(1000, 1010).value());
   CHECK(ranges[1] == cp::PortRange::make(2000, 2000).value());
   CHECK(cmd::parse_port_list("").empty());
+}
+
+namespace {
+// busy_host() with inodes, and the owners a pass over /proc would have found: 40004's socket is
+// loginclient's (pid 4242, uid 1000), 33001's another user's process that this user may not read.
+struct OwnedHost {
+  cp::Census census = busy_host();
+  cp::SocketOwners owners;
+  OwnedHost() {
+    for (auto& use : census.uses) {
+      if (use.state == cp::TcpState::time_wait) continue;
+      use.inode = 1000 + use.local.port();
+      use.uid = use.local.port() == 33001 ? 0u : 1000u;
+    }
+    owners.looked = true;
+    owners.processes = 300;
+    owners.unreadable = 12;
+    cp::SocketOwner login;
+    login.pid = 4242;
+    login.command = "loginclient";
+    login.unknown = cp::SocketOwner::Unknown::none;
+    owners.by_inode[1000 + 40004] = login;
+  }
+};
+}  // namespace
+
+TEST_CASE("doctor: findings and the range name the process that holds each socket", "[doctor][owners]") {
+  const OwnedHost host;
+  const auto d = cmd::diagnose(linux_host(), host.census, cp::PortRange::make(40000, 40009).value(),
+                               ep("127.0.0.1:7000"), host.owners);
+  CHECK_THAT(finding(d, "port_in_use_in_range").text,
+             Contains("40004 (ESTABLISHED to 10.0.0.1:80, held by pid 4242 (loginclient), uid 1000)"));
+  const std::string text = cmd::render_text(d);
+  CHECK_THAT(text, Contains("  40004  ESTABLISHED  127.0.0.1:40004 -> 10.0.0.1:80  held by pid 4242 (loginclient), "
+                            "uid 1000\n"));
+  CHECK_THAT(text, Contains("  40000  TIME_WAIT  127.0.0.1:40000 -> 127.0.0.1:7000  42 s left  no process (TIME_WAIT: "
+                            "the kernel holds it)\n"));
+  // Towards 10.0.0.1:80: 40004 is loginclient's; 33001 is unknown (another user's): most by 4242.
+  REQUIRE(d.destinations[0].held_most_by);
+  CHECK(d.destinations[0].held_most_by->pid == 4242u);
+  CHECK(d.destinations[0].held_most == 1);
+  CHECK_THAT(text, Contains("10.0.0.1:80  1 TIME_WAIT, 3 ephemeral ports held, 28226 left; most by pid 4242 "
+                            "(loginclient), uid 1000: 1"));
+  const auto j = nlohmann::json::parse(cmd::to_json(d).dump());
+  const auto& owner = j["range"]["held"][2]["sockets"][0]["owner"];
+  CHECK(owner["pid"] == 4242);
+  CHECK(owner["command"] == "loginclient");
+  CHECK(owner["uid"] == 1000);
+  CHECK(owner["unknown"].is_null());
+  const auto& tw = j["range"]["held"][0]["sockets"][0]["owner"];
+  CHECK(tw["pid"].is_null());
+  CHECK(tw["unknown"] == "time_wait");
+  CHECK(j["destinations"][0]["held_most_by"]["owner"]["pid"] == 4242);
+  CHECK(j["destinations"][0]["held_most_by"]["sockets"] == 1);
+  CHECK(j["destinations"][1]["held_most_by"].is_null());  // only TIME_WAITs towards 7000
+  // The socket of another user's process: unknown, and why.
+  const cp::PortUse* other = nullptr;
+  for (const auto& use : host.census.uses)
+    if (use.local.port() == 33001) other = &use;
+  REQUIRE(other);
+  CHECK(cp::to_string(host.owners.of(*other)) == "unknown (needs root), uid 0");
+  CHECK(cmd::held_by(*other, host.owners) == ", held by a process unknown to this user (needs root)");
 }

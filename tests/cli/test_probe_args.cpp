@@ -56,14 +56,14 @@ TEST_CASE("census: --look-up pairs and the JSON of a census", "[census-view]") {
   c.source = cp::CensusSource::proc_net_tcp;
   c.uses = {{cp::Endpoint::loopback_v4(40000), cp::Endpoint::loopback_v4(7000), cp::TcpState::time_wait, 1230ms},
             {cp::Endpoint::any_v4(40001), cp::Endpoint::any_v4(), cp::TcpState::listen, std::nullopt}};
-  const auto j = nlohmann::json::parse(cmd::census_json(c, cp::PortRange::make(40000, 40009).value(), 0).dump());
+  const auto j =
+      nlohmann::json::parse(cmd::census_json(c, {.ports = cp::PortRange::make(40000, 40009).value()}, 0, {}).dump());
   CHECK(j["census_source"] == "proc_net_tcp");
   CHECK(j["range"]["last"] == 40009);
   REQUIRE(j["sockets"].size() == 2);
   CHECK(j["sockets"][0]["time_wait_left_ms"] == 1230);
   CHECK(j["sockets"][1]["remote"].is_null());
   CHECK(j["sockets"][1]["state"] == "LISTEN");
-  CHECK_THAT(cmd::census_text(c, std::nullopt, 2),
-             Contains("2 socket(s) of the 2 connection(s) asked about") &&
-                 Contains("TIME_WAIT  127.0.0.1:40000 -> 127.0.0.1:7000  2 s left"));
+  CHECK_THAT(cmd::census_text(c, {}, 2, {}), Contains("2 socket(s) of the 2 connection(s) asked about") &&
+                                                 Contains("TIME_WAIT  127.0.0.1:40000 -> 127.0.0.1:7000  2 s left"));
 }

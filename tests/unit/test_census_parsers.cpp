@@ -38,6 +38,16 @@ TEST_CASE("census parsers: a /proc/net/tcp line, and lines that are not the kern
   CHECK(listener->local == cp::Endpoint::loopback_v6(7000));
   CHECK(listener->state == cp::TcpState::listen);
   CHECK_FALSE(listener->time_wait_left);
+  CHECK(listener->inode == 1);  // the owner's columns: uid 0, inode 1
+  CHECK(listener->uid == 0u);
+  CHECK(use->inode == 0);  // a TIME_WAIT: no process, no owner
+  CHECK_FALSE(use->uid);
+  const char* owned = "   1: 0100007F:9C41 0100007F:1B58 01 00000000:00000000 00:00000000 00000000  1000        0 "
+                      "987654 1 0000000000000000 20 4 30 10 -1";
+  const auto established = cp::detail::parse_proc_net_tcp_line(owned, false, 100);
+  REQUIRE(established);
+  CHECK(established->inode == 987654);
+  CHECK(established->uid == 1000u);
   for (const char* bad : {"", "  sl  local_address rem_address   st", "   3: 0100007F:9C40 0100007F:1B58 06",
                           "   3: 0100007F:19C40 0100007F:1B58 06 00000000:00000000 03:00001770",  // port > 65535
                           "   3: 0100007F:9C40 0100007F:1B58 2A 00000000:00000000 03:00001770",   // state 42
@@ -92,6 +102,12 @@ TEST_CASE("census parsers: Windows' TCP table, and a row count larger than the t
   REQUIRE(uses.size() == 2);
   CHECK(uses[1].local == cp::Endpoint::loopback_v6(40002));
   CHECK(uses[1].state == cp::TcpState::listen);
+  CHECK_FALSE(uses[1].pid);  // pid 0: none said
+  CHECK_FALSE(uses[0].pid);  // a TIME_WAIT has no owner
+  put32(t6, 4 + 52, 4242);
+  uses.clear();
+  REQUIRE(cp::detail::walk_tcp_table(t6, true, cp::PortRange::make(40000, 40009).value(), uses));
+  CHECK(uses[0].pid == 4242u);
 }
 
 #ifdef __linux__
@@ -107,6 +123,8 @@ void add_message(std::vector<unsigned char>& d, std::uint16_t type, std::uint32_
   m.idiag_family = AF_INET;
   m.idiag_state = state;
   m.idiag_expires = 41000;
+  m.idiag_inode = 5555;  // a TIME_WAIT's is 0 in the kernel; the parser must not pass it on either way
+  m.idiag_uid = 1000;
   m.id.idiag_sport = static_cast<std::uint16_t>(net_port(local_port));
   m.id.idiag_dport = static_cast<std::uint16_t>(net_port(7000));
   const unsigned char loopback[4] = {127, 0, 0, 1};
@@ -131,6 +149,14 @@ TEST_CASE("census parsers: netlink datagrams, only the kernel's and only our seq
   REQUIRE(reply.uses.size() == 1);
   CHECK(reply.uses[0].local == cp::Endpoint::loopback_v4(40000));
   CHECK(reply.uses[0].time_wait_left == 41000ms);
+  CHECK(reply.uses[0].inode == 0);  // TIME_WAIT: no owner
+  CHECK_FALSE(reply.uses[0].uid);
+  std::vector<unsigned char> live;
+  add_message(live, SOCK_DIAG_BY_FAMILY, 7, 1);  // ESTABLISHED: its inode and uid
+  const auto owned = cp::detail::walk_netlink_datagram(live, 0, 7, false);
+  REQUIRE(owned.uses.size() == 1);
+  CHECK(owned.uses[0].inode == 5555);
+  CHECK(owned.uses[0].uid == 1000u);
   const auto stranger = cp::detail::walk_netlink_datagram(d, 4242, 7, false);  // a local process's datagram
   CHECK(stranger.ignored);
   CHECK_FALSE(stranger.done);

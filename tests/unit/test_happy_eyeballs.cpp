@@ -79,6 +79,29 @@ TEST_CASE("race: when IPv6 is refused at 30 ms, IPv4 starts then, not at its tur
   REQUIRE(events.size() == 2);
   CHECK(events[0].condition == cp::Errc::connection_refused);
   CHECK(events[0].action == cp::Action::next_endpoint);
+  // Each event says when its attempt started and how long it took, on the connector's Timer.
+  CHECK(events[0].started == t0);
+  CHECK(events[0].took == 30ms);
+  CHECK(events[1].started == t0 + 30ms);
+  CHECK(events[1].took == 20ms);
+}
+
+TEST_CASE("race: racers in flight together each keep their own start in the observer's events", "[race]") {
+  cp::ManualTimer timer;
+  cp::FakeSystem sys;
+  // IPv6 connects at 300 ms, after IPv4 (a black hole) was planned at its turn, 250 ms: IPv6's
+  // event must say 0 and 300 ms, not the time the last attempt was planned.
+  sys.route(v6, {300ms, {}}, timer).route(v4, black_hole, timer);
+  auto names = names_with({v6}, {v4});
+  std::vector<cp::AttemptEvent> events;
+  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  const auto t0 = timer.now();
+  auto s = client.connect(dual, names);
+  REQUIRE(s);
+  REQUIRE(events.size() == 1);  // the winner (a loser's end is not observed yet)
+  CHECK(events[0].remote == v6);
+  CHECK(events[0].started == t0);
+  CHECK(events[0].took == 300ms);
 }
 
 TEST_CASE("race: four black holes start 250 ms apart and each times out on its own clock", "[race]") {
