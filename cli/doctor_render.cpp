@@ -21,7 +21,8 @@ std::string destination_line(const Destination& d) {
                      " ephemeral ports held, " + std::to_string(d.ephemeral_left) + " left";
   if (d.ephemeral_left_at_least < d.ephemeral_left)
     line += " (as few as " + std::to_string(d.ephemeral_left_at_least) + ")";
-  if (d.held_most_by) line += "; most by " + to_string(*d.held_most_by) + ": " + std::to_string(d.held_most);
+  if (d.held_most_by)
+    line += "; most held by " + to_string(*d.held_most_by) + " (" + std::to_string(d.held_most) + " socket(s))";
   return line;
 }
 

@@ -148,7 +148,7 @@ SocketOwner SocketOwners::of(const PortUse& use) const {
     owner.unknown = SocketOwner::Unknown::none;
     return owner;
   }
-  owner.unknown = !looked ? SocketOwner::Unknown::not_asked
+  owner.unknown = !looked          ? SocketOwner::Unknown::not_asked
                   : unreadable > 0 ? SocketOwner::Unknown::needs_root
                                    : SocketOwner::Unknown::not_found;
   return owner;

@@ -1,6 +1,7 @@
 // `connpolicy census`'s filters and views on made-up sockets; under Wine, the owning pid that
 // Windows' own table gives for a socket this process holds.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #ifdef _WIN32
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -67,8 +68,7 @@ TEST_CASE("census: each filter alone, and combined", "[census]") {
   CHECK(host.kept({.pid = 1}).empty());
   // Combined: every part must hold.
   CHECK(host.kept({.states = {cp::TcpState::established}, .to = ep("127.0.0.1:7000")}) == Ports{40002});
-  CHECK(host.kept({.ports = cp::PortRange::make(40000, 40001).value(), .states = {cp::TcpState::established}})
-            .empty());
+  CHECK(host.kept({.ports = cp::PortRange::make(40000, 40001).value(), .states = {cp::TcpState::established}}).empty());
   CHECK(host.kept({.states = {cp::TcpState::established}, .pid = 5151}) == Ports{50000});
 }
 
@@ -97,34 +97,52 @@ TEST_CASE("census: the text and the JSON say what was filtered and who holds eac
   CHECK_THAT(cmd::census_text(cmd::filtered(host.census, waits, host.owners), waits, 0, host.owners),
              Contains("30 s left  no process (TIME_WAIT: the kernel holds it)"));
   const cp::SocketOwners not_looked;
-  CHECK(nlohmann::json::parse(cmd::census_json(host.census, {}, 0, not_looked).dump())["sockets"][0]["owner"].is_null());
+  CHECK(
+      nlohmann::json::parse(cmd::census_json(host.census, {}, 0, not_looked).dump())["sockets"][0]["owner"].is_null());
 }
 
 #ifdef _WIN32
-// Windows' TCP table gives each socket's owning pid: a listener of this process's own is found
-// with this process's pid and its image name.
+// Windows' TCP table gives each socket's owning pid: a connection of this process's own is found
+// with this process's pid and its image name. (It sends a byte first: Wine 8 finds a socket's
+// process by the descriptor the process holds, which it takes only once the socket carries data.)
 TEST_CASE("census: Windows' table names the process that holds a socket", "[census][windows]") {
   WSADATA data;
   REQUIRE(::WSAStartup(MAKEWORD(2, 2), &data) == 0);
-  const SOCKET s = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-  REQUIRE(s != INVALID_SOCKET);
+  const SOCKET listener = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  const SOCKET client = ::socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  REQUIRE(listener != INVALID_SOCKET);
+  REQUIRE(client != INVALID_SOCKET);
   sockaddr_in at{};
   at.sin_family = AF_INET;
   at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0);
-  REQUIRE(::listen(s, 1) == 0);
   int size = sizeof at;
-  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&at), &size) == 0);
-  const auto port = ntohs(at.sin_port);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0);
+  REQUIRE(::listen(listener, 1) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&at), &size) == 0);
+  REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0);
+  const SOCKET served = ::accept(listener, nullptr, nullptr);
+  REQUIRE(served != INVALID_SOCKET);
+  char byte = 'x';
+  REQUIRE(::send(client, &byte, 1, 0) == 1);
+  REQUIRE(::recv(served, &byte, 1, 0) == 1);
+  sockaddr_in mine{};
+  size = sizeof mine;
+  REQUIRE(::getsockname(client, reinterpret_cast<sockaddr*>(&mine), &size) == 0);
+  const auto port = ntohs(mine.sin_port);
   auto census = cp::KernelCensus().survey(cp::PortRange::make(port, port).value());
-  ::closesocket(s);
   REQUIRE(census);
-  REQUIRE(census->uses.size() == 1);
-  CHECK(census->uses[0].pid == static_cast<std::uint32_t>(::GetCurrentProcessId()));
+  const auto it = std::ranges::find_if(census->uses, [&](const cp::PortUse& u) {
+    return u.local.port() == port && u.state == cp::TcpState::established;
+  });
+  REQUIRE(it != census->uses.end());
+  CHECK(it->pid == static_cast<std::uint32_t>(::GetCurrentProcessId()));
   const auto owners = cp::find_socket_owners(census->uses);
-  const auto owner = owners.of(census->uses[0]);
+  const auto owner = owners.of(*it);
   CHECK(owner.pid == static_cast<std::uint32_t>(::GetCurrentProcessId()));
   CHECK_THAT(owner.command, Contains("connpolicy_command_tests"));
+  ::closesocket(served);
+  ::closesocket(client);
+  ::closesocket(listener);
   ::WSACleanup();
 }
 #endif

@@ -296,7 +296,7 @@ TEST_CASE("connpolicy doctor and census name the process that holds a port", "[c
   CHECK_THAT(text.out, Contains("[port_in_use_in_range] 1 port(s) of " + std::to_string(port) +
                                 " in use by a live socket (" + std::to_string(port) + " (ESTABLISHED to " +
                                 server.endpoint().to_string() + ", " + named + "))"));
-  CHECK_THAT(text.out, Contains("; most by pid " + pid + " (cp-holder)"));
+  CHECK_THAT(text.out, Contains("; most held by pid " + pid + " (cp-holder)"));
 
   // census: by range, by pid, by state and remote end; each finds the child's one socket.
   for (const std::string& ask : {"--range " + range, "--pid " + pid,

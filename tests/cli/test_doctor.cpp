@@ -263,8 +263,8 @@ TEST_CASE("doctor: findings and the range name the process that holds each socke
   REQUIRE(d.destinations[0].held_most_by);
   CHECK(d.destinations[0].held_most_by->pid == 4242u);
   CHECK(d.destinations[0].held_most == 1);
-  CHECK_THAT(text, Contains("10.0.0.1:80  1 TIME_WAIT, 3 ephemeral ports held, 28226 left; most by pid 4242 "
-                            "(loginclient), uid 1000: 1"));
+  CHECK_THAT(text, Contains("10.0.0.1:80  1 TIME_WAIT, 3 ephemeral ports held, 28226 left; most held by pid 4242 "
+                            "(loginclient), uid 1000 (1 socket(s))"));
   const auto j = nlohmann::json::parse(cmd::to_json(d).dump());
   const auto& owner = j["range"]["held"][2]["sockets"][0]["owner"];
   CHECK(owner["pid"] == 4242);
