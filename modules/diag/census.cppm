@@ -124,7 +124,7 @@ struct SocketOwners {
 };
 
 // Linux: one pass over /proc/PID/fd, as `ss -p` and `lsof` do, matching the sockets' inodes
-// (about 1 us per descriptor of every process; as root every process's, otherwise one's own).
+// (about 4 us per descriptor of every process, docs/benchmarks.md P6; as root every process's, otherwise one's own).
 // Windows: the image name of each owning pid the table gave. Use when a person asks who holds a
 // port; a program that only needs to know whether a port is free needs no owners.
 SocketOwners find_socket_owners(std::span<const PortUse> uses);

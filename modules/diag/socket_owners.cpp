@@ -66,8 +66,10 @@ std::string command_of(int proc, const char* pid) {
 void walk_proc(const std::unordered_set<std::uint64_t>& wanted, SocketOwners& owners) {
   const int proc = ::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc < 0) return;
-  DIR* processes = ::fdopendir(::dup(proc));
+  const int listing = ::fcntl(proc, F_DUPFD_CLOEXEC, 0);
+  DIR* processes = listing >= 0 ? ::fdopendir(listing) : nullptr;
   if (!processes) {
+    if (listing >= 0) ::close(listing);
     ::close(proc);
     return;
   }

@@ -60,6 +60,14 @@ Run run(const std::string& args) {
   return r;
 }
 
+// execv's argument vector for `args` (which must outlive it).
+std::vector<char*> argv_of(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
 // Connects from first+offset for each offset and closes first: TIME_WAITs on those ports.
 void leave_time_waits(cp::LoopbackServer& server, std::uint16_t first, std::initializer_list<int> offsets) {
   for (int offset : offsets) {
@@ -245,9 +253,7 @@ std::optional<Run> run_as_nobody(std::vector<std::string> args) {
   int out[2];
   REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
   args.insert(args.begin(), copy);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = argv_of(args);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -479,9 +485,7 @@ namespace {
 // The command's peak resident memory (kB) for `args`, its output thrown away.
 long peak_rss_kb(std::vector<std::string> args) {
   args.insert(args.begin(), CONNPOLICY_COMMAND);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = argv_of(args);
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {

@@ -41,6 +41,23 @@ cp::Census busy_host() {
   return c;
 }
 
+// A host whose ephemeral range is 100 ports, 50000-50099, none reserved.
+cmd::HostFacts hundred_port_host() {
+  cmd::HostFacts f = linux_host();
+  f.ephemeral = cp::PortRange::make(50000, 50099).value();
+  f.reserved.clear();
+  f.reserved_text.clear();
+  return f;
+}
+// `time_waits` TIME_WAITs towards 127.0.0.1:7000 from 50000 on.
+cp::Census host_with(int time_waits) {
+  cp::Census c;
+  for (int i = 0; i < time_waits; ++i)
+    c.uses.push_back({cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(50000 + i)), ep("127.0.0.1:7000"),
+                      cp::TcpState::time_wait, 30000ms});
+  return c;
+}
+
 std::vector<std::string> ids(const cmd::Diagnosis& d) {
   std::vector<std::string> out;
   for (const auto& f : d.findings) out.push_back(f.id);
@@ -97,17 +114,7 @@ TEST_CASE("doctor: a range every port of which is held is exhausted", "[doctor]"
 }
 
 TEST_CASE("doctor: fewer than a tenth of the ephemeral ports left towards a destination is a finding", "[doctor]") {
-  cmd::HostFacts f = linux_host();
-  f.ephemeral = cp::PortRange::make(50000, 50099).value();
-  f.reserved.clear();
-  f.reserved_text.clear();
-  const auto host_with = [](int time_waits) {
-    cp::Census c;
-    for (int i = 0; i < time_waits; ++i)
-      c.uses.push_back({cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(50000 + i)), ep("127.0.0.1:7000"),
-                        cp::TcpState::time_wait, 30000ms});
-    return c;
-  };
+  const cmd::HostFacts f = hundred_port_host();
   const auto low = cmd::diagnose(f, host_with(91), std::nullopt, ep("127.0.0.1:7000"));
   CHECK(low.to->ephemeral_left == 9);
   CHECK(low.to->ephemeral_left_at_least == 9);
@@ -127,17 +134,7 @@ TEST_CASE("doctor: fewer than a tenth of the ephemeral ports left towards a dest
 // 100. The kernel does not say which ports were bound, so doctor gives a span, exact when --range
 // names the ports the client binds.
 TEST_CASE("doctor: ports claimed with bind() count against every destination's headroom", "[doctor]") {
-  cmd::HostFacts f = linux_host();
-  f.ephemeral = cp::PortRange::make(50000, 50099).value();
-  f.reserved.clear();
-  f.reserved_text.clear();
-  const auto host_with = [](int time_waits) {
-    cp::Census c;
-    for (int i = 0; i < time_waits; ++i)
-      c.uses.push_back({cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(50000 + i)), ep("127.0.0.1:7000"),
-                        cp::TcpState::time_wait, 30000ms});
-    return c;
-  };
+  const cmd::HostFacts f = hundred_port_host();
   const auto unnamed = cmd::diagnose(f, host_with(50), std::nullopt, ep("127.0.0.1:7001"));
   CHECK(unnamed.to->ephemeral_left == 100);  // if the kernel chose them: shared with 7001
   CHECK(unnamed.to->ephemeral_left_at_least == 50);

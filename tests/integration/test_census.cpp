@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -314,4 +315,55 @@ TEST_CASE("restart, for real: process A leaves 20 of 40 ports in TIME_WAIT, proc
     }
   }  // the server (in this process) is gone: only the client's descriptors could remain
   CHECK(open_fd_count() == fds);
+}
+
+// Who holds a socket, by both census methods (their inodes and uids): a socket this process holds
+// is named with this process's pid and command; a TIME_WAIT has no process; the pass over /proc
+// leaves no descriptor open.
+TEST_CASE("find_socket_owners names this process for its own sockets, and no process for a TIME_WAIT",
+          "[census][owners]") {
+  test_support::needs_lasting_time_wait();
+  cp::LoopbackServer server;
+  cp::Connector<cp::NoBind> client;
+  auto live = client.connect(server.endpoint());
+  REQUIRE(live);
+  const auto live_port = live->local_endpoint().value().port();
+  std::uint16_t waiting_port = 0;
+  {
+    auto closed = client.connect(server.endpoint());
+    REQUIRE(closed);
+    waiting_port = closed->local_endpoint().value().port();
+  }
+  REQUIRE(server.wait_closed(1));
+  std::string command;
+  {
+    std::ifstream comm("/proc/self/comm");
+    std::getline(comm, command);
+  }
+  for (const auto method : {cp::CensusMethod::netlink, cp::CensusMethod::proc_net_tcp}) {
+    auto census = cp::KernelCensus(method).survey(cp::PortRange::make(1, 65535).value());
+    REQUIRE(census);
+    const std::size_t fds = open_fd_count();
+    const auto owners = cp::find_socket_owners(census->uses);
+    CHECK(open_fd_count() == fds);
+    CHECK(owners.processes >= 1);
+    bool saw_live = false, saw_waiting = false;
+    for (const auto& use : census->uses) {
+      if (use.local.port() == live_port && use.remote == server.endpoint()) {
+        saw_live = true;
+        const auto owner = owners.of(use);
+        CHECK(owner.pid == static_cast<std::uint32_t>(::getpid()));
+        CHECK(owner.command == command);
+        CHECK(owner.uid == static_cast<std::uint32_t>(::geteuid()));
+        CHECK(use.inode != 0);
+      }
+      if (use.local.port() == waiting_port && use.state == cp::TcpState::time_wait) {
+        saw_waiting = true;
+        CHECK(owners.of(use).unknown == cp::SocketOwner::Unknown::time_wait);
+        CHECK_FALSE(owners.of(use).pid);
+      }
+    }
+    CHECK(saw_live);
+    CHECK(saw_waiting);
+  }
 }
