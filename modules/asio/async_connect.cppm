@@ -59,7 +59,10 @@ class ConnectOp {
   // Started, or resumed by post() to complete.
   template <class Self>
   void operator()(Self& self) {
-    if (phase_ == Phase::finishing) return self.complete(std::move(*state_->result));
+    if (phase_ == Phase::finishing) {
+      state_->core->rethrow_hook_failure();  // see finish()
+      return self.complete(std::move(*state_->result));
+    }
     auto& s = *state_;
     const NetError* problem = connector_->configuration_error() ? &*connector_->configuration_error() : nullptr;
     if (s.name)
@@ -220,9 +223,14 @@ class ConnectOp {
       s.attempt_timer.cancel();
       timed_out = s.timed_out;
     }
-    if (cancelled(self)) return fail(Step::wait, make_error_code(LibraryError::cancelled));
+    // A cancel or a timeout may come as the handshake completes: the socket is closed with a
+    // reset then, so no TIME_WAIT is left on a port its rotation takes back as unused.
+    if (cancelled(self)) {
+      close_socket(/*reset=*/true);
+      return core.failed(Step::wait, make_error_code(LibraryError::cancelled));
+    }
     if (timed_out) {
-      close_socket();
+      close_socket(/*reset=*/true);
       return core.timed_out();
     }
     if (ec) return fail(Step::connect, from_asio(ec));
@@ -262,10 +270,10 @@ class ConnectOp {
     close_socket();  // first, so a port that goes back to its rotation is really free
     return state_->core->failed(step, ec, std::move(detail));
   }
-  void close_socket() {
+  void close_socket(bool reset = false) {
     std::lock_guard lock(state_->mutex);
     std::error_code ignored;
-    state_->socket.close(ignored);
+    if (!reset || !close_with_reset(state_->socket, ignored)) state_->socket.close(ignored);
   }
 
   template <class Self>
@@ -279,7 +287,13 @@ class ConnectOp {
       }
       s.result.emplace(unexpected(s.core->take_error()));
     }
-    if (suspended_) return self.complete(std::move(*s.result));
+    // An observer that threw: its exception leaves io_context::run() (Asio's way for a handler's
+    // throw) once the result, socket and lease included, is put away; the handler is not called.
+    // Never from inside the initiating call: it is thrown from the posted step then.
+    if (suspended_) {
+      s.core->rethrow_hook_failure();
+      return self.complete(std::move(*s.result));
+    }
     phase_ = Phase::finishing;  // never complete inside the initiating call
     ::asio::post(std::move(self));
   }

@@ -78,7 +78,10 @@ std::optional<Next> race_report(State& s, Core& core, Timer::time_point now, boo
       return core.failed(Step::connect, from_asio(r->ec));
     }
     close_racers(s);
-    s.result.emplace(TcpSocket(std::move(r->socket), LeaseTicket(core.connected())));
+    lock.unlock();  // the observer may stop the operation, whose stop callback takes this lock
+    LeaseTicket ticket(core.connected());
+    lock.lock();
+    s.result.emplace(TcpSocket(std::move(r->socket), std::move(ticket)));
     return Next::done;
   }
   if (auto id = core.overdue(now)) {

@@ -74,7 +74,10 @@ class TcpSocket {
   // Closes with a reset (SO_LINGER {1, 0}): no TIME_WAIT, the port can be lent again at once.
   // Unsent data is dropped. Use when the exchange is over and the port must come back now.
   std::error_code close_reset() noexcept {
-    if (!socket_.is_open()) return {};
+    if (!socket_.is_open()) {  // closed through socket() already, with a FIN: the port rests
+      lease_.closed(CloseKind::normal);
+      return {};
+    }
     std::error_code ec;
     if (!detail::close_with_reset(socket_, ec)) return close();
     lease_.closed(CloseKind::reset);

@@ -172,6 +172,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
         break;
       case Next::done:
         detail::close_racers(racers);
+        core.rethrow_hook_failure();  // the socket, if any, holds its lease: it closes on the way out
         if (core.succeeded()) return socket;
         return unexpected(core.take_error());
     }
@@ -204,8 +205,12 @@ Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, s
   if (is_in_progress(ec)) {
     switch (wait_connected(*handle, core.attempt_timeout().limit, stop, ec)) {
       case Waited::ready: ec = system_.pending_error(*handle); break;
-      case Waited::timed_out: socket.close(); return core.timed_out();
-      case Waited::cancelled: return fail(Step::wait, make_error_code(LibraryError::cancelled));
+      // The connect may have completed as the wait ended: a reset leaves no TIME_WAIT on a port
+      // the rotation takes back as unused.
+      case Waited::timed_out: socket.close_reset(); return core.timed_out();
+      case Waited::cancelled:
+        socket.close_reset();
+        return core.failed(Step::wait, make_error_code(LibraryError::cancelled));
       case Waited::failed: return fail(Step::wait, ec);
     }
   }

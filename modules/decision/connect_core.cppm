@@ -12,6 +12,7 @@ module;
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,7 +56,12 @@ class ConnectCore {
     remotes_ = resolved_;
   }
 
-  ~ConnectCore() { release_racers(); }  // a driver that stops early has closed its sockets
+  // A driver that stops early (an exception, an io_context destroyed with the operation pending)
+  // has closed its sockets: the racers' ports and the attempt in hand's go back, as never used.
+  ~ConnectCore() {
+    release_racers();
+    if (plan_ && plan_->lease) plan_->lease->on_close(CloseKind::reset);
+  }
   ConnectCore(const ConnectCore&) = delete;
   ConnectCore& operator=(const ConnectCore&) = delete;
 
@@ -216,6 +222,12 @@ class ConnectCore {
 
   // For Next::done.
   bool succeeded() const noexcept { return succeeded_; }
+  // For Next::done, after the driver has put everything away (the socket holds its lease): a
+  // user hook (the observer) that threw ended the operation at once, and its exception goes to
+  // the caller now. Nothing is lent or open by then.
+  void rethrow_hook_failure() {
+    if (auto failure = std::exchange(hook_failure_, nullptr)) std::rethrow_exception(failure);
+  }
   NetError take_error() {
     release_racers();
     return std::move(*last_);
@@ -237,6 +249,7 @@ class ConnectCore {
       else if (race_.in_flight() || lookup_.awaiting()) {  // the race goes on
         observe(remote(), error.local_endpoint(), &error, std::nullopt, {}, attempted);
         last_ = std::move(error);
+        if (hook_failure_) return Next::done;  // the driver closes the racers
         return race_.in_flight() ? Next::race : Next::lookup_wait;
       }
     }
@@ -255,6 +268,7 @@ class ConnectCore {
     }
     observe(remote(), error.local_endpoint(), &error, action, delay_, attempted);
     last_ = std::move(error);
+    if (hook_failure_) return Next::done;  // no more attempts: the caller gets the hook's exception
     switch (action) {
       case Action::rebind: ++rebinds_; return Next::attempt;
       case Action::next_endpoint: current_ = racing_ ? race_.take_next() : current_ + 1; return Next::attempt;
@@ -276,8 +290,12 @@ class ConnectCore {
                std::optional<Action> action, Timer::duration delay, bool attempted = true) {
     if constexpr (observed) {
       const Timer::time_point now = timer_or_system(options_->timer).now();
-      notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_, attempted ? started_ : now,
-             now);
+      try {
+        notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_, attempted ? started_ : now,
+               now);
+      } catch (...) {  // kept for rethrow_hook_failure(): first everything is given back
+        if (!hook_failure_) hook_failure_ = std::current_exception();
+      }
     }
   }
 
@@ -303,7 +321,8 @@ class ConnectCore {
   bool succeeded_ = false;
   // The observer's times (none kept for NoObserver: the hot path reads no clock for it).
   static constexpr bool observed = !std::is_same_v<Observer, NoObserver>;
-  Timer::time_point started_{};  // when the attempt in hand was planned
+  Timer::time_point started_{};      // when the attempt in hand was planned
+  std::exception_ptr hook_failure_;  // what the observer threw, for the caller
 };
 
 }  // namespace connpolicy

@@ -413,3 +413,50 @@ TEST_CASE("names over DNS: blocking connects to one name share its lookups", "[.
   CHECK(helpers_finished(threads_before));
   CHECK(test_support::open_fd_count() == fds_before);
 }
+
+namespace {
+// Asks for a stop as soon as an attempt connects: the user's hook re-enters the operation.
+struct StopOnConnect {
+  std::stop_source* stop;
+  int* calls;
+  void operator()(const cp::AttemptEvent& e) const {
+    ++*calls;
+    if (e.connected()) stop->request_stop();
+  }
+};
+}  // namespace
+
+// An observer that calls request_stop() when the race is won: the stop callback takes the
+// operation's lock, so the observer must be called with no lock held (it once spun the io thread
+// at 100 % for good). The connect completes (the stop came after it won), nothing is lent after.
+TEST_CASE("asio: an observer that stops the operation when the race is won does not deadlock",
+          "[.][netns][race][hooks]") {
+  REQUIRE(test_support::in_loopback_only_namespace());
+  REQUIRE(dual_test_hosts());
+  auto v6 = listen_on_ipv6_loopback();
+  REQUIRE(v6.port != 0);
+  const auto fds = test_support::open_fd_count();
+  {
+    std::stop_source stop;
+    int calls = 0;
+    cp::FixedPortRotation rotation{cp::PortRange{47630, 47639}, {.use_census = false}};
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, StopOnConnect> client{
+        rotation, {}, {}, {}, {.connect_timeout = 5s}, StopOnConnect{&stop, &calls}};
+    asio::io_context io;
+    std::optional<Result> got;
+    cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("dual.test", v6.port), stop.get_token(),
+                            [&](Result r) { got.emplace(std::move(r)); });
+    std::thread runner([&] { io.run_for(5s); });  // a deadlock would hold it for its 5 s
+    const auto start = std::chrono::steady_clock::now();
+    runner.join();
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+    REQUIRE(got);
+    REQUIRE(got->has_value());
+    CHECK(calls == 1);
+    CHECK(stop.stop_requested());
+    CHECK(rotation.snapshot().in_use == 1);
+    (*got)->close_reset();
+    CHECK(rotation.snapshot().in_use == 0);
+  }
+  CHECK(test_support::open_fd_count() == fds);
+}

@@ -1,0 +1,68 @@
+// User hooks that throw: the observer is the user's code, and a throw from it must reach the
+// caller only after everything the connect borrowed is given back (ports to their rotation,
+// descriptors closed), and must end the connect at once rather than let it retry on.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <stdexcept>
+#include <system_error>
+import connpolicy;
+import connpolicy.testing;
+
+namespace cp = connpolicy;
+using namespace std::chrono_literals;
+
+namespace {
+const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
+
+// Throws when an attempt connected (on_success) or failed (otherwise).
+struct ThrowingObserver {
+  bool on_success = true;
+  int* seen;
+  void operator()(const cp::AttemptEvent& e) const {
+    ++*seen;
+    if (e.connected() == on_success) throw std::runtime_error("observer failed");
+  }
+};
+
+template <class Retry = cp::NoRetry>
+using Client = cp::Connector<cp::FixedPortRotation, Retry, cp::DefaultErrorPolicy, cp::FakeSystem, ThrowingObserver>;
+
+cp::FixedPortRotation four_ports(cp::ManualTimer& timer) {
+  return cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.timer = &timer, .use_census = false}};
+}
+}  // namespace
+
+TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port lent and no socket open",
+          "[hooks]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  int seen = 0;
+  Client<> client{four_ports(timer), {}, {}, sys, {.timer = &timer}, ThrowingObserver{true, &seen}};
+  CHECK_THROWS_WITH(client.connect(server), "observer failed");
+  CHECK(seen == 1);
+  const auto snap = client.bind_policy().snapshot();
+  CHECK(snap.in_use == 0);   // the socket was closed on the way out, and its port given back
+  CHECK(snap.cooling == 1);  // closed with a FIN: it rests through its TIME_WAIT
+  CHECK(sys.open_handles() == 0);
+}
+
+TEST_CASE("hooks: an observer that throws on a failure ends the connect at once, everything given back",
+          "[hooks]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  sys.fail(cp::Call::connect, std::errc::connection_refused, 5);
+  int seen = 0;
+  Client<cp::FixedDelayRetry> client{four_ports(timer),
+                                     cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5, .timer = &timer}},
+                                     {},
+                                     sys,
+                                     {.timer = &timer},
+                                     ThrowingObserver{false, &seen}};
+  CHECK_THROWS_WITH(client.connect(server), "observer failed");
+  CHECK(seen == 1);
+  CHECK(sys.count(cp::Call::connect) == 1);  // no retry after the hook failed
+  CHECK(timer.sleeps().empty());
+  CHECK(client.bind_policy().snapshot().in_use == 0);
+  CHECK(sys.open_handles() == 0);
+}
