@@ -63,7 +63,10 @@ struct AttemptPrinter {
         {"remote", e.remote.to_string()}, {"connected", e.connected()},
         {"started_us", started_us},       {"took_us", took_us}};
     std::string outcome = "connected";
-    if (!e.connected()) {
+    if (e.abandoned) {  // a race's loser, or in flight when the connect ended: no answer of its own
+      outcome = "closed unfinished (another address won, or the connect ended)";
+      j["abandoned"] = true;
+    } else if (!e.connected()) {
       outcome = std::string(to_string(e.step)) + ": " + e.error.message();
       describe_failure(e, j, outcome);
     }

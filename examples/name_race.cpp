@@ -31,14 +31,17 @@ struct TableResolver {
   }
 };
 
-// Prints each attempt that ends (a racer still in flight when another wins is closed, not failed).
+// Prints each attempt as it ends: connected, failed, or (a racer still in flight when another
+// won) closed unfinished, which is no failure of its own.
 struct Log {
   Clock::time_point start;
   void operator()(const cp::AttemptEvent& e) const {
     const long long at = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    const std::string outcome = e.connected() ? "connected"
+                                : e.abandoned ? "closed unfinished (another address won)"
+                                              : e.error.message();
     std::printf("  %5lld ms  attempt %d to %-18s from %-18s %s\n", at, e.attempt, e.remote.to_string().c_str(),
-                e.local ? e.local->to_string().c_str() : "(kernel)",
-                e.connected() ? "connected" : e.error.message().c_str());
+                e.local ? e.local->to_string().c_str() : "(kernel)", outcome.c_str());
   }
 };
 

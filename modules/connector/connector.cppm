@@ -170,11 +170,16 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
         } else
           next = core.stopped();  // never: the core races only when enabled
         break;
-      case Next::done:
+      case Next::done: {
         detail::close_racers(racers);
-        core.rethrow_hook_failure();  // the socket, if any, holds its lease: it closes on the way out
-        if (core.succeeded()) return socket;
-        return unexpected(core.take_error());
+        // A hook's exception goes out last: the socket, if any, holds its lease and closes on the
+        // way out; take_error() gives back (and tells the observer of) the racers' ports first.
+        std::optional<NetError> error;
+        if (!core.succeeded()) error.emplace(core.take_error());
+        core.rethrow_hook_failure();
+        if (error) return unexpected(std::move(*error));
+        return socket;
+      }
     }
   }
 }

@@ -151,7 +151,7 @@ class ConnectCore {
     std::shared_ptr<PortLease> lease = std::move(plan_->lease);
     plan_.reset();
     if (racing_) [[unlikely]]
-      release_racers();
+      release_racers("another address won the race");
     return lease;
   }
   // The attempt failed at `step` (the driver has closed its socket already, so a port that goes
@@ -229,7 +229,7 @@ class ConnectCore {
     if (auto failure = std::exchange(hook_failure_, nullptr)) std::rethrow_exception(failure);
   }
   NetError take_error() {
-    release_racers();
+    release_racers("the connect ended with it in flight");
     return std::move(*last_);
   }
   int attempts() const noexcept { return attempts_; }
@@ -281,7 +281,19 @@ class ConnectCore {
     return race_.has_next(remotes_.size()) ? std::optional(options_->attempt_delay) : std::nullopt;
   }
   // The race is over and the driver has closed the other racers' sockets (with a reset).
-  void release_racers() noexcept { race_.release_all(); }
+  // The observer hears of each racer still in flight (`why`: "another address won the race"),
+  // unless the core is going away (its destructor passes none: the driver itself is gone).
+  void release_racers(const char* why = nullptr) noexcept {
+    if constexpr (observed) {
+      if (why && race_.in_flight()) {
+        const NetError abandoned(Step::connect, LibraryError::cancelled, std::string("closed unfinished: ") + why);
+        const Timer::time_point now = timer_or_system(options_->timer).now();
+        for (const detail::Racer& r : race_.in_flight_now())
+          tell(remotes_[r.address], r.plan.local, &abandoned, std::nullopt, {}, true, r.started, now, true);
+      }
+    }
+    race_.release_all();
+  }
   Next finish(NetError error) {
     last_ = std::move(error);
     return Next::done;
@@ -290,12 +302,17 @@ class ConnectCore {
                std::optional<Action> action, Timer::duration delay, bool attempted = true) {
     if constexpr (observed) {
       const Timer::time_point now = timer_or_system(options_->timer).now();
-      try {
-        notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_, attempted ? started_ : now,
-               now);
-      } catch (...) {  // kept for rethrow_hook_failure(): first everything is given back
-        if (!hook_failure_) hook_failure_ = std::current_exception();
-      }
+      tell(remote, local, error, action, delay, attempted, attempted ? started_ : now, now, false);
+    }
+  }
+  // The observer's call: a throw is kept for rethrow_hook_failure(), after everything is given back.
+  void tell(const Endpoint& remote, const std::optional<Endpoint>& local, const NetError* error,
+            std::optional<Action> action, Timer::duration delay, bool attempted, Timer::time_point started,
+            Timer::time_point now, bool abandoned) noexcept {
+    try {
+      notify(*observer_, remote, local, attempts_, error, action, delay, attempted, name_, started, now, abandoned);
+    } catch (...) {
+      if (!hook_failure_) hook_failure_ = std::current_exception();
     }
   }
 

@@ -37,6 +37,9 @@ struct AttemptEvent {
   // A round that made no attempt ended as it started: took is 0.
   Timer::time_point started{};
   Timer::duration took{};
+  // Closed unfinished, with no answer of its own: another address won the race, or the connect
+  // ended (a stop, a deadline) while it was in flight. `error` is then LibraryError::cancelled.
+  bool abandoned = false;
   bool connected() const noexcept { return !error; }
 };
 
@@ -53,12 +56,13 @@ concept ConnectObserver = std::copy_constructible<O> && std::invocable<O&, const
 template <ConnectObserver Observer>
 void notify(Observer& observer, const Endpoint& remote, const std::optional<Endpoint>& local, int attempts,
             const NetError* error, std::optional<Action> action, Timer::duration delay, bool attempted = true,
-            const HostPort* name = nullptr, Timer::time_point started = {}, Timer::time_point ended = {}) {
+            const HostPort* name = nullptr, Timer::time_point started = {}, Timer::time_point ended = {},
+            bool abandoned = false) {
   if constexpr (!std::is_same_v<Observer, NoObserver>) {
     observer(AttemptEvent{remote, local, attempts, error ? error->step() : Step::connect,
                           error ? error->code() : std::error_code{}, error ? error->condition() : Errc::other, action,
                           delay, error ? error->gave_up() : std::nullopt, attempted,
-                          name ? std::optional<HostPort>(*name) : std::nullopt, started, ended - started});
+                          name ? std::optional<HostPort>(*name) : std::nullopt, started, ended - started, abandoned});
   }
 }
 

@@ -79,6 +79,7 @@ class RaceBook {
     racers_.clear();
   }
   bool in_flight() const noexcept { return !racers_.empty(); }
+  const std::vector<Racer>& in_flight_now() const noexcept { return racers_; }
   std::optional<std::size_t> overdue(Timer::time_point now) const noexcept {
     for (const Racer& r : racers_)
       if (r.deadline <= now) return r.id;

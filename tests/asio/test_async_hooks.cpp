@@ -45,8 +45,7 @@ TEST_CASE("asio: an io_context destroyed with connects pending gives every port 
     }
     const auto closed = cp::Endpoint::loopback_v4(test_support::free_port_block(1));
     cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry> client{
-        rotation_block(32), cp::FixedDelayRetry{{.delay = 10s, .max_attempts = 3}}, {}, {},
-        {.connect_timeout = 10s}};
+        rotation_block(32), cp::FixedDelayRetry{{.delay = 10s, .max_attempts = 3}}, {}, {}, {.connect_timeout = 10s}};
     int completed = 0;
     {
       asio::io_context io;

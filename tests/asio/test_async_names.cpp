@@ -18,6 +18,7 @@ import connpolicy.testing;
 import connpolicy.asio;
 #include "black_hole.hpp"
 #include "fake_name_server.hpp"
+#include "events.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -92,7 +93,9 @@ TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after 
   const auto fds = test_support::open_fd_count();
   {
     cp::FixedPortRotation rotation{cp::PortRange{47620, 47629}, {.use_census = false}};
-    cp::Connector<cp::FixedPortRotation> client{rotation, {}, {}, {}, {.connect_timeout = 5s}};
+    std::vector<cp::AttemptEvent> events;
+    cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, test_support::Recorder>
+        client{rotation, {}, {}, {}, {.connect_timeout = 5s}, test_support::Recorder{&events}};
     asio::io_context io;
     std::optional<Result> got;
     const auto start = std::chrono::steady_clock::now();
@@ -107,6 +110,13 @@ TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after 
     CHECK(took < 5s);
     CHECK(rotation.snapshot().in_use == 1);  // the winner's; the IPv6 racer's port came back
     CHECK(rotation.snapshot().cooling == 0);
+    // The observer saw both: the winner, then the IPv6 racer closed unfinished (it started first).
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].connected());
+    CHECK(events[0].remote.is_v4());
+    CHECK(events[1].abandoned);
+    CHECK(events[1].remote.is_v6());
+    CHECK(events[1].started < events[0].started);
     (*got)->close_reset();
     CHECK(rotation.snapshot().in_use == 0);
   }

@@ -59,9 +59,12 @@ TEST_CASE("race: IPv6 starts at 0, IPv4 at 250 ms and wins at 270 ms, and the IP
     CHECK(sys.option_value(loser, cp::SocketOption::linger_reset) == std::optional<int>(1));
   }
   CHECK(sys.open_handles() == 0);
-  REQUIRE(events.size() == 1);  // the loser is no failure: only the winner is reported
+  REQUIRE(events.size() == 2);  // the winner, then the loser: closed unfinished, no failure of its own
   CHECK(events[0].connected());
   CHECK(events[0].attempt == 2);
+  CHECK(events[1].remote == v6);
+  CHECK(events[1].abandoned);
+  CHECK_FALSE(events[1].action);
 }
 
 TEST_CASE("race: when IPv6 is refused at 30 ms, IPv4 starts then, not at its turn", "[race]") {
@@ -98,10 +101,17 @@ TEST_CASE("race: racers in flight together each keep their own start in the obse
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE(s);
-  REQUIRE(events.size() == 1);  // the winner (a loser's end is not observed yet)
+  REQUIRE(events.size() == 2);  // the winner, then the loser closed unfinished
   CHECK(events[0].remote == v6);
   CHECK(events[0].started == t0);
   CHECK(events[0].took == 300ms);
+  CHECK_FALSE(events[0].abandoned);
+  CHECK(events[1].remote == v4);
+  CHECK(events[1].abandoned);
+  CHECK(events[1].condition == cp::Errc::cancelled);
+  CHECK_FALSE(events[1].action);
+  CHECK(events[1].started == t0 + 250ms);
+  CHECK(events[1].took == 50ms);
 }
 
 TEST_CASE("race: four black holes start 250 ms apart and each times out on its own clock", "[race]") {

@@ -33,8 +33,7 @@ cp::FixedPortRotation four_ports(cp::ManualTimer& timer) {
 }
 }  // namespace
 
-TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port lent and no socket open",
-          "[hooks]") {
+TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port lent and no socket open", "[hooks]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   int seen = 0;
@@ -47,8 +46,7 @@ TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port 
   CHECK(sys.open_handles() == 0);
 }
 
-TEST_CASE("hooks: an observer that throws on a failure ends the connect at once, everything given back",
-          "[hooks]") {
+TEST_CASE("hooks: an observer that throws on a failure ends the connect at once, everything given back", "[hooks]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 5);

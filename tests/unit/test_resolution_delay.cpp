@@ -78,8 +78,10 @@ TEST_CASE("resolution delay: AAAA 80 ms late, IPv4 starts at 50 and IPv6 joins t
     CHECK(sys.open_handles() == 1);  // the IPv4 attempt is closed (reset) already
   }
   CHECK(sys.open_handles() == 0);
-  REQUIRE(events.size() == 1);
+  REQUIRE(events.size() == 2);  // the winner, then IPv4's attempt closed unfinished
   CHECK(events[0].connected());
+  CHECK(events[1].remote == v4);
+  CHECK(events[1].abandoned);
 }
 
 TEST_CASE("resolution delay: IPv4 refused at 60 while AAAA is 80 ms late, the race waits for it, IPv6 at 80",
