@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <chrono>
 #include <stdexcept>
+#include <stop_token>
+#include <optional>
 #include <system_error>
 import connpolicy;
 import connpolicy.testing;
@@ -63,4 +65,40 @@ TEST_CASE("hooks: an observer that throws on a failure ends the connect at once,
   CHECK(timer.sleeps().empty());
   CHECK(client.bind_policy().snapshot().in_use == 0);
   CHECK(sys.open_handles() == 0);
+}
+
+namespace {
+// A rotation whose plan() asks for a stop: the stop then comes while the attempt's connect is
+// pending, as a cancel that arrives as the handshake completes.
+struct StopWhilePlanning {
+  static constexpr bool can_rebind = true;
+  cp::FixedPortRotation inner;
+  std::stop_source* stop;
+  cp::expected<cp::BindPlan, cp::NetError> plan(const cp::Endpoint& remote) {
+    stop->request_stop();
+    return inner.plan(remote);
+  }
+  void failed(const cp::BindPlan& plan, const cp::NetError& error) { inner.failed(plan, error); }
+};
+}  // namespace
+
+// A stop that ends an attempt's wait closes the attempt with a reset: had the handshake completed
+// meanwhile, a normal close would leave a TIME_WAIT on a port its rotation takes back as unused.
+TEST_CASE("hooks: a stop mid-connect closes the attempt with a reset, and its port comes back unused",
+          "[hooks][cancel]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  sys.fail(cp::Call::connect, std::errc::operation_in_progress);  // pending
+  sys.time_out();                                                 // the first wait slice ends unanswered
+  std::stop_source stop;
+  cp::Connector<StopWhilePlanning, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
+      StopWhilePlanning{four_ports(timer), &stop}, {}, {}, sys, {.timer = &timer}};
+  auto s = client.connect(server, stop.get_token());
+  REQUIRE_FALSE(s);
+  CHECK(s.error().condition() == cp::Errc::cancelled);
+  CHECK(sys.option_value(cp::FakeSystem::first_handle, cp::SocketOption::linger_reset) == std::optional<int>(1));
+  CHECK(sys.open_handles() == 0);
+  const auto snap = client.bind_policy().inner.snapshot();
+  CHECK(snap.in_use == 0);
+  CHECK(snap.cooling == 0);  // reset: no TIME_WAIT to rest through
 }
