@@ -31,38 +31,26 @@ struct HeldPorts {
 };
 
 // Client-side sockets per remote end, with the span of ports left towards each.
-// The process with the most live sockets towards each destination (when owners were looked up).
-void name_biggest_holders(std::vector<Destination>& all, const Census& census, const SocketOwners& owners,
-                          const std::set<std::uint16_t>& listening) {
-  if (!owners.looked) return;
-  std::map<std::pair<Endpoint, std::uint32_t>, std::size_t> count;
-  std::map<std::uint32_t, SocketOwner> who;
-  for (const PortUse& use : census.uses) {
-    if (use.state == TcpState::listen || use.remote.is_unspecified() || listening.contains(use.local.port())) continue;
-    const SocketOwner owner = owners.of(use);
-    if (!owner.pid) continue;
-    ++count[{use.remote.unmapped(), *owner.pid}];
-    who.try_emplace(*owner.pid, owner);
-  }
-  for (Destination& d : all)
-    for (const auto& [key, n] : count)
-      if (key.first == d.remote && n > d.held_most) {
-        d.held_most = n;
-        d.held_most_by = who.at(key.second);
-      }
-}
-
+// Each destination's process with the most live sockets towards it is named when owners were
+// looked up (ties: the lowest pid).
 std::vector<Destination> destinations(const HostFacts& facts, const Census& census, std::size_t usable,
-                                      const std::optional<PortRange>& range, HeldPorts& held) {
+                                      const std::optional<PortRange>& range, const SocketOwners& owners,
+                                      HeldPorts& held) {
   const auto listening = listening_ports(census);
   const std::size_t blocked = held_by_listeners(facts, census);
   std::map<Endpoint, Destination> by_remote;
   std::map<Endpoint, std::set<std::uint16_t>> ports_of;
+  std::map<Endpoint, std::map<std::uint32_t, std::pair<std::size_t, SocketOwner>>> holders_of;  // by pid
   for (const PortUse& use : census.uses) {
     if (use.state == TcpState::listen || use.remote.is_unspecified() || listening.contains(use.local.port())) continue;
     Destination& d = by_remote[use.remote.unmapped()];
     d.remote = use.remote.unmapped();
     if (use.state == TcpState::time_wait) ++d.time_wait;
+    if (owners.looked)
+      if (SocketOwner owner = owners.of(use); owner.pid) {
+        auto& [sockets, who] = holders_of[d.remote][*owner.pid];
+        if (sockets++ == 0) who = std::move(owner);
+      }
     if (!in_ephemeral(facts, use.local.port())) continue;
     ++d.ephemeral_held;
     ports_of[d.remote].insert(use.local.port());
@@ -77,6 +65,11 @@ std::vector<Destination> destinations(const HostFacts& facts, const Census& cens
         std::ranges::count_if(held.bound, [&](std::uint16_t port) { return !mine.contains(port); }));
     d.ephemeral_left = usable - std::min(usable, mine.size() + blocked + bound_elsewhere);
     d.ephemeral_left_at_least = std::min(at_least, d.ephemeral_left);
+    for (const auto& [pid, holder] : holders_of[remote])
+      if (holder.first > d.held_most) {
+        d.held_most = holder.first;
+        d.held_most_by = holder.second;
+      }
     all.push_back(d);
   }
   std::ranges::sort(all, [](const Destination& a, const Destination& b) {  // ties: by address, as the map had them
@@ -196,8 +189,7 @@ Diagnosis diagnose(const HostFacts& facts, const Census& census, std::optional<P
   d.time_wait = static_cast<int>(std::ranges::count(census.uses, TcpState::time_wait, &PortUse::state));
   d.ephemeral_usable = ephemeral_ports_usable(facts);
   HeldPorts held_ports;
-  d.destinations = destinations(facts, census, d.ephemeral_usable, range, held_ports);
-  name_biggest_holders(d.destinations, census, d.owners, listening_ports(census));
+  d.destinations = destinations(facts, census, d.ephemeral_usable, range, d.owners, held_ports);
   if (to) {
     const auto same =
         std::ranges::find_if(d.destinations, [&](const Destination& x) { return same_end(x.remote, *to); });
