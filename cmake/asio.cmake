@@ -61,6 +61,7 @@ target_sources(connpolicy_asio
     FILES
       modules/asio/tcp_socket.cppm
       modules/asio/connect_state.cppm
+      modules/asio/helper_thread.cppm
       modules/asio/lookup.cppm
       modules/asio/race.cppm
       modules/asio/async_connect.cppm

@@ -19,6 +19,7 @@ module;
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <atomic>
 #include <mutex>
@@ -36,6 +37,7 @@ import connpolicy.bind;
 import connpolicy.decision;
 import :tcp_socket;
 import :connect_state;
+import :helper_thread;
 import :lookup;
 import :race;
 
@@ -46,7 +48,7 @@ class ConnectOp {
   using core_type = ConnectCore<typename Connector::bind_policy_type, typename Connector::retry_policy_type,
                                 typename Connector::error_policy_type, typename Connector::observer_type>;
   using state_type = State<core_type>;
-  enum class Phase : unsigned char { starting, resolving, connecting, racing, pausing, finishing };
+  enum class Phase : unsigned char { starting, resolving, census, connecting, racing, pausing, finishing };
 
  public:
   template <class Executor>
@@ -81,6 +83,9 @@ class ConnectOp {
     suspended_ = true;
     switch (phase_) {
       case Phase::resolving: return run(self, Next::lookup_wait);
+      case Phase::census:
+        if (auto n = census_step(self)) return run(self, *n);
+        return;  // woken early (a late lookup answer): the census is still being asked
       case Phase::racing: return run(self, Next::race);
       case Phase::connecting: return run(self, connect_ended(self, ec));
       default: return run(self, pause_ended(self, ec));
@@ -107,6 +112,12 @@ class ConnectOp {
           }
           return;  // suspended on the wake timer
         case Next::attempt: next = core.prepare(cancelled(self)); break;
+        case Next::census:
+          if (auto n = start_census(self)) {
+            next = *n;
+            break;
+          }
+          return;  // suspended until the helper thread has answered
         case Next::connect:
           if (auto n = start_attempt(self)) {
             next = *n;
@@ -189,6 +200,47 @@ class ConnectOp {
       }
     }
     return fail(Step::wait, make_error_code(LibraryError::cancelled));
+  }
+
+  // The bind policy's census question, asked on the helper thread (never this one: it may take
+  // milliseconds); the answer wakes the operation through its link, which outlives it.
+  template <class Self>
+  std::optional<Next> start_census(Self& self) {
+    auto& s = *state_;
+    {
+      std::lock_guard lock(s.mutex);
+      s.census_done = false;
+      s.census_thrown = nullptr;
+    }
+    HelperThread::instance().run([question = s.core->census_question_shared(), link = s.link] {
+      std::exception_ptr thrown;
+      try {
+        question->answer();
+      } catch (...) {
+        thrown = std::current_exception();
+      }
+      link->census_answered(std::move(thrown));
+    });
+    return census_step(self);
+  }
+  // The answer, if it has come; else a wait on the wake timer, which the answer (or a stop) cancels.
+  template <class Self>
+  std::optional<Next> census_step(Self& self) {
+    auto& s = *state_;
+    std::unique_lock lock(s.mutex);
+    if (s.census_done) {
+      std::exception_ptr thrown = std::exchange(s.census_thrown, nullptr);
+      lock.unlock();
+      return thrown ? s.core->census_failed(std::move(thrown)) : s.core->census_answered();
+    }
+    if (cancelled(self)) {
+      lock.unlock();
+      return s.core->census_answered();  // prepare() sees the stop and ends the connect
+    }
+    phase_ = Phase::census;
+    s.wake.expires_after(longest_timer);
+    s.wake.async_wait(std::move(self));
+    return std::nullopt;
   }
 
   // Both families at once (lookup.cppm), each within core.resolve_timeout().

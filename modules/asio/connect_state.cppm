@@ -5,6 +5,7 @@ module;
 #include <chrono>
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <list>
 #include <memory>
 #include <atomic>
@@ -112,6 +113,16 @@ struct State {
       std::lock_guard state_lock(state->mutex);
       state->wake.cancel();
     }
+    // The bind policy's census question has been answered on the helper thread (`thrown`: what
+    // it threw, if it did).
+    void census_answered(std::exception_ptr thrown) {
+      std::lock_guard lock(mutex);
+      if (!state) return;
+      std::lock_guard state_lock(state->mutex);
+      state->census_done = true;
+      state->census_thrown = std::move(thrown);
+      state->wake.cancel();
+    }
   };
   ~State() {
     std::lock_guard lock(link->mutex);
@@ -143,6 +154,8 @@ struct State {
   std::optional<SystemLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
   std::shared_ptr<WakeLink> link = std::make_shared<WakeLink>();
   Timer::time_point lookup_deadline{};
+  bool census_done = false;  // the census question asked last has been answered
+  std::exception_ptr census_thrown;
   std::optional<Core> core;
   std::optional<ConnectResult> result;
   std::optional<std::stop_callback<StopCancels<State>>> on_stop;  // while the operation runs

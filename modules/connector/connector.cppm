@@ -24,6 +24,7 @@ module;
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -159,6 +160,14 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
       case Next::resolve: next = names.resolve(core); break;
       case Next::lookup_wait: next = names.wait(core); break;
       case Next::attempt: next = core.prepare(stop.stop_requested()); break;
+      case Next::census:  // a blocking driver may block: asked here, on the caller's thread
+        try {
+          core.census_question().answer();
+          next = core.census_answered();
+        } catch (...) {
+          next = core.census_failed(std::current_exception());
+        }
+        break;
       case Next::connect: next = attempt(core, stop, socket, racers, clock); break;
       case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;
       case Next::race:

@@ -120,7 +120,12 @@ class ConnectCore {
     const Endpoint& to = remote();
     if (stop_requested)
       return finish(NetError(Step::connect, LibraryError::cancelled).with_remote(to).with_attempts(attempts_));
-    auto plan = bind_->plan(to);
+    auto plan = plan_for(to);
+    if constexpr (AsksCensus<Bind>) {
+      if (census_.question && !census_.answered) [[unlikely]]
+        return Next::census;
+      if (census_.question) census_ = {};
+    }
     if (!plan) return decide(std::move(plan).error().with_remote(to), false);
     plan_ = std::move(*plan);
     if (plan_->local)
@@ -134,6 +139,23 @@ class ConnectCore {
     timeout_ = attempt_limit(options_->connect_timeout, schedule_.time_left());
     if constexpr (observed) started_ = timer_or_system(options_->timer).now();
     return Next::connect;
+  }
+
+  // For Next::census: the bind policy's question (FixedPortRotation's census), to answer where a
+  // thread may block; then census_answered(), which plans again, or census_failed() with what
+  // answer() threw (the connect ends and the driver rethrows it once everything is put away).
+  CensusQuestion& census_question() const noexcept { return *census_.question; }
+  std::shared_ptr<CensusQuestion> census_question_shared() const noexcept { return census_.question; }
+  Next census_answered() noexcept {
+    census_.answered = true;
+    return Next::attempt;
+  }
+  Next census_failed(std::exception_ptr thrown) {
+    census_ = {};
+    if (!hook_failure_) hook_failure_ = std::move(thrown);
+    return finish(NetError(Step::bind, LibraryError::cancelled, "the census threw")
+                      .with_remote(remote())
+                      .with_attempts(attempts_));
   }
 
   // For Next::connect (before a name is resolved: the unspecified address, with the name's port).
@@ -235,6 +257,12 @@ class ConnectCore {
   int attempts() const noexcept { return attempts_; }
 
  private:
+  expected<BindPlan, NetError> plan_for(const Endpoint& to) {
+    if constexpr (AsksCensus<Bind>)
+      return bind_->plan(to, census_);
+    else
+      return bind_->plan(to);
+  }
   // The error policy's word on a failure, and the retry schedule's when it says retry.
   Next decide(NetError error, bool attempted = true) {  // attempted: syscalls were made for it
     error.with_attempts(attempts_);
@@ -327,6 +355,7 @@ class ConnectCore {
   const NetError* problem_;
   schedule_type schedule_;
   std::optional<BindPlan> plan_;  // the attempt in flight
+  CensusAsk census_;              // the bind policy's census question for the attempt being planned
   std::optional<NetError> last_;  // the latest failure
   AttemptTimeout timeout_{};
   detail::RaceBook race_;

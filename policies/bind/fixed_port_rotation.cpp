@@ -3,7 +3,7 @@
 module;
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,19 +33,42 @@ struct FixedPortRotation::State {
     void closing_from(const Endpoint& l) noexcept override { state->slots[index].local = l; }
   };
 
+  // One census in flight: a survey of the range, or a look_up of some slots' last connections.
+  // Every plan() that wants a census meanwhile joins it rather than ask again: the first answer()
+  // asks, the others wait on `mutex` for it (on their driver's thread that may block).
+  struct Census {
+    std::shared_ptr<State> state;
+    bool survey = true;
+    std::vector<std::size_t> asked;  // for a look_up
+    std::mutex mutex;
+    bool done = false;
+    void answer() {
+      std::lock_guard lock(mutex);
+      if (done) return;
+      done = true;
+      state->run(*this);
+    }
+  };
+  // One plan()'s question: the census it joins, and the port it drew before asking (lent after
+  // the answer when the kernel holds nothing there, so the draw is not made twice).
+  struct Question final : CensusQuestion {
+    std::shared_ptr<Census> census;
+    std::optional<std::size_t> drawn;
+    void answer() override { census->answer(); }
+  };
+
   std::mt19937_64 random;  // guarded by mutex
   std::mutex mutex;
-  std::condition_variable census_done;  // a census in flight has been applied
-  std::vector<rotation::Slot> slots;    // one per port; never resized (leases point into the ring)
+  std::vector<rotation::Slot> slots;  // one per port; never resized (leases point into the ring)
   std::vector<Lease> leases;
   rotation::FreeList free;
   PortRange range;
   RotationOptions options;
   Timer* timer;
-  PortCensus* census;          // nullptr: memory only
-  bool survey_due = true;      // at start, and after the memory proved wrong
-  bool surveying = false;      // one thread asks the kernel (without the mutex); others wait
-  std::uint64_t releases = 0;  // counts put_back()s, so a census knows which slots it predates
+  PortCensus* census;               // nullptr: memory only
+  bool survey_due = true;           // at start, and after the memory proved wrong
+  std::weak_ptr<Census> in_flight;  // asked for and not answered yet
+  std::uint64_t releases = 0;       // counts put_back()s, so a census knows which slots it predates
   Timer::time_point last_survey{};
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;       // net.ipv4.tcp_timestamps, from the last census
@@ -109,45 +132,56 @@ struct FixedPortRotation::State {
     slot.look_up_ok = kind == CloseKind::normal && slot.guessed && slot.local && slot.remote;
   }
 
-  void ask(std::unique_lock<std::mutex>& lock, std::vector<std::size_t> asked = {});
-  std::optional<std::size_t> take(const Endpoint& remote, std::unique_lock<std::mutex>& lock);
+  void run(Census& asked);
+  std::optional<std::size_t> take(const std::shared_ptr<State>& self, const Endpoint& remote, CensusAsk& ask);
+  std::size_t lend(std::size_t index, const Endpoint& remote) {
+    free.erase(index);
+    rotation::Slot& slot = slots[index];
+    slot.in_use = true;
+    slot.remote = remote;
+    slot.local.reset();
+    slot.look_up_ok = false;
+    return index;
+  }
 };
 
 // Asks the kernel and sets the free ports' rests from what it says: a survey of the whole range,
-// or, given `asked` slots, a look_up of exactly their last connections (a hash lookup each, where a
-// survey walks every socket of the host). Either can take a while, so it runs without the mutex:
-// sockets closing, snapshot() and failed() go on meanwhile; other plan()s wait for its answer
-// rather than ask again. Called and returns with `lock` held.
-void FixedPortRotation::State::ask(std::unique_lock<std::mutex>& lock, std::vector<std::size_t> asked) {
-  if (surveying) {
-    census_done.wait(lock, [&] { return !surveying; });
-    return;
-  }
-  surveying = true;
+// or a look_up of exactly some slots' last connections (a hash lookup each, where a survey walks
+// every socket of the host). Either can take a while, so it runs without the mutex: sockets
+// closing, snapshot(), failed() and other plan()s go on meanwhile.
+void FixedPortRotation::State::run(Census& asked) {
+  std::unique_lock lock(mutex);
   std::vector<SocketPair> pairs;
-  if (asked.empty()) {
+  if (asked.survey) {
     ++surveys;
     survey_due = false;
   } else {
+    // Only slots still resting on a guess: one lent again since the question has no such rest.
+    for (std::size_t i : asked.asked)
+      if (const rotation::Slot& slot = slots[i]; !slot.in_use && slot.guessed && slot.local && slot.remote)
+        pairs.push_back({*slot.local, *slot.remote});
+    if (pairs.empty()) {
+      if (in_flight.lock().get() == &asked) in_flight.reset();
+      return;
+    }
     ++look_ups;
-    for (std::size_t i : asked) pairs.push_back({*slots[i].local, *slots[i].remote});
   }
   const std::uint64_t as_of = releases;
-  // Back under the mutex, and the waiters woken, however this ends (a user's census may throw).
+  // Back under the mutex, and no longer in flight, however this ends (a user's census may throw).
   struct Relock {
     State& state;
+    Census& asked;
     std::unique_lock<std::mutex>& lock;
     ~Relock() {
       lock.lock();
-      state.surveying = false;
-      state.census_done.notify_all();
+      if (state.in_flight.lock().get() == &asked) state.in_flight.reset();
     }
   };
-  std::optional<expected<Census, NetError>> answer;
+  std::optional<expected<connpolicy::Census, NetError>> answer;
   {
     lock.unlock();
-    Relock relock{*this, lock};
-    answer.emplace(asked.empty() ? census->survey(range) : census->look_up(pairs));
+    Relock relock{*this, asked, lock};
+    answer.emplace(asked.survey ? census->survey(range) : census->look_up(pairs));
   }
   // `now` is when the answer came back (a TIME_WAIT's time left counts from then, about).
   const auto now = timer->now();
@@ -160,53 +194,55 @@ void FixedPortRotation::State::ask(std::unique_lock<std::mutex>& lock, std::vect
   census_problem.clear();
   timestamps = (*answer)->tcp_timestamps;
   const rotation::Answer reading{**answer, now, as_of, time_wait_reusable()};
-  if (asked.empty())
+  if (asked.survey)
     rotation::apply_survey(slots, reading, range, options.source.value_or(Endpoint::any_v4()));
   else
-    rotation::apply_look_up(slots, reading, asked);
+    rotation::apply_look_up(slots, reading, asked.asked);
 }
 
-// The slot to lend, taken out of the free list, or none when every port is unavailable. At most
-// one census per call (its own or one in flight): at start or after a wrong guess, else when it can
-// change the answer (every port cooling, or the chosen port's rest was assumed) and not too often.
-std::optional<std::size_t> FixedPortRotation::State::take(const Endpoint& remote, std::unique_lock<std::mutex>& lock) {
-  auto now = timer->now();
-  bool asked_now = false;
-  // A question about known connections is a look_up (cheap); anything else is a survey.
-  const auto ask_census = [&](bool due, std::vector<std::size_t> asked = {}) {
-    if (!census || asked_now || now < census_retry_at) return false;
+// The slot to lend, taken out of the free list; or none, with every port unavailable or with
+// `ask.question` set: a census to answer first (at most one per attempt: none once ask.answered).
+// The census is wanted at start or after a wrong guess, else when it can change the answer (every
+// port cooling, or the drawn port's rest was assumed) and not too often. Called with the mutex held.
+std::optional<std::size_t> FixedPortRotation::State::take(const std::shared_ptr<State>& self, const Endpoint& remote,
+                                                          CensusAsk& ask) {
+  const auto now = timer->now();
+  // The port drawn before the census, when the kernel holds nothing there after all.
+  if (ask.answered)
+    if (const auto* q = dynamic_cast<const Question*>(ask.question.get()); q && q->drawn)
+      if (const rotation::Slot& slot = slots[*q->drawn]; !slot.in_use && slot.ready_at <= now)
+        return lend(*q->drawn, remote);
+  const auto want_census = [&](bool due, std::vector<std::size_t> asked, std::optional<std::size_t> drawn = {}) {
+    if (!census || ask.answered || now < census_retry_at) return false;
     if (!due && surveys + look_ups > 0 && now - last_survey < min_survey_gap) return false;
-    ask(lock, due ? std::vector<std::size_t>{} : std::move(asked));
-    asked_now = true;
-    now = timer->now();
+    auto question = std::make_shared<Question>();
+    question->drawn = drawn;
+    question->census = in_flight.lock();  // one in flight: join it
+    if (!question->census) {
+      question->census = std::make_shared<Census>();
+      question->census->state = self;
+      question->census->survey = due || asked.empty();
+      question->census->asked = std::move(asked);
+      in_flight = question->census;
+    }
+    ask.question = std::move(question);
     return true;
   };
-  if (survey_due || surveying) ask_census(true);
+  // A question about known connections is a look_up (cheap); anything else is a survey.
+  if ((survey_due || !in_flight.expired()) && want_census(true, {})) return std::nullopt;
 
-  for (int pass = 0; pass < 2; ++pass) {
-    // The ready ports among the longest rested (the list is in release order).
-    std::size_t candidates[pick_window];
-    std::size_t found = 0;
-    for (auto it = free.begin(); it != free.end() && found < pick_window; ++it)
-      if (slots[*it].ready_at <= now) candidates[found++] = *it;
-    if (found == 0) {
-      if (ask_census(false, rotation::guessed_to_look_up(slots, free))) continue;
-      break;
-    }
-    const std::size_t index = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(random)];
-    rotation::Slot& slot = slots[index];
-    if (slot.guessed && ask_census(false, rotation::guessed_to_look_up(slots, free))) {
-      // The census ran without the mutex: a plan() that waited for it may have taken this very port.
-      if (slot.in_use || slot.ready_at > now) continue;  // taken, or the kernel still holds it
-    }
-    free.erase(index);
-    slot.in_use = true;
-    slot.remote = remote;
-    slot.local.reset();
-    slot.look_up_ok = false;
-    return index;
+  // The ready ports among the longest rested (the list is in release order).
+  std::size_t candidates[pick_window];
+  std::size_t found = 0;
+  for (auto it = free.begin(); it != free.end() && found < pick_window; ++it)
+    if (slots[*it].ready_at <= now) candidates[found++] = *it;
+  if (found == 0) {
+    want_census(false, rotation::guessed_to_look_up(slots, free));
+    return std::nullopt;
   }
-  return std::nullopt;
+  const std::size_t index = candidates[std::uniform_int_distribution<std::size_t>(0, found - 1)(random)];
+  if (slots[index].guessed && want_census(false, rotation::guessed_to_look_up(slots, free), index)) return std::nullopt;
+  return lend(index, remote);
 }
 
 expected<FixedPortRotation, NetError> FixedPortRotation::make(long first, long last, RotationOptions options) {
@@ -245,10 +281,13 @@ const std::shared_ptr<FixedPortRotation::State>& FixedPortRotation::state() cons
   return state_;
 }
 
-expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
+expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote, CensusAsk& ask) {
   const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   std::unique_lock lock(s->mutex);
-  const auto index = s->take(remote, lock);
+  const auto index = s->take(s, remote, ask);
+  if (!index && ask.question && !ask.answered)
+    return unexpected(NetError(Step::bind, make_system_error(EWOULDBLOCK))
+                          .with_detail("FixedPortRotation: answer ask.question (the census) first, then plan again"));
   if (!index)
     return unexpected(rotation::all_ports_unavailable(s->slots, s->free, range_, s->timer->now(), s->census_problem));
   const std::uint16_t port = s->slots[*index].port;
@@ -257,6 +296,15 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   claim_port(plan, options_.reuse_address);
   plan.lease = std::shared_ptr<PortLease>(s, &s->leases[*index]);  // shares the ring's lifetime, no allocation
   return plan;
+}
+
+expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
+  CensusAsk ask;
+  auto first = plan(remote, ask);
+  if (!ask.question) return first;
+  ask.question->answer();
+  ask.answered = true;
+  return plan(remote, ask);
 }
 
 void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {

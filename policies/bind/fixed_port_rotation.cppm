@@ -99,6 +99,12 @@ class FixedPortRotation {
   FixedPortRotation& operator=(const FixedPortRotation& other);
   ~FixedPortRotation();
 
+  // The plan, after the census when the rotation wants one (see above): for a driver, which
+  // answers ask.question where a thread may block (never an io thread) and plans again. Never
+  // blocks on the census itself.
+  expected<BindPlan, NetError> plan(const Endpoint& remote, CensusAsk& ask);
+  // The same with the census asked on the calling thread (it may block for milliseconds): for
+  // direct callers, such as a test.
   expected<BindPlan, NetError> plan(const Endpoint& remote);
   void failed(const BindPlan& plan, const NetError& error);
 

@@ -53,6 +53,35 @@ concept BindPolicy = std::copy_constructible<B> &&
                        { policy.failed(plan, error) } -> std::same_as<void>;
                      };
 
+// A question about the host's sockets that a bind policy wants answered before it plans
+// (FixedPortRotation's census: a survey walks every socket of the host, milliseconds among tens of
+// thousands). A policy never asks it itself from plan(): the driver answers it where a thread may
+// block (the blocking Connector inline; the Asio driver on a helper thread, never its io thread),
+// then asks for the plan again. Several connects may hold one question: the first to answer asks,
+// the others wait for that answer. answer() may throw (a user's census): the connect then ends
+// with that exception, everything given back first.
+class CensusQuestion {
+ public:
+  virtual ~CensusQuestion() = default;
+  virtual void answer() = 0;
+};
+
+// Between a policy's plan(remote, ask) and the driver, for one attempt. The policy sets
+// `question` when it wants the census first (what plan() returns then is ignored); the driver
+// answers it, sets `answered`, and calls plan(remote, ask) again, which asks nothing more.
+struct CensusAsk {
+  std::shared_ptr<CensusQuestion> question;
+  bool answered = false;
+};
+
+// A bind policy that lets its driver ask the census (the optional plan(remote, ask)). The core
+// calls that form only; the one-argument plan() of such a policy answers its question inline,
+// for direct callers (tests, a driver of your own).
+template <class B>
+concept AsksCensus = requires(B& policy, const Endpoint& remote, CensusAsk& ask) {
+  { policy.plan(remote, ask) } -> std::same_as<expected<BindPlan, NetError>>;
+};
+
 // Whether `B` says it can offer another local address (the optional can_change_address).
 template <class B>
 constexpr bool can_change_address() noexcept {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -540,4 +541,59 @@ TEST_CASE("a port whose bind failed keeps its rest when the census shows nothing
     next->lease->on_close(cp::CloseKind::reset);
   }
   CHECK(offered.contains(held));
+}
+
+TEST_CASE("census rotation: plan(remote, ask) never asks the census itself: it hands the question to its driver",
+          "[bind][census]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  census.add(local(40000), server, cp::TcpState::established);  // another program holds 40000
+  cp::FixedPortRotation r{cp::PortRange::make(40000, 40001).value(), {.timer = &timer, .census = &census}};
+
+  cp::CensusAsk ask;
+  auto first = r.plan(server, ask);  // the census at start is due
+  REQUIRE(ask.question);
+  CHECK_FALSE(first);
+  CHECK(census.surveys() == 0);  // asked of nobody yet
+  CHECK(r.snapshot().in_use == 0);
+
+  cp::CensusAsk other;  // another connect meanwhile joins the same question
+  CHECK_FALSE(r.plan(server, other));
+  REQUIRE(other.question);
+
+  ask.question->answer();
+  other.question->answer();  // answered already: nothing asked again
+  CHECK(census.surveys() == 1);
+  ask.answered = other.answered = true;
+  auto planned = r.plan(server, ask);
+  REQUIRE(planned);
+  CHECK(planned->local->port() == 40001);  // the census said 40000 is held
+  CHECK(r.snapshot().in_use == 1);
+  auto none = r.plan(server, other);  // answered: it plans from what it knows, and asks nothing more
+  REQUIRE_FALSE(none);
+  CHECK(none.error().condition() == cp::Errc::local_ports_exhausted);
+  CHECK(census.surveys() == 1);
+}
+
+TEST_CASE("census rotation: a Connector asks the rotation's census question on its own thread, and a throw from "
+          "it reaches the caller with nothing lent",
+          "[bind][census][hooks]") {
+  cp::ManualTimer timer;
+  cp::FakeCensus census(timer);
+  cp::FakeSystem sys;
+  cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
+      cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.timer = &timer, .census = &census}},
+      {},
+      {},
+      sys,
+      {.timer = &timer}};
+  census.while_surveying([] { throw std::runtime_error("census failed"); });
+  CHECK_THROWS_WITH(client.connect(server), "census failed");
+  CHECK(sys.open_handles() == 0);
+  CHECK(client.bind_policy().snapshot().in_use == 0);
+
+  census.while_surveying({});  // the next connect plans from memory, as after a census that failed
+  auto s = client.connect(server);
+  REQUIRE(s);
+  CHECK(census.surveys() == 1);
 }
