@@ -49,7 +49,7 @@ Row simulate(const Setup& s, Make make) {
   SimulatedTime time;
   const Clock t0 = time.now();
   std::vector<Policy> policies;
-  for (int c = 0; c < s.clients; ++c) policies.push_back(make(c, time));
+  for (int c = 0; c < s.clients; ++c) policies.push_back(make(c));
   struct Call {
     int client;
     Clock began;
@@ -82,7 +82,7 @@ Row simulate(const Setup& s, Make make) {
       if (id < 0) {  // a new call, and the client's next one a period later
         const int client = static_cast<int>(-1 - id);
         events.push({when + s.period, id});
-        calls.push_back(Call{client, when, policies[static_cast<std::size_t>(client)].schedule()});
+        calls.push_back(Call{client, when, policies[static_cast<std::size_t>(client)].schedule(time)});
         call = static_cast<long>(calls.size()) - 1;
         ++r.calls;
       }
@@ -116,7 +116,7 @@ Row simulate(const Setup& s, Make make) {
   return r;
 }
 
-cp::ExponentialOptions call_options(cp::Jitter jitter, std::uint64_t seed, int client, cp::Timer& time) {
+cp::ExponentialOptions call_options(cp::Jitter jitter, std::uint64_t seed, int client) {
   // Each call: 50 ms base, doubling, 2 s cap, given up after 20 s.
   return {.initial = 50ms,
           .multiplier = 2.0,
@@ -124,8 +124,7 @@ cp::ExponentialOptions call_options(cp::Jitter jitter, std::uint64_t seed, int c
           .max_attempts = 0,
           .deadline = 20s,
           .jitter = jitter,
-          .seed = seed * 1000003 + static_cast<std::uint64_t>(client) + 1,
-          .timer = &time};
+          .seed = seed * 1000003 + static_cast<std::uint64_t>(client) + 1};
 }
 
 struct Named {
@@ -191,15 +190,14 @@ int main(int argc, char** argv) {
   for (bool budget : {false, true})
     for (auto [name, jitter] : modes) {
       std::fprintf(stderr, "fleet_simulation: %s jitter, %s budget\n", name, budget ? "with" : "no");
-      const Row r = budget ? simulate<cp::Budgeted<cp::ExponentialRetry>>(
-                                 s,
-                                 [&](int c, cp::Timer& t) {
-                                   return cp::Budgeted{cp::ExponentialRetry{call_options(jitter, s.seed, c, t)},
-                                                       cp::RetryBudget{}};
-                                 })
-                           : simulate<cp::ExponentialRetry>(s, [&](int c, cp::Timer& t) {
-                               return cp::ExponentialRetry{call_options(jitter, s.seed, c, t)};
-                             });
+      const Row r =
+          budget ? simulate<cp::Budgeted<cp::ExponentialRetry>>(
+                       s,
+                       [&](int c) {
+                         return cp::Budgeted{cp::ExponentialRetry{call_options(jitter, s.seed, c)}, cp::RetryBudget{}};
+                       })
+                 : simulate<cp::ExponentialRetry>(
+                       s, [&](int c) { return cp::ExponentialRetry{call_options(jitter, s.seed, c)}; });
       std::printf("| %s | %s | %ld | %ld | %ld of %ld (%ld) | %.2f |\n", name, budget ? "yes" : "no",
                   r.attempts_in_outage, r.peak_per_second_after, r.failed, r.calls, r.failed_by_budget,
                   r.backlog_seconds);

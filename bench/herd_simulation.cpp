@@ -41,9 +41,8 @@ Result simulate(cp::Jitter jitter, int clients, int admitted_per_tick, std::chro
                                                  .max_delay = 1s,
                                                  .max_attempts = 0,
                                                  .jitter = jitter,
-                                                 .seed = seed * 1000003 + static_cast<std::uint64_t>(c) + 1,
-                                                 .timer = &time});
-    schedules.push_back(policies.back().schedule());
+                                                 .seed = seed * 1000003 + static_cast<std::uint64_t>(c) + 1});
+    schedules.push_back(policies.back().schedule(time));
   }
   using Event = std::pair<cp::Timer::time_point, int>;  // (attempt time, client)
   std::priority_queue<Event, std::vector<Event>, std::greater<>> pending;

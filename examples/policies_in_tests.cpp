@@ -1,8 +1,9 @@
 // policies_in_tests: how you unit-test code that connects, with no network and no waiting.
 //
 // Your application has its own connector type. In tests, swap the system for FakeSystem (script
-// what each syscall returns, count descriptors) and time for ManualTimer (sleeps return at once
-// and are recorded). Everything below is what a test in your suite would assert.
+// what each syscall returns, count descriptors) and the connector's one clock for a ManualTimer
+// (ConnectorOptions::timer: sleeps return at once and are recorded, and the policies keep time on
+// it too). Everything below is what a test in your suite would assert.
 #include <cassert>
 #include <cerrno>
 #include <chrono>
@@ -35,10 +36,11 @@ int main() {
   // 1. The server refuses three times, then accepts: waits of 100, 200 and 400 ms, exactly.
   sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
   LoginClient<cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &census}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &census}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};  // the connector's one clock: its waits, the rotation's rests, the deadline
   {
     auto socket = client.connect(cp::Endpoint::loopback_v4(7000));
     EXPECT(socket.has_value());
@@ -64,10 +66,11 @@ int main() {
     after_restart.add_time_wait(cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(port)), server,
                                 port == 40004 ? 2s : 40s);
   LoginClient<cp::FakeSystem> restarted{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .census = &after_restart}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &after_restart}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};  // the connector's one clock: its waits, the rotation's rests, the deadline
   const auto binds_before = sys.count(cp::Call::bind);
   auto again = restarted.connect(server);
   EXPECT(again.has_value());

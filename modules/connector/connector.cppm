@@ -58,13 +58,20 @@ class Connector {
 
   Connector()
     requires std::default_initializable<Bind> && std::default_initializable<Retry> &&
-                 std::default_initializable<Error> && std::default_initializable<System> &&
-                 std::default_initializable<Observer>
-  = default;
+             std::default_initializable<Error> && std::default_initializable<System> &&
+             std::default_initializable<Observer>
+  {
+    hand_clock();
+  }
+  // One clock for everything the connector does (ConnectorOptions::timer; the system's when
+  // null): its waits, its race, the retry schedules' deadlines, and the bind policy's rests (a
+  // policy with use_clock(timer) is handed it here; copies of a rotation share the last one).
   explicit Connector(Bind bind, Retry retry = Retry{}, Error error = Error{}, System system = System{},
                      ConnectorOptions options = {}, Observer observer = Observer{})
       : bind_(std::move(bind)), retry_(std::move(retry)), error_(std::move(error)), system_(std::move(system)),
-        options_(options), observer_(std::move(observer)), problem_(configuration_problem()) {}
+        options_(options), observer_(std::move(observer)), problem_(configuration_problem()) {
+    hand_clock();
+  }
 
   result_type connect(const Endpoint& remote) { return connect(std::span(&remote, 1), std::stop_token{}); }
   result_type connect(const Endpoint& remote, std::stop_token stop) { return connect(std::span(&remote, 1), stop); }
@@ -101,6 +108,9 @@ class Connector {
   // One attempt, as core.plan() says: Next::done with `socket` set when it connected; in a race,
   // a connect in progress joins `racers`.
   Next attempt(core_type& core, std::stop_token stop, socket_type& socket, racers_type& racers, Timer& clock);
+  void hand_clock() {
+    if constexpr (requires(Timer& clock) { bind_.use_clock(clock); }) bind_.use_clock(timer_or_system(options_.timer));
+  }
   // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
   std::optional<NetError> configuration_problem() const {
     if (auto ok = check(options_); !ok) return std::move(ok).error();
@@ -169,7 +179,7 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
         }
         break;
       case Next::connect: next = attempt(core, stop, socket, racers, clock); break;
-      case Next::wait: next = core.waited(retry_.sleep(core.delay(), stop)); break;
+      case Next::wait: next = core.waited(clock.sleep_for(core.delay(), stop)); break;
       case Next::race:
         if constexpr (RacingSystemApi<System>) {
           if (auto late = names.poll(core))

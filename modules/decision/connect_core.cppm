@@ -44,7 +44,7 @@ class ConnectCore {
   ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,
               std::span<const Endpoint> remotes, const NetError* problem = nullptr)
       : bind_(&bind), error_policy_(&error), options_(&options), observer_(&observer), remotes_(remotes),
-        problem_(problem), schedule_(retry.schedule()) {}
+        problem_(problem), schedule_(retry.schedule(timer_or_system(options.timer))) {}
   // To a name: its addresses are looked up first (Next::resolve), and again before each retry
   // round, since a name's addresses may change while a server is down.
   ConnectCore(Bind& bind, const Retry& retry, const Error& error, const ConnectorOptions& options, Observer& observer,

@@ -3,6 +3,7 @@
 module;
 #include <algorithm>
 #include <chrono>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -64,11 +65,11 @@ struct FixedPortRotation::State {
   rotation::FreeList free;
   PortRange range;
   RotationOptions options;
-  Timer* timer;
-  PortCensus* census;               // nullptr: memory only
-  bool survey_due = true;           // at start, and after the memory proved wrong
-  std::weak_ptr<Census> in_flight;  // asked for and not answered yet
-  std::uint64_t releases = 0;       // counts put_back()s, so a census knows which slots it predates
+  std::atomic<Timer*> clock{&system_timer()};  // the connector's (use_clock)
+  PortCensus* census;                          // nullptr: memory only
+  bool survey_due = true;                      // at start, and after the memory proved wrong
+  std::weak_ptr<Census> in_flight;             // asked for and not answered yet
+  std::uint64_t releases = 0;                  // counts put_back()s, so a census knows which slots it predates
   Timer::time_point last_survey{};
   Timer::time_point census_retry_at{};  // after a failed census, not before this
   std::optional<bool> timestamps;       // net.ipv4.tcp_timestamps, from the last census
@@ -83,9 +84,9 @@ struct FixedPortRotation::State {
 
   State(PortRange r, const RotationOptions& o)
       : random(seed_or_random(o.seed)), slots(r.size()), leases(r.size()), free(slots), range(r), options(o),
-        timer(&timer_or_system(o.timer)), census(!o.use_census ? nullptr
-                                                 : o.census    ? o.census
-                                                               : rotation::default_census()) {
+        census(!o.use_census ? nullptr
+               : o.census    ? o.census
+                             : rotation::default_census()) {
     std::vector<std::size_t> order(slots.size());
     for (std::size_t i = 0; i < slots.size(); ++i) {
       slots[i].port = static_cast<std::uint16_t>(range.first() + i);
@@ -97,6 +98,8 @@ struct FixedPortRotation::State {
     std::shuffle(order.begin(), order.end(), random);
     for (std::size_t i : order) free.push_back(i);
   }
+
+  Timer::time_point now() const noexcept { return clock.load(std::memory_order_relaxed)->now(); }
 
   // How long a port rests after its socket closed normally: none when SO_REUSEADDR can reuse it
   // through TIME_WAIT (it needs TCP timestamps), else the TIME_WAIT, a guess the census corrects.
@@ -112,7 +115,7 @@ struct FixedPortRotation::State {
   void put_back(std::size_t i, milliseconds rest, rotation::Rest why) {
     rotation::Slot& slot = slots[i];
     slot.in_use = false;
-    slot.ready_at = rest > milliseconds(0) ? saturating_add(timer->now(), rest) : rotation::ready_now;
+    slot.ready_at = rest > milliseconds(0) ? saturating_add(now(), rest) : rotation::ready_now;
     slot.rest = rest > milliseconds(0) ? why : rotation::Rest::none;
     slot.guessed = census != nullptr && rest > milliseconds(0) && !options.cooldown;
     slot.released = ++releases;
@@ -184,7 +187,7 @@ void FixedPortRotation::State::run(Census& asked) {
     answer.emplace(asked.survey ? census->survey(range) : census->look_up(pairs));
   }
   // `now` is when the answer came back (a TIME_WAIT's time left counts from then, about).
-  const auto now = timer->now();
+  const auto now = this->now();
   last_survey = now;
   if (!*answer) {
     census_problem = answer->error().message();
@@ -206,7 +209,7 @@ void FixedPortRotation::State::run(Census& asked) {
 // port cooling, or the drawn port's rest was assumed) and not too often. Called with the mutex held.
 std::optional<std::size_t> FixedPortRotation::State::take(const std::shared_ptr<State>& self, const Endpoint& remote,
                                                           CensusAsk& ask) {
-  const auto now = timer->now();
+  const auto now = this->now();
   // The port drawn before the census, when the kernel holds nothing there after all.
   if (ask.answered)
     if (const auto* q = dynamic_cast<const Question*>(ask.question.get()); q && q->drawn)
@@ -289,7 +292,7 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote, Cen
     return unexpected(NetError(Step::bind, make_system_error(EWOULDBLOCK))
                           .with_detail("FixedPortRotation: answer ask.question (the census) first, then plan again"));
   if (!index)
-    return unexpected(rotation::all_ports_unavailable(s->slots, s->free, range_, s->timer->now(), s->census_problem));
+    return unexpected(rotation::all_ports_unavailable(s->slots, s->free, range_, s->now(), s->census_problem));
   const std::uint16_t port = s->slots[*index].port;
   BindPlan plan;
   plan.local = options_.source ? options_.source->with_port(port) : any_address_for(remote, port);
@@ -297,6 +300,8 @@ expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote, Cen
   plan.lease = std::shared_ptr<PortLease>(s, &s->leases[*index]);  // shares the ring's lifetime, no allocation
   return plan;
 }
+
+void FixedPortRotation::use_clock(Timer& clock) { state()->clock.store(&clock, std::memory_order_relaxed); }
 
 expected<BindPlan, NetError> FixedPortRotation::plan(const Endpoint& remote) {
   CensusAsk ask;
@@ -324,7 +329,7 @@ void FixedPortRotation::failed(const BindPlan& plan, const NetError& error) {
 FixedPortRotation::Snapshot FixedPortRotation::snapshot() const {
   const std::shared_ptr<State>& s = state();  // no copy: this rotation keeps the ring alive
   std::lock_guard lock(s->mutex);
-  const auto now = s->timer->now();
+  const auto now = s->now();
   Snapshot snap;
   snap.surveys = s->surveys;
   snap.look_ups = s->look_ups;

@@ -64,7 +64,6 @@ struct RotationOptions {
   bool reuse_address = false;      // SO_REUSEADDR before each bind (see FixedPort)
   std::optional<Endpoint> source;  // local address (its port is ignored); empty: any
   std::uint64_t seed = 0;          // for the random order and picks; 0: from std::random_device
-  Timer* timer = nullptr;          // how time passes; nullptr: system_timer()
   // Ask the kernel which ports are in TIME_WAIT or in use (see above). On by default because a
   // bind that fails costs a syscall and a cooldown, a connect that fails costs a handshake, and a
   // guessed 60 s rest costs a port for a minute. A census is not free: 2-5 ms on a quiet host,
@@ -85,7 +84,7 @@ class FixedPortRotation {
   consteval FixedPortRotation(int first, int last, RotationOptions options = {})
       : range_(first, last), options_(options) {}
   // A range checked before (PortRange{...} at compile time, PortRange::make/parse at run time),
-  // and options that may name run-time things (a timer, a source address).
+  // and options that may name run-time things (a census, a source address).
   FixedPortRotation(PortRange range, RotationOptions options = {}) noexcept : range_(range), options_(options) {}
   // Ports known only at run time: invalid_argument when first > last or a port is outside 1-65535,
   // or when an option means nothing (see check()).
@@ -107,6 +106,11 @@ class FixedPortRotation {
   // direct callers, such as a test.
   expected<BindPlan, NetError> plan(const Endpoint& remote);
   void failed(const BindPlan& plan, const NetError& error);
+
+  // How time passes for the ring (rests, the census's timers): a Connector hands it its one
+  // clock (ConnectorOptions::timer) when it is made; the system's until then. Copies share it.
+  // Use when: a test drives the rotation itself on a ManualTimer.
+  void use_clock(Timer& clock);
 
   // What the ring looks like now (for tests, metrics and logs).
   struct Snapshot {

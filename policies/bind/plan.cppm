@@ -41,6 +41,8 @@ struct BindPlan {
 //   plan(remote) the local side for one attempt towards `remote`, or an error (e.g. every port
 //                of a rotation is cooling down: local_ports_exhausted, with retry_after()).
 //   failed(plan, error)  the attempt made with `plan` failed at error.step().
+//   use_clock(timer) (optional) the connector's one clock (ConnectorOptions::timer), handed over
+//                when the connector is made, for a policy that keeps time (rests, cooldowns).
 //   can_change_address (optional) true when plan() may offer another local *address* after a
 //                bind failed with address_not_available (SourceAddressPool): the error policy may
 //                then rebind instead of giving up (Failure::can_change_address).

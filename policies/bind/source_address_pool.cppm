@@ -32,7 +32,6 @@ struct SourcePoolOptions {
   // again costs one failed bind and the next address is taken at once; long enough that a pool
   // with a missing address does not spend a bind on it in every connect. 0 or more.
   std::chrono::milliseconds unavailable_rest = std::chrono::seconds(10);
-  Timer* timer = nullptr;  // how time passes; nullptr: system_timer()
 };
 
 class SourceAddressPool {
@@ -65,7 +64,7 @@ class SourceAddressPool {
   expected<BindPlan, NetError> plan(const Endpoint& remote) const {
     const std::size_t n = state_->addresses.size();
     const std::size_t first = state_->next.fetch_add(1, std::memory_order_relaxed);
-    const Timer::time_point now = timer_or_system(state_->options.timer).now();
+    const Timer::time_point now = state_->now();
     bool any_of_family = false;
     std::lock_guard lock(state_->mutex);
     for (std::size_t i = 0; i < n; ++i) {  // the next address of the remote's family, not resting
@@ -91,11 +90,13 @@ class SourceAddressPool {
     const auto at = std::ranges::find(state_->addresses, *plan.local) - state_->addresses.begin();
     if (static_cast<std::size_t>(at) >= state_->addresses.size()) return;
     std::lock_guard lock(state_->mutex);
-    state_->resting_until[at] =
-        saturating_add(timer_or_system(state_->options.timer).now(), state_->options.unavailable_rest);
+    state_->resting_until[at] = saturating_add(state_->now(), state_->options.unavailable_rest);
   }
 
   const std::vector<Endpoint>& addresses() const noexcept { return state_->addresses; }
+  // How time passes for the rests: a Connector hands it its one clock (ConnectorOptions::timer)
+  // when it is made; the system's until then. Copies share it.
+  void use_clock(Timer& clock) const noexcept { state_->clock.store(&clock, std::memory_order_relaxed); }
 
  private:
   struct State {
@@ -104,6 +105,8 @@ class SourceAddressPool {
     std::atomic<std::size_t> next{0};
     std::mutex mutex;
     std::vector<Timer::time_point> resting_until;  // per address; past: offered
+    std::atomic<Timer*> clock{&system_timer()};
+    Timer::time_point now() const noexcept { return clock.load(std::memory_order_relaxed)->now(); }
   };
   SourceAddressPool(std::vector<Endpoint> addresses, SourcePoolOptions options) : state_(std::make_shared<State>()) {
     state_->resting_until.resize(addresses.size());

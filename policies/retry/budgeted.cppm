@@ -10,7 +10,6 @@
 module;
 #include <chrono>
 #include <optional>
-#include <stop_token>
 #include <utility>
 export module connpolicy.retry:budgeted;
 import connpolicy.core;
@@ -55,8 +54,7 @@ class Budgeted {
 
   Budgeted(Retry retry, RetryBudget budget) : retry_(std::move(retry)), budget_(std::move(budget)) {}
 
-  schedule_type schedule() const { return schedule_type(retry_.schedule(), budget_); }
-  bool sleep(Timer::duration d, std::stop_token stop) const { return retry_.sleep(d, stop); }
+  schedule_type schedule(Timer& clock) const { return schedule_type(retry_.schedule(clock), budget_); }
   expected<void, NetError> check() const {
     if constexpr (requires { retry_.check(); })
       if (auto ok = retry_.check(); !ok) return ok;

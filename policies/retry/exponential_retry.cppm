@@ -39,10 +39,9 @@ struct ExponentialOptions {
   std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
   Jitter jitter = Jitter::full;
   std::uint64_t seed = 0;  // 0: from std::random_device
-  Timer* timer = nullptr;  // nullptr: system_timer()
 };
 
-class ExponentialRetry : public SleepsOnTimer {
+class ExponentialRetry {
  public:
   class schedule_type {
    public:
@@ -75,7 +74,7 @@ class ExponentialRetry : public SleepsOnTimer {
 
   // Each schedule draws its own stream (seed, then a per-policy counter), so threads sharing a
   // policy do not jitter in lockstep, and a fixed seed replays exactly.
-  schedule_type schedule() const noexcept;
+  schedule_type schedule(Timer& clock) const noexcept;
   const ExponentialOptions& options() const noexcept { return *options_; }
 
  private:

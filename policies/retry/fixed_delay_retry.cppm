@@ -7,7 +7,6 @@ module;
 #include <chrono>
 #include <optional>
 #include <utility>
-#include <stop_token>
 export module connpolicy.retry:fixed_delay_retry;
 import connpolicy.core;
 import :schedule;
@@ -22,10 +21,9 @@ struct FixedDelayOptions {
   std::chrono::milliseconds delay = std::chrono::milliseconds(100);
   int max_attempts = 3;                               // rounds in all; 0 = no limit
   std::optional<std::chrono::milliseconds> deadline;  // for the whole connect()
-  Timer* timer = nullptr;                             // nullptr: system_timer()
 };
 
-class FixedDelayRetry : public SleepsOnTimer {
+class FixedDelayRetry {
  public:
   class schedule_type {
    public:
@@ -43,7 +41,7 @@ class FixedDelayRetry : public SleepsOnTimer {
   };
 
   FixedDelayRetry() noexcept : FixedDelayRetry(FixedDelayOptions{}) {}
-  explicit FixedDelayRetry(FixedDelayOptions options) noexcept : SleepsOnTimer(options.timer), options_(options) {}
+  explicit FixedDelayRetry(FixedDelayOptions options) noexcept : options_(options) {}
 
   // The policy, or invalid_argument naming the first option that means nothing.
   static expected<FixedDelayRetry, NetError> make(FixedDelayOptions options) {
@@ -65,7 +63,7 @@ class FixedDelayRetry : public SleepsOnTimer {
     return {};
   }
 
-  schedule_type schedule() const noexcept { return schedule_type(options_, timer()); }
+  schedule_type schedule(Timer& clock) const noexcept { return schedule_type(options_, clock); }
   const FixedDelayOptions& options() const noexcept { return options_; }
 
  private:

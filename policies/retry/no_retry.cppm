@@ -6,7 +6,6 @@
 module;
 #include <chrono>
 #include <optional>
-#include <stop_token>
 export module connpolicy.retry:no_retry;
 import connpolicy.core;
 import :schedule;
@@ -20,8 +19,7 @@ struct NoRetry {
     }
     std::optional<Timer::duration> time_left() const noexcept { return std::nullopt; }
   };
-  schedule_type schedule() const noexcept { return {}; }
-  bool sleep(Timer::duration, std::stop_token stop) const noexcept { return !stop.stop_requested(); }
+  schedule_type schedule(Timer&) const noexcept { return {}; }
 };
 
 }  // namespace connpolicy

@@ -23,8 +23,8 @@ std::uint64_t splitmix64(std::uint64_t& state) noexcept {
 }  // namespace
 
 ExponentialRetry::ExponentialRetry(ExponentialOptions options)
-    : SleepsOnTimer(options.timer), options_(std::make_shared<const ExponentialOptions>(options)),
-      seed_(seed_or_random(options.seed)), schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
+    : options_(std::make_shared<const ExponentialOptions>(options)), seed_(seed_or_random(options.seed)),
+      schedules_made_(std::make_shared<std::atomic<std::uint64_t>>(0)) {}
 
 expected<void, NetError> ExponentialRetry::check() const {
   const ExponentialOptions& o = *options_;
@@ -54,9 +54,9 @@ expected<ExponentialRetry, NetError> ExponentialRetry::make(ExponentialOptions o
   return policy;
 }
 
-ExponentialRetry::schedule_type ExponentialRetry::schedule() const noexcept {
+ExponentialRetry::schedule_type ExponentialRetry::schedule(Timer& clock) const noexcept {
   std::uint64_t stream = seed_ + 0x632be59bd9b4e019ull * schedules_made_->fetch_add(1, std::memory_order_relaxed);
-  return schedule_type(*options_, timer(), splitmix64(stream));  // copies what it needs
+  return schedule_type(*options_, clock, splitmix64(stream));  // copies what it needs
 }
 
 ExponentialRetry::schedule_type::schedule_type(const ExponentialOptions& options, Timer& timer,

@@ -1,16 +1,18 @@
 // The retry policy contract. A policy is configuration (shared, read-only); each connect() gets
-// its own schedule, which counts attempts and knows the deadline.
-//   policy.schedule()          a fresh schedule, started now
+// its own schedule, which counts attempts and knows the deadline. A policy decides and never
+// waits: the driver waits the delay its own way (the blocking Connector on the connector's clock,
+// the Asio driver on a steady_timer).
+//   policy.schedule(clock)     a fresh schedule, started now on `clock`: the connector's one
+//                              clock (ConnectorOptions::timer), which the schedule reads for its
+//                              deadline; the driver passes it
 //   schedule.next_delay(error) how long to wait before the next round, or why to stop
 //   schedule.time_left()       until the deadline, if there is one (bounds each connect wait)
-//   policy.sleep(d, stop)      waits; false when `stop` was requested (then: cancelled)
 //   schedule.succeeded()       optional: told when the connect succeeded (a RetryBudget refills)
 module;
 #include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <optional>
-#include <stop_token>
 #include <string_view>
 export module connpolicy.retry:schedule;
 import connpolicy.core;
@@ -18,14 +20,12 @@ import connpolicy.core;
 export namespace connpolicy {
 
 template <class R>
-concept RetryPolicy =
-    std::copy_constructible<R> && requires(const R& policy, typename R::schedule_type& schedule, const NetError& error,
-                                           Timer::duration delay, std::stop_token stop) {
-      { policy.schedule() } -> std::same_as<typename R::schedule_type>;
-      { schedule.next_delay(error) } -> std::same_as<expected<Timer::duration, GiveUp>>;
-      { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;
-      { policy.sleep(delay, stop) } -> std::same_as<bool>;
-    };
+concept RetryPolicy = std::copy_constructible<R> && requires(const R& policy, typename R::schedule_type& schedule,
+                                                             const NetError& error, Timer& clock) {
+  { policy.schedule(clock) } -> std::same_as<typename R::schedule_type>;
+  { schedule.next_delay(error) } -> std::same_as<expected<Timer::duration, GiveUp>>;
+  { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;
+};
 
 // Tells a schedule that wants to know (it has succeeded()) that its connect succeeded.
 template <class Schedule>
@@ -64,20 +64,6 @@ class AttemptLimit {
   int max_attempts_;
   std::optional<Timer::time_point> deadline_;
   int rounds_ = 0;
-};
-
-// What every retry policy that waits on a Timer shares: sleep() on the timer its options name
-// (nullptr: the system's). Derive from it in your own policy to get the RetryPolicy's sleep().
-class SleepsOnTimer {
- public:
-  bool sleep(Timer::duration d, std::stop_token stop) const { return timer().sleep_for(d, stop); }
-
- protected:
-  explicit SleepsOnTimer(Timer* timer) noexcept : timer_(timer) {}
-  Timer& timer() const noexcept { return timer_or_system(timer_); }
-
- private:
-  Timer* timer_;
 };
 
 }  // namespace connpolicy

@@ -63,8 +63,8 @@ TEST_CASE("asio: a census that takes 300 ms never blocks the io thread, and its 
                                 << " us late; the connect took "
                                 << std::chrono::duration_cast<std::chrono::milliseconds>(connected - start).count()
                                 << " ms");
-  CHECK(late < 20ms);                   // the io thread ran it while the census was being asked
-  CHECK(connected - start >= 300ms);    // the connect waited for the census's answer
+  CHECK(late < 20ms);                 // the io thread ran it while the census was being asked
+  CHECK(connected - start >= 300ms);  // the connect waited for the census's answer
   CHECK((*got)->socket().local_endpoint().port() == client.bind_policy().range().last());
   CHECK(census.surveys() == 1);
 }

@@ -51,43 +51,38 @@ static_assert(cp::BindPolicy<cp::NoBind> && cp::BindPolicy<cp::EphemeralBind> &&
 
 // --- RetryPolicy: copyable, schedule_type, schedule() -> schedule_type,
 //     schedule.next_delay(error) -> expected<duration, GiveUp>, schedule.time_left() ->
-//     optional<duration>, sleep(duration, stop_token) -> bool.
+//     optional<duration>. No sleep(): a policy decides, its driver waits.
 struct Schedule {
   cp::expected<cp::Timer::duration, cp::GiveUp> next_delay(const cp::NetError&) { return cp::Timer::duration{}; }
   std::optional<cp::Timer::duration> time_left() const { return std::nullopt; }
 };
 struct Retry {
   using schedule_type = Schedule;
-  schedule_type schedule() const { return {}; }
-  bool sleep(cp::Timer::duration, std::stop_token) const { return true; }
+  schedule_type schedule(cp::Timer&) const { return {}; }
 };
 struct RetryWithoutScheduleType {
-  Schedule schedule() const { return {}; }
-  bool sleep(cp::Timer::duration, std::stop_token) const { return true; }
+  Schedule schedule(cp::Timer&) const { return {}; }
 };
 struct RetryScheduleReturnsOther : Retry {
-  int schedule() const { return 0; }
+  int schedule(cp::Timer&) const { return 0; }
+};
+struct RetryScheduleWithoutClock {  // the one-clock rule: a schedule is made on the connector's clock
+  using schedule_type = Schedule;
+  schedule_type schedule() const { return {}; }
 };
 struct ScheduleNextDelayReturnsDuration : Schedule {
   cp::Timer::duration next_delay(const cp::NetError&) { return {}; }
 };
 struct RetryNextDelayWrong : Retry {
   using schedule_type = ScheduleNextDelayReturnsDuration;
-  schedule_type schedule() const { return {}; }
+  schedule_type schedule(cp::Timer&) const { return {}; }
 };
 struct ScheduleWithoutTimeLeft {
   cp::expected<cp::Timer::duration, cp::GiveUp> next_delay(const cp::NetError&) { return cp::Timer::duration{}; }
 };
 struct RetryWithoutTimeLeft : Retry {
   using schedule_type = ScheduleWithoutTimeLeft;
-  schedule_type schedule() const { return {}; }
-};
-struct RetryWithoutSleep {
-  using schedule_type = Schedule;
-  schedule_type schedule() const { return {}; }
-};
-struct RetrySleepReturnsVoid : Retry {
-  void sleep(cp::Timer::duration, std::stop_token) const {}
+  schedule_type schedule(cp::Timer&) const { return {}; }
 };
 struct RetryNotCopyable : Retry {
   RetryNotCopyable() = default;
@@ -98,8 +93,7 @@ static_assert(!cp::RetryPolicy<RetryWithoutScheduleType>);
 static_assert(!cp::RetryPolicy<RetryScheduleReturnsOther>);
 static_assert(!cp::RetryPolicy<RetryNextDelayWrong>);
 static_assert(!cp::RetryPolicy<RetryWithoutTimeLeft>);
-static_assert(!cp::RetryPolicy<RetryWithoutSleep>);
-static_assert(!cp::RetryPolicy<RetrySleepReturnsVoid>);
+static_assert(!cp::RetryPolicy<RetryScheduleWithoutClock>);
 static_assert(!cp::RetryPolicy<RetryNotCopyable>);
 static_assert(cp::RetryPolicy<cp::NoRetry> && cp::RetryPolicy<cp::FixedDelayRetry> &&
               cp::RetryPolicy<cp::ExponentialRetry>);

@@ -18,8 +18,7 @@ struct MyRetry {
     }
     std::optional<cp::Timer::duration> time_left() const { return std::nullopt; }
   };
-  schedule_type schedule() const { return {}; }
-  bool sleep(cp::Timer::duration, std::stop_token) const { return true; }
+  schedule_type schedule(cp::Timer&) const { return {}; }
 };
 struct MyError {
   cp::Action classify(const cp::Failure&) const { return cp::Action::give_up; }

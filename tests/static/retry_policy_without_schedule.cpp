@@ -6,7 +6,6 @@ import connpolicy;
 namespace cp = connpolicy;
 struct NoSchedule {
   struct schedule_type {};
-  bool sleep(cp::Timer::duration, std::stop_token) const { return true; }
 };
 int main() {
   cp::Connector<cp::NoBind, NoSchedule> c;

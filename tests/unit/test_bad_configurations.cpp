@@ -77,10 +77,11 @@ TEST_CASE("bad config: a multicast or broadcast source is refused in any form, a
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     FakeConnector<cp::FixedPortRotation> c{
-        cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.source = source, .timer = &timer, .use_census = false}},
+        cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.source = source, .use_census = false}},
         {},
         {},
-        sys};
+        sys,
+        {.timer = &timer}};
     auto s = c.connect(source.is_v4() ? server : mapped(127, 0, 0, 1, 7000));
     REQUIRE_FALSE(s);
     CHECK(s.error() == cp::Errc::invalid_argument);
@@ -105,7 +106,8 @@ TEST_CASE("bad config: the census and the rotation read a mapped address as its 
   cp::FakeCensus census(timer);
   census.add_time_wait(mapped(127, 0, 0, 1, 40000), mapped(127, 0, 0, 1, 7000), 30s);
   cp::FixedPortRotation rotation{cp::PortRange{40000, 40000},
-                                 {.source = cp::Endpoint::loopback_v4(0), .timer = &timer, .census = &census}};
+                                 {.source = cp::Endpoint::loopback_v4(0), .census = &census}};
+  rotation.use_clock(timer);
   auto plan = rotation.plan(server);
   REQUIRE_FALSE(plan);
   CHECK(plan.error() == cp::Errc::local_ports_exhausted);
@@ -146,10 +148,10 @@ TEST_CASE("bad config: a huge connect timeout waits what the retry deadline allo
   sys.time_out();  // the peer never answers
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
       cp::NoBind{},
-      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms, .timer = &timer}},
+      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms}},
       {},
       sys,
-      {.connect_timeout = ms::max()}};
+      {.connect_timeout = ms::max(), .timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   // The wait was bounded by the deadline (300 ms), not by the saturated timeout.
@@ -188,7 +190,8 @@ TEST_CASE("bad config: ExponentialOptions out of range are refused, by make() an
     check_refused_before_any_syscall(c, sys, k.names);
     // A schedule made anyway has no undefined behaviour (UBSan watches): waits are not negative.
     const cp::ExponentialRetry policy{k.options};  // schedules point into their policy's options
-    auto schedule = policy.schedule();
+    cp::ManualTimer timer;
+    auto schedule = policy.schedule(timer);
     for (int i = 0; i < 4; ++i) CHECK(schedule.backoff() >= cp::Timer::duration::zero());
   }
 }
@@ -196,13 +199,14 @@ TEST_CASE("bad config: ExponentialOptions out of range are refused, by make() an
 TEST_CASE("bad config: the largest and smallest meaningful ExponentialOptions work", "[config][options]") {
   cp::ManualTimer timer;
   for (const cp::ExponentialOptions& o :
-       {cp::ExponentialOptions{.max_attempts = 0, .deadline = ms::max(), .timer = &timer},
-        cp::ExponentialOptions{.multiplier = 1.0, .max_attempts = 3, .deadline = 0ms, .timer = &timer},
-        cp::ExponentialOptions{.initial = ms::max(), .max_delay = ms::max(), .max_attempts = 2, .timer = &timer}}) {
+       {cp::ExponentialOptions{.max_attempts = 0, .deadline = ms::max()},
+        cp::ExponentialOptions{.multiplier = 1.0, .max_attempts = 3, .deadline = 0ms},
+        cp::ExponentialOptions{.initial = ms::max(), .max_delay = ms::max(), .max_attempts = 2}}) {
     REQUIRE(cp::ExponentialRetry::make(o));
     cp::FakeSystem sys;
     sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
-    FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{o}, {}, sys};
+    FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
+        cp::NoBind{}, cp::ExponentialRetry{o}, {}, sys, {.timer = &timer}};
     auto s = c.connect(server);
     // deadline max: never reached, so the retries go on until the connect succeeds (the 4th);
     // deadline 0: gives up before the first wait; two attempts: gives up after the second.
@@ -240,9 +244,10 @@ TEST_CASE("bad config: FixedDelayOptions out of range are refused", "[config][op
   sys.fail(cp::Call::connect, std::errc::connection_refused, 2);
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
       cp::NoBind{},
-      cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max(), .timer = &timer}},
+      cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max()}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   CHECK(c.connect(server));
   CHECK(timer.sleeps().size() == 2);
 }
@@ -256,8 +261,8 @@ TEST_CASE("bad config: RotationOptions::cooldown out of range is refused, a huge
       cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.cooldown = -1ms}}, {}, {}, sys};
   check_refused_before_any_syscall(c, sys, "RotationOptions::cooldown");
   cp::ManualTimer timer;
-  cp::FixedPortRotation huge{cp::PortRange{40000, 40000},
-                             {.cooldown = ms::max(), .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation huge{cp::PortRange{40000, 40000}, {.cooldown = ms::max(), .use_census = false}};
+  huge.use_clock(timer);
   {
     auto plan = huge.plan(server);
     REQUIRE(plan);
@@ -286,10 +291,11 @@ TEST_CASE("bad config: a source address not on this host cools no port and is re
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.source = elsewhere, .timer = &timer, .use_census = false}},
-      cp::ExponentialRetry{{.max_attempts = 5, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.source = elsewhere, .use_census = false}},
+      cp::ExponentialRetry{{.max_attempts = 5}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -327,7 +333,7 @@ TEST_CASE(
   const auto gone = cp::Endpoint::ipv4({192, 0, 2, 1}, 0);
   const auto here = cp::Endpoint::loopback_v4(0);
   FakeConnector<cp::SourceAddressPool> c{
-      cp::SourceAddressPool::make({gone, here}, {.unavailable_rest = 5s, .timer = &timer}).value(), {}, {}, sys};
+      cp::SourceAddressPool::make({gone, here}, {.unavailable_rest = 5s}).value(), {}, {}, sys, {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(s->local_endpoint().value().address_string() == "127.0.0.1");
@@ -356,12 +362,12 @@ TEST_CASE("bad config: a SourceAddressPool fails only when every address fails, 
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::SourceAddressPool> c{
       cp::SourceAddressPool::make(
-          {cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::ipv4({192, 0, 2, 2}, 0), cp::Endpoint::loopback_v6(0)},
-          {.timer = &timer})
+          {cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::ipv4({192, 0, 2, 2}, 0), cp::Endpoint::loopback_v6(0)})
           .value(),
       {},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -394,7 +400,7 @@ TEST_CASE("bad config: the same error at connect keeps its meaning: our port's a
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::address_not_available, 1);
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(sys.count(cp::Call::bind) == 2);
@@ -433,8 +439,9 @@ TEST_CASE("bad config: KernelPortRange partly outside uses the overlap, and says
 TEST_CASE("bad config: attempts() counts attempts, and a failure before any is 0", "[config][promise]") {
   cp::FakeSystem sys;
   cp::ManualTimer timer;
-  cp::FixedPortRotation rotation{cp::PortRange{40000, 40001}, {.timer = &timer, .use_census = false}};
-  FakeConnector<cp::FixedPortRotation> holder{rotation, {}, {}, sys};
+  cp::FixedPortRotation rotation{cp::PortRange{40000, 40001}, {.use_census = false}};
+  rotation.use_clock(timer);
+  FakeConnector<cp::FixedPortRotation> holder{rotation, {}, {}, sys, {.timer = &timer}};
   auto a = holder.connect(server);
   auto b = holder.connect(server);
   REQUIRE(a);
@@ -446,7 +453,7 @@ TEST_CASE("bad config: attempts() counts attempts, and a failure before any is 0
   CHECK_THAT(none.error().message(), !Contains("after"));
   sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> three{
-      cp::NoBind{}, cp::FixedDelayRetry{{.delay = 1ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
+      cp::NoBind{}, cp::FixedDelayRetry{{.delay = 1ms, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
   auto refused = three.connect(server);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().attempts() == 3);

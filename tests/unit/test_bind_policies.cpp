@@ -126,7 +126,8 @@ TEST_CASE("rotation: every port once, in an order that cannot be guessed but rep
           "[bind][rotation][security]") {
   cp::ManualTimer timer;
   auto order_for = [&](std::uint64_t seed) {
-    cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = seed, .timer = &timer, .use_census = false}};
+    cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = seed, .use_census = false}};
+    r.use_clock(timer);
     std::vector<std::uint16_t> order;
     std::vector<cp::BindPlan> held;
     for (int i = 0; i < 10; ++i) {
@@ -157,7 +158,8 @@ TEST_CASE("rotation: every port once, in an order that cannot be guessed but rep
 
 TEST_CASE("rotation: when all ports are held, it says so at once", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.use_census = false}};
+  r.use_clock(timer);
   std::vector<cp::BindPlan> held;
   for (int i = 0; i < 3; ++i) held.push_back(r.plan(server).value());
   auto none = r.plan(server);
@@ -174,7 +176,8 @@ TEST_CASE("rotation: when all ports are held, it says so at once", "[bind][rotat
 TEST_CASE("rotation: ports lent and cooling: no wait promised, and a port back from a reset is lent at once",
           "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.use_census = false}};
+  r.use_clock(timer);
   take_and_close(r);  // two ports in TIME_WAIT after normal closes
   take_and_close(r);
   auto lent_a = r.plan(server).value();  // two lent to open sockets
@@ -197,7 +200,8 @@ TEST_CASE("rotation: ports lent and cooling: no wait promised, and a port back f
 
 TEST_CASE("rotation: a closed port cools for TIME_WAIT, all cooling gives the exact wait", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .use_census = false}};
+  r.use_clock(timer);
   const auto first = take_and_close(r);
   timer.advance(10s);
   const auto second = take_and_close(r);
@@ -221,8 +225,8 @@ TEST_CASE("rotation: a closed port cools for TIME_WAIT, all cooling gives the ex
 
 TEST_CASE("rotation: a just-released port waits while longer-rested ones are ready", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40019},
-                          {.cooldown = 0ms, .seed = 3, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40019}, {.cooldown = 0ms, .seed = 3, .use_census = false}};
+  r.use_clock(timer);
   std::vector<cp::BindPlan> all;
   for (int i = 0; i < 20; ++i) all.push_back(r.plan(server).value());
   std::vector<std::uint16_t> released;
@@ -241,8 +245,8 @@ TEST_CASE("rotation: a just-released port waits while longer-rested ones are rea
 
 TEST_CASE("rotation: busy failures cool, other failures do not", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001},
-                          {.cooldown = 5s, .seed = 1, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.cooldown = 5s, .seed = 1, .use_census = false}};
+  r.use_clock(timer);
   auto busy = r.plan(server).value();
   r.failed(busy, busy_at_bind(busy));
   auto refused = r.plan(server).value();
@@ -259,7 +263,8 @@ TEST_CASE("rotation: connect EADDRNOTAVAIL and Winsock 10048 at connect count as
        {cp::make_system_error(EADDRNOTAVAIL), cp::make_winsock_error(10048), cp::make_system_error(EACCES)}) {
     INFO(code.message());
     cp::ManualTimer timer;
-    cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}};
+    cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .use_census = false}};
+    r.use_clock(timer);
     auto plan = r.plan(server).value();
     const auto step = code == cp::Errc::permission_denied ? cp::Step::bind : cp::Step::connect;
     r.failed(plan, cp::NetError(step, code).with_local(*plan.local));
@@ -271,27 +276,31 @@ TEST_CASE("rotation: connect EADDRNOTAVAIL and Winsock 10048 at connect count as
 
 TEST_CASE("rotation: reuse_address makes closed ports reusable at once, reset close too", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation reusing{cp::PortRange{40000, 40000},
-                                {.reuse_address = true, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation reusing{cp::PortRange{40000, 40000}, {.reuse_address = true, .use_census = false}};
+  reusing.use_clock(timer);
   auto plan = reusing.plan(server).value();
   CHECK(has_option(plan, cp::SocketOption::reuse_address, true));
   plan.lease->on_close(cp::CloseKind::normal);
   CHECK(reusing.plan(server));  // no cooldown
 
-  cp::FixedPortRotation plain{cp::PortRange{40000, 40000}, {.timer = &timer, .use_census = false}};
+  cp::FixedPortRotation plain{cp::PortRange{40000, 40000}, {.use_census = false}};
+
+  plain.use_clock(timer);
   take_and_close(plain, cp::CloseKind::reset);  // RST: no TIME_WAIT
   CHECK(plain.plan(server));
-  cp::FixedPortRotation released{cp::PortRange{40000, 40000},
-                                 {.reuse_address = true, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation released{cp::PortRange{40000, 40000}, {.reuse_address = true, .use_census = false}};
+  released.use_clock(timer);
   take_and_close(released, cp::CloseKind::released);  // handle given away: full TIME_WAIT
   CHECK(released.plan(server).error().retry_after() == std::chrono::milliseconds(cp::platform_time_wait));
 }
 
 TEST_CASE("rotation: copies share one ring", "[bind][rotation]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation a{cp::PortRange{40000, 40001}, {.timer = &timer, .use_census = false}};
+  cp::FixedPortRotation a{cp::PortRange{40000, 40001}, {.use_census = false}};
+  a.use_clock(timer);
   cp::FixedPortRotation b = a;
   cp::FixedPortRotation c{cp::PortRange{1, 1}};
+  c.use_clock(timer);
   c = b;
   auto x = a.plan(server).value();
   auto y = b.plan(server).value();
@@ -312,7 +321,8 @@ TEST_CASE("rotation: the lease keeps the ring alive after the policy is gone", "
 
 TEST_CASE("rotation: threads sharing a ring never hold one port twice", "[bind][rotation][threads]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation ring{cp::PortRange{40000, 40015}, {.cooldown = 0ms, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation ring{cp::PortRange{40000, 40015}, {.cooldown = 0ms, .use_census = false}};
+  ring.use_clock(timer);
   std::mutex mutex;
   std::set<std::uint16_t> live;
   int duplicates = 0, granted = 0, exhausted = 0;

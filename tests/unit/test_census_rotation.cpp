@@ -55,7 +55,8 @@ TEST_CASE("a fresh rotation asks the census once and skips the ports in TIME_WAI
   cp::FakeCensus census(timer);
   census.set_time_wait_slack(500ms);
   for (int port = 40000; port <= 40007; ++port) census.add_time_wait(local(port), server, 30s + (port - 40000) * 1s);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 4, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 4, .census = &census}};
+  r.use_clock(timer);
   std::set<std::uint16_t> taken{take(r), take(r)};
   CHECK(taken == std::set<std::uint16_t>{40008, 40009});
   CHECK(census.surveys() == 1);  // at start; the picks were of ports the kernel showed free
@@ -78,10 +79,11 @@ TEST_CASE("with every port in TIME_WAIT the Connector waits exactly once and bin
   cp::FakeCensus census(timer);
   for (int port = 40000; port <= 40003; ++port) census.add_time_wait(local(port), server, port == 40002 ? 7s : 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .census = &census}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.census = &census}},
+      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{7s});  // no backoff, no jitter: the exact wait
@@ -95,10 +97,11 @@ TEST_CASE("the exact wait respects the retry deadline", "[census]") {
   cp::FakeCensus census(timer);
   census.add_time_wait(local(40000), server, 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}},
-      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.census = &census}},
+      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -110,7 +113,8 @@ TEST_CASE("the exact wait respects the retry deadline", "[census]") {
 TEST_CASE("an assumed TIME_WAIT is checked with the kernel before the port is written off", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 2, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 2, .census = &census}};
+  r.use_clock(timer);
   // Both ports used and closed normally: the rotation assumes 60 s of TIME_WAIT for each.
   for (int i = 0; i < 2; ++i) {
     auto plan = r.plan(server);
@@ -135,7 +139,8 @@ TEST_CASE("an assumed TIME_WAIT is checked with the kernel before the port is wr
 TEST_CASE("a port whose assumed rest ran out is verified, and kept back while the kernel still holds it", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);
   plan->lease->on_close(cp::CloseKind::normal);
@@ -152,7 +157,8 @@ TEST_CASE("a port whose assumed rest ran out is verified, and kept back while th
 TEST_CASE("a failed bind makes the rotation ask the kernel at once", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 9, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 9, .census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);
   CHECK(census.surveys() == 1);
@@ -173,7 +179,8 @@ TEST_CASE("a failed bind makes the rotation ask the kernel at once", "[census]")
 TEST_CASE("a cooldown you set is a floor the census may lengthen but not shorten", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.cooldown = 5s, .census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);
   plan->lease->on_close(cp::CloseKind::normal);
@@ -196,7 +203,8 @@ TEST_CASE("with reuse_address, TIME_WAIT blocks a port only when TCP timestamps 
   cp::FakeCensus census(timer);
   census.add_time_wait(local(40000), server, 30s);
   SECTION("timestamps on: SO_REUSEADDR reuses it at once") {
-    cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.reuse_address = true, .timer = &timer, .census = &census}};
+    cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.reuse_address = true, .census = &census}};
+    r.use_clock(timer);
     auto plan = r.plan(server);
     REQUIRE(plan);
     plan->lease->on_close(cp::CloseKind::normal);
@@ -204,7 +212,8 @@ TEST_CASE("with reuse_address, TIME_WAIT blocks a port only when TCP timestamps 
   }
   SECTION("timestamps off: connect would fail EADDRNOTAVAIL, so wait for the kernel") {
     census.set_tcp_timestamps(false);
-    cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.reuse_address = true, .timer = &timer, .census = &census}};
+    cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.reuse_address = true, .census = &census}};
+    r.use_clock(timer);
     auto plan = r.plan(server);
     REQUIRE(plan);
     CHECK(plan->local->port() == 40001);
@@ -219,7 +228,8 @@ TEST_CASE("a census that fails leaves the rotation on its memory, says why, and 
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.fail_with(std::make_error_code(std::errc::permission_denied));
-  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);  // memory says the port is free
   CHECK_THAT(r.snapshot().census_problem, Contains("FakeCensus::fail_with"));
@@ -238,7 +248,8 @@ TEST_CASE("use_census = false never asks", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.add_time_wait(local(40000), server, 30s);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.timer = &timer, .use_census = false, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.use_census = false, .census = &census}};
+  r.use_clock(timer);
   CHECK(take(r) == 40000);  // memory alone: the bind would have to find out
   CHECK(census.surveys() == 0);
 }
@@ -252,7 +263,8 @@ TEST_CASE("the census's other states hold a port, sockets of other addresses do 
   census.add(cp::Endpoint::ipv4({127, 0, 0, 9}, 40003), server, cp::TcpState::established);
   // A rotation bound to 127.0.0.2: 127.0.0.9's socket does not collide with it; any-address does.
   cp::FixedPortRotation r{cp::PortRange{40000, 40003},
-                          {.source = cp::Endpoint::ipv4({127, 0, 0, 2}, 0), .timer = &timer, .census = &census}};
+                          {.source = cp::Endpoint::ipv4({127, 0, 0, 2}, 0), .census = &census}};
+  r.use_clock(timer);
   std::set<std::uint16_t> taken;
   while (auto plan = r.plan(server)) taken.insert(plan->local->port());
   CHECK(taken == std::set<std::uint16_t>{40000, 40002, 40003});  // 127.0.0.1 is not 127.0.0.2 either
@@ -261,7 +273,8 @@ TEST_CASE("the census's other states hold a port, sockets of other addresses do 
 TEST_CASE("a census runs without the rotation's lock: sockets close and snapshot() answers meanwhile", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 3, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 3, .census = &census}};
+  r.use_clock(timer);
   auto held = r.plan(server);  // the first census, at start
   REQUIRE(held);
   bool closed_meanwhile = false, snapshot_meanwhile = false;
@@ -286,7 +299,8 @@ TEST_CASE("a census runs without the rotation's lock: sockets close and snapshot
 TEST_CASE("a port that comes back while a census runs keeps its rest: the census may predate it", "[census]") {
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 5, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 5, .census = &census}};
+  r.use_clock(timer);
   auto a = r.plan(server);
   auto b = r.plan(server);
   REQUIRE(a);
@@ -346,7 +360,8 @@ TEST_CASE("a port the rotation closed itself is checked with a look_up of that c
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.set_time_wait_slack(500ms);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 6, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 6, .census = &census}};
+  r.use_clock(timer);
   auto a = r.plan(server);  // the census at start: a survey
   auto b = r.plan(server);
   REQUIRE(a);
@@ -390,7 +405,8 @@ TEST_CASE("threads sharing a rotation while censuses run never get the same port
   // port could be lent twice or a stale queue position used.
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40007}, {.seed = 8, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40007}, {.seed = 8, .census = &census}};
+  r.use_clock(timer);
   std::mutex lent_mutex;
   std::set<std::uint16_t> lent;
   std::atomic<int> twice{0}, made{0};
@@ -440,7 +456,8 @@ TEST_CASE("when guesses run out together, every one is checked before any is off
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.set_time_wait_slack(500ms);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.seed = 9, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40002}, {.seed = 9, .census = &census}};
+  r.use_clock(timer);
   for (int i = 0; i < 3; ++i) {
     auto plan = r.plan(server);
     REQUIRE(plan);
@@ -470,7 +487,8 @@ TEST_CASE("a census that does not say how long a TIME_WAIT lasts (Windows) keeps
   cp::FakeCensus census(timer);
   census.report_time_left(false);  // as GetExtendedTcpTable: TIME_WAIT, without the time left
   for (int port = 40000; port <= 40002; ++port) census.add_time_wait(local(port), server, 5s);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.seed = 5, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40003}, {.seed = 5, .census = &census}};
+  r.use_clock(timer);
   CHECK(take(r) == 40003);
   CHECK(census.surveys() == 1);
 
@@ -496,7 +514,8 @@ TEST_CASE("a look_up that finds its own TIME_WAIT without the time left does not
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.report_time_left(false);
-  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.seed = 6, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40000}, {.seed = 6, .census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);
   plan->lease->closing_from(local(40000));
@@ -519,7 +538,8 @@ TEST_CASE("a port whose bind failed keeps its rest when the census shows nothing
   // kernels' netlink, Windows): the failed bind is the only witness, so it is believed.
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);  // sees nothing at all
-  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40001}, {.seed = 7, .census = &census}};
+  r.use_clock(timer);
   auto plan = r.plan(server);
   REQUIRE(plan);
   const auto held = plan->local->port();
@@ -548,7 +568,8 @@ TEST_CASE("census rotation: plan(remote, ask) never asks the census itself: it h
   cp::ManualTimer timer;
   cp::FakeCensus census(timer);
   census.add(local(40000), server, cp::TcpState::established);  // another program holds 40000
-  cp::FixedPortRotation r{cp::PortRange::make(40000, 40001).value(), {.timer = &timer, .census = &census}};
+  cp::FixedPortRotation r{cp::PortRange::make(40000, 40001).value(), {.census = &census}};
+  r.use_clock(timer);
 
   cp::CensusAsk ask;
   auto first = r.plan(server, ask);  // the census at start is due
@@ -582,7 +603,7 @@ TEST_CASE("census rotation: a Connector asks the rotation's census question on i
   cp::FakeCensus census(timer);
   cp::FakeSystem sys;
   cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.timer = &timer, .census = &census}},
+      cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.census = &census}},
       {},
       {},
       sys,

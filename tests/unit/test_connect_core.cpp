@@ -25,7 +25,9 @@ const cp::Endpoint second = cp::Endpoint::loopback_v4(7001);
 using test_support::event_lines;
 
 cp::FixedPortRotation rotation(cp::ManualTimer& timer) {
-  return cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 7, .timer = &timer, .use_census = false}};
+  cp::FixedPortRotation r{cp::PortRange{40000, 40009}, {.seed = 7, .use_census = false}};
+  r.use_clock(timer);  // a core is driven here without a Connector, which would hand it over
+  return r;
 }
 using Core = cp::ConnectCore<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, Recorder>;
 }  // namespace
@@ -33,9 +35,9 @@ using Core = cp::ConnectCore<cp::FixedPortRotation, cp::FixedDelayRetry, cp::Def
 TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "[core]") {
   cp::ManualTimer timer;
   auto bind = rotation(timer);
-  const cp::FixedDelayRetry retry{{.delay = 70ms, .timer = &timer}};
+  const cp::FixedDelayRetry retry{{.delay = 70ms}};
   const cp::DefaultErrorPolicy errors;
-  const cp::ConnectorOptions options;
+  const cp::ConnectorOptions options{.timer = &timer};
   std::vector<cp::AttemptEvent> by_core;
   Recorder observer{&by_core};
   const cp::Endpoint to[] = {server};
@@ -67,7 +69,7 @@ TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED)});
   std::vector<cp::AttemptEvent> by_driver;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
-      rotation(timer2), cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer2}}, {}, sys, {}, Recorder{&by_driver}};
+      rotation(timer2), cp::FixedDelayRetry{{.delay = 70ms}}, {}, sys, {.timer = &timer2}, Recorder{&by_driver}};
   REQUIRE(c.connect(server));
   CHECK(event_lines(by_driver) == event_lines(by_core));
   CHECK(timer2.sleeps() == std::vector<D>{70ms});
@@ -77,9 +79,9 @@ TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "
 TEST_CASE("core: the retry policy's limit ends it, and the give-up text says why", "[core]") {
   cp::ManualTimer timer;
   cp::NoBind bind;
-  const cp::FixedDelayRetry retry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}};
+  const cp::FixedDelayRetry retry{{.delay = 10ms, .max_attempts = 2}};
   const cp::DefaultErrorPolicy errors;
-  const cp::ConnectorOptions options;
+  const cp::ConnectorOptions options{.timer = &timer};
   cp::NoObserver observer;
   const cp::Endpoint to[] = {server};
   cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> core(bind, retry, errors, options, observer,
@@ -100,9 +102,9 @@ TEST_CASE("core: the retry policy's limit ends it, and the give-up text says why
 TEST_CASE("core: refused endpoints, next endpoint, stop before an attempt and during a wait", "[core]") {
   cp::ManualTimer timer;
   cp::NoBind bind;
-  const cp::FixedDelayRetry retry{{.delay = 10ms, .timer = &timer}};
+  const cp::FixedDelayRetry retry{{.delay = 10ms}};
   const cp::DefaultErrorPolicy errors;
-  const cp::ConnectorOptions options;
+  const cp::ConnectorOptions options{.timer = &timer};
   cp::NoObserver observer;
   using NoBindCore = cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy>;
 
@@ -139,9 +141,9 @@ TEST_CASE("core: a timeout is ETIMEDOUT, or deadline_exceeded when the deadline 
   const cp::DefaultErrorPolicy errors;
   cp::NoObserver observer;
   const cp::Endpoint to[] = {server};
-  const cp::ConnectorOptions options{.connect_timeout = 300ms};
+  const cp::ConnectorOptions options{.connect_timeout = 300ms, .timer = &timer};
 
-  const cp::FixedDelayRetry plain{{.delay = 10ms, .max_attempts = 1, .timer = &timer}};
+  const cp::FixedDelayRetry plain{{.delay = 10ms, .max_attempts = 1}};
   cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> a(bind, plain, errors, options, observer,
                                                                              to);
   REQUIRE(a.start() == cp::Next::attempt);
@@ -153,7 +155,7 @@ TEST_CASE("core: a timeout is ETIMEDOUT, or deadline_exceeded when the deadline 
   CHECK(ea.code() == std::errc::timed_out);
   CHECK_THAT(ea.detail(), Contains("no answer within 300 ms"));
 
-  const cp::FixedDelayRetry bounded{{.delay = 10ms, .max_attempts = 1, .deadline = 120ms, .timer = &timer}};
+  const cp::FixedDelayRetry bounded{{.delay = 10ms, .max_attempts = 1, .deadline = 120ms}};
   cp::ConnectCore<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy> b(bind, bounded, errors, options, observer,
                                                                              to);
   REQUIRE(b.start() == cp::Next::attempt);
@@ -167,10 +169,11 @@ TEST_CASE("core: a timeout is ETIMEDOUT, or deadline_exceeded when the deadline 
 
 TEST_CASE("core: every port cooling waits the rotation's retry_after, with no attempt counted", "[core]") {
   cp::ManualTimer timer;
-  cp::FixedPortRotation bind{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}};
-  const cp::FixedDelayRetry retry{{.delay = 10ms, .max_attempts = 5, .timer = &timer}};
+  cp::FixedPortRotation bind{cp::PortRange{40000, 40000}, {.cooldown = 5s, .use_census = false}};
+  bind.use_clock(timer);
+  const cp::FixedDelayRetry retry{{.delay = 10ms, .max_attempts = 5}};
   const cp::DefaultErrorPolicy errors;
-  const cp::ConnectorOptions options;
+  const cp::ConnectorOptions options{.timer = &timer};
   std::vector<cp::AttemptEvent> events;
   Recorder observer{&events};
   const cp::Endpoint to[] = {server};

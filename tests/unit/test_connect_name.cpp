@@ -66,7 +66,7 @@ TEST_CASE("name: no address at all is host_not_found, before any socket", "[name
   cp::FakeResolver names;  // nothing scripted: no address of either family
   cp::ManualTimer timer;
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::NoBind{}, cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .timer = &timer}}, {}, sys};
+      cp::NoBind{}, cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
   auto s = client.connect(login, names);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::host_not_found);
@@ -88,10 +88,10 @@ TEST_CASE("name: try_again is retried, and the name is looked up again each roun
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> client{
       cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .jitter = cp::Jitter::none, .timer = &timer}},
+      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
       {},
       sys,
-      {},
+      {.timer = &timer},
       Recorder{&events}};
   auto s = client.connect(login, names);
   REQUIRE(s);
@@ -200,9 +200,10 @@ TEST_CASE("name: an IPv6-only name whose AAAA lookup fails for a moment is retri
       .answer("login.example.com", cp::Family::ipv4, {});
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
       cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 250ms, .max_attempts = 3, .jitter = cp::Jitter::none, .timer = &timer}},
+      cp::ExponentialRetry{{.initial = 250ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = client.connect(login, names);
   REQUIRE(s);
   CHECK(s->remote_endpoint().value() == v6.with_port(7000));

@@ -81,9 +81,10 @@ TEST_CASE("connector: refused connections back off exactly and give up after max
   sys.fail(cp::Call::connect, std::errc::connection_refused, 100);
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
       cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none, .timer = &timer}},
+      cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::connection_refused);
@@ -103,7 +104,7 @@ TEST_CASE("connector: FixedPort in TIME_WAIT fails at bind, naming the port and 
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 100);
   FakeConnector<cp::FixedPort, cp::FixedDelayRetry> c{
-      cp::FixedPort{40000}, cp::FixedDelayRetry{{.delay = 1s, .max_attempts = 3, .timer = &timer}}, {}, sys};
+      cp::FixedPort{40000}, cp::FixedDelayRetry{{.delay = 1s, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_port_busy);
@@ -121,10 +122,11 @@ TEST_CASE("connector: a rotation moves to the next port at once when bind says b
   cp::ManualTimer timer;
   sys.script(cp::Call::bind, {cp::make_system_error(EADDRINUSE), cp::make_system_error(EADDRINUSE), {}});
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .timer = &timer, .use_census = false}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .use_census = false}},
       cp::NoRetry{},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE(s);
   std::vector<std::uint16_t> bound;
@@ -148,11 +150,11 @@ TEST_CASE("connector: a rotation also moves on when connect says the address pai
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     sys.script(cp::Call::connect, {code});
-    FakeConnector<cp::FixedPortRotation> c{
-        cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
-        cp::NoRetry{},
-        {},
-        sys};
+    FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
+                                           cp::NoRetry{},
+                                           {},
+                                           sys,
+                                           {.timer = &timer}};
     auto s = c.connect(server);
     REQUIRE(s);
     CHECK(sys.count(cp::Call::bind) == 2);
@@ -165,10 +167,11 @@ TEST_CASE("connector: when every port cools, it waits exactly until the first fr
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
-      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
+      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   for (int i = 0; i < 2; ++i) {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -185,7 +188,7 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 10);
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
+      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -230,7 +233,7 @@ TEST_CASE("connector: a stop during a retry wait ends the connect with cancelled
   std::stop_source stop;
   timer.on_sleep([&](D) { stop.request_stop(); });
   sys.fail(cp::Call::connect, std::errc::connection_refused, 10);
-  FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{{.timer = &timer}}, {}, sys};
+  FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{{}}, {}, sys, {.timer = &timer}};
   auto s = c.connect(server, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
@@ -261,9 +264,10 @@ TEST_CASE("connector: the retry deadline bounds the connect wait", "[connector][
   sys.time_out();
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
       cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms, .timer = &timer}},
+      cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms}},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().code() == cp::LibraryError::deadline_exceeded);
@@ -277,11 +281,11 @@ TEST_CASE("connector: the observer sees each attempt, its action and its delay",
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED)});
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.timer = &timer, .use_census = false}},
-      cp::FixedDelayRetry{{.delay = 70ms, .timer = &timer}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
+      cp::FixedDelayRetry{{.delay = 70ms}},
       {},
       sys,
-      {},
+      {.timer = &timer},
       Recorder{&events}};
   REQUIRE(c.connect(server));
   REQUIRE(events.size() == 3);
@@ -328,10 +332,11 @@ TEST_CASE("connector: the socket returns its rotation port when it closes", "[co
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .timer = &timer, .use_census = false}},
+      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .use_census = false}},
       {},
       {},
-      sys};
+      sys,
+      {.timer = &timer}};
   {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -378,12 +383,11 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
       sys.fail(c.call, cp::make_system_error(e), 1);  // once; the retry (if any) succeeds
       std::vector<cp::AttemptEvent> events;
       cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> conn{
-          cp::FixedPortRotation{cp::PortRange{40000, 40003},
-                                {.reuse_address = true, .timer = &timer, .use_census = false}},
-          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}},
+          cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .use_census = false}},
+          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
           {},
           sys,
-          {},
+          {.timer = &timer},
           Recorder{&events}};
       {
         auto s = conn.connect(server);

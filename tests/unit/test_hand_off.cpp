@@ -15,11 +15,11 @@ const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
 using Client = cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>;
 
 Client client(cp::FakeSystem sys, cp::ManualTimer& timer) {
-  return Client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .timer = &timer, .use_census = false}},
-      {},
-      {},
-      sys};
+  return Client{cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
+                {},
+                {},
+                sys,
+                {.timer = &timer}};
 }
 }  // namespace
 

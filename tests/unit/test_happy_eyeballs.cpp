@@ -174,7 +174,8 @@ TEST_CASE("race: a rotation lends each racer its own port and gets both back, th
   cp::FakeSystem sys;
   sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
   auto names = names_with({v6}, {v4});
-  cp::FixedPortRotation rotation{cp::PortRange{40000, 40003}, {.timer = &timer, .use_census = false}};
+  cp::FixedPortRotation rotation{cp::PortRange{40000, 40003}, {.use_census = false}};
+  rotation.use_clock(timer);
   Client<cp::FixedPortRotation> client{rotation, {}, {}, sys, {.timer = &timer}, Recorder{nullptr}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;
@@ -213,11 +214,7 @@ TEST_CASE("race: the retry policy applies to the race as a whole, and the name i
   sys.route(v6, refused_after_30ms, timer).route(v4, refused_after_30ms, timer);
   auto names = names_with({v6}, {v4});
   Client<cp::NoBind, cp::FixedDelayRetry> client{
-      cp::NoBind{},
-      cp::FixedDelayRetry{{.delay = 100ms, .max_attempts = 2, .timer = &timer}},
-      {},
-      sys,
-      {.timer = &timer},
+      cp::NoBind{},     cp::FixedDelayRetry{{.delay = 100ms, .max_attempts = 2}}, {}, sys, {.timer = &timer},
       Recorder{nullptr}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;

@@ -30,8 +30,8 @@ struct ThrowingObserver {
 template <class Retry = cp::NoRetry>
 using Client = cp::Connector<cp::FixedPortRotation, Retry, cp::DefaultErrorPolicy, cp::FakeSystem, ThrowingObserver>;
 
-cp::FixedPortRotation four_ports(cp::ManualTimer& timer) {
-  return cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.timer = &timer, .use_census = false}};
+cp::FixedPortRotation four_ports() {
+  return cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.use_census = false}};
 }
 }  // namespace
 
@@ -39,7 +39,7 @@ TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port 
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   int seen = 0;
-  Client<> client{four_ports(timer), {}, {}, sys, {.timer = &timer}, ThrowingObserver{true, &seen}};
+  Client<> client{four_ports(), {}, {}, sys, {.timer = &timer}, ThrowingObserver{true, &seen}};
   CHECK_THROWS_WITH(client.connect(server), "observer failed");
   CHECK(seen == 1);
   const auto snap = client.bind_policy().snapshot();
@@ -53,8 +53,8 @@ TEST_CASE("hooks: an observer that throws on a failure ends the connect at once,
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 5);
   int seen = 0;
-  Client<cp::FixedDelayRetry> client{four_ports(timer),
-                                     cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5, .timer = &timer}},
+  Client<cp::FixedDelayRetry> client{four_ports(),
+                                     cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
                                      {},
                                      sys,
                                      {.timer = &timer},
@@ -92,7 +92,7 @@ TEST_CASE("hooks: a stop mid-connect closes the attempt with a reset, and its po
   sys.time_out();                                                 // the first wait slice ends unanswered
   std::stop_source stop;
   cp::Connector<StopWhilePlanning, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      StopWhilePlanning{four_ports(timer), &stop}, {}, {}, sys, {.timer = &timer}};
+      StopWhilePlanning{four_ports(), &stop}, {}, {}, sys, {.timer = &timer}};
   auto s = client.connect(server, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);

@@ -94,9 +94,12 @@ TEST_CASE("budgeted: a refused retry ends the connect with its own reason, and t
   sys.fail(cp::Call::connect, std::errc::connection_refused, 6);  // then the server is up
   cp::RetryBudget budget;
   std::vector<cp::AttemptEvent> events;
-  Client c{{}, Budgeted{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 20, .timer = &timer}}, budget},
-           {}, sys,
-           {}, Recorder{&events}};
+  Client c{{},
+           Budgeted{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 20}}, budget},
+           {},
+           sys,
+           {.timer = &timer},
+           Recorder{&events}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().attempts() == 5);                              // tokens 9 8 7 6 allow retries, 5 does not
@@ -122,8 +125,8 @@ TEST_CASE("budgeted: the wrapped policy's own reason wins, and its last failure 
           "[retry][budget]") {
   cp::ManualTimer timer;
   cp::RetryBudget budget;
-  Budgeted policy{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2, .timer = &timer}}, budget};
-  auto s = policy.schedule();
+  Budgeted policy{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, budget};
+  auto s = policy.schedule(timer);
   CHECK(s.next_delay(refused) == cp::Timer::duration(10ms));
   CHECK(s.next_delay(refused).error() == cp::GiveUp::max_attempts);
   CHECK(budget.tokens() == 8.0);
@@ -132,8 +135,8 @@ TEST_CASE("budgeted: the wrapped policy's own reason wins, and its last failure 
 TEST_CASE("budgeted: failures that never reached the server cost nothing", "[retry][budget]") {
   cp::ManualTimer timer;
   cp::RetryBudget budget({.max_tokens = 2});
-  Budgeted policy{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 0, .deadline = 1h, .timer = &timer}}, budget};
-  auto s = policy.schedule();
+  Budgeted policy{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 0, .deadline = 1h}}, budget};
+  auto s = policy.schedule(timer);
   const cp::NetError busy(cp::Step::bind, cp::make_system_error(EADDRINUSE));
   const cp::NetError cooling(cp::Step::bind, cp::LibraryError::all_ports_cooling);
   const cp::NetError no_fd(cp::Step::socket, cp::make_system_error(EMFILE));

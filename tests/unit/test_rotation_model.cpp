@@ -66,7 +66,8 @@ Tally run_model(std::uint64_t seed, int steps, bool time_left_known) {
   census.report_time_left(time_left_known);
   Kernel kernel{timer, census, {}, {}};
   cp::FixedPortRotation rotation{cp::PortRange{first_port, first_port + port_count - 1},
-                                 {.seed = seed, .timer = &timer, .census = &census}};
+                                 {.seed = seed, .census = &census}};
+  rotation.use_clock(timer);
   std::vector<Lent> lent;
   std::set<std::uint16_t> lent_ports;
   Tally tally;

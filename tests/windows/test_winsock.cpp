@@ -221,7 +221,7 @@ TEST_CASE("winsock (fake): 10048 at connect rotates to another port and rests th
   cp::ManualTimer timer;
   sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});
   cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.timer = &timer, .use_census = false}}, {}, {}, sys};
+      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
   auto s = client.connect(cp::Endpoint::loopback_v4(7000));
   REQUIRE(s);
   CHECK(sys.count(cp::Call::connect) == 2);
