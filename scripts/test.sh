@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # README command B: set up, build and run every test of one preset (default: dev).
-#   bash scripts/test.sh [dev|consumer|release|tsan|windows-cross]
+#   bash scripts/test.sh [dev|consumer|release|ceilings|tsan|windows-cross]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 preset=${1:-dev}
