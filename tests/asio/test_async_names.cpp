@@ -69,16 +69,7 @@ TEST_CASE("asio: a name that does not exist fails at the resolve step, before an
   CHECK_THAT(got->error().message(), Catch::Matchers::Contains("no-such-host.invalid:7000"));
 }
 
-namespace {
-// "dual.test" is ::1 and 127.0.0.1, by this process's own /etc/hosts, and other names are asked
-// of 127.0.0.1:53 (a FakeNameServer), by its own /etc/resolv.conf (made once: unshare refuses a
-// process that has started threads).
-bool dual_test_hosts() {
-  static const bool made = test_support::with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n",
-                                                             "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
-  return made;
-}
-}  // namespace
+using test_support::dual_test_hosts;
 
 // Happy Eyeballs through Asio: "dual.test" is ::1 (black-holed: its accept queue is full) and
 // 127.0.0.1 (a listener), both at one port, by this process's own /etc/hosts.

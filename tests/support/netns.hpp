@@ -89,5 +89,14 @@ inline bool with_own_hosts_file(const std::string& lines, const std::string& res
   if (!bind_over(lines, "/etc/hosts")) return false;
   return resolv_conf.empty() || (::access("/etc/resolv.conf", F_OK) == 0 && bind_over(resolv_conf, "/etc/resolv.conf"));
 }
+// "dual.test" is ::1 and 127.0.0.1, by this process's own /etc/hosts, and other names are asked
+// of 127.0.0.1:53 (a FakeNameServer), by its own /etc/resolv.conf. Made once for the process, by
+// whichever test asks first, before any thread starts (unshare refuses a process with threads).
+inline bool dual_test_hosts() {
+  static const bool made = with_own_hosts_file("::1 dual.test\n127.0.0.1 dual.test\n",
+                                               "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+  return made;
+}
+
 }  // namespace test_support
 #endif
