@@ -62,8 +62,8 @@ target_sources(connpolicy_asio
       modules/asio/tcp_socket.cppm
       modules/asio/connect_state.cppm
       modules/asio/helper_thread.cppm
-      modules/asio/lookup.cppm
-      modules/asio/race.cppm
+      modules/asio/name_lookups.cppm
+      modules/asio/racers.cppm
       modules/asio/async_connect.cppm
       modules/asio/api.cppm
       modules/asio/asio.cppm)

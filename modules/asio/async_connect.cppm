@@ -38,8 +38,8 @@ import connpolicy.decision;
 import :tcp_socket;
 import :connect_state;
 import :helper_thread;
-import :lookup;
-import :race;
+import :name_lookups;
+import :racers;
 
 namespace connpolicy::asio::detail {
 
@@ -243,13 +243,13 @@ class ConnectOp {
     return std::nullopt;
   }
 
-  // Both families at once (lookup.cppm), each within core.resolve_timeout().
+  // Both families at once (name_lookups.cppm), each within core.resolve_timeout().
   Next start_lookup() {
     std::lock_guard lock(state_->mutex);
     start_lookups(state_, clock().now(), state_->core->resolve_timeout());
     return Next::lookup_wait;
   }
-  // Next::lookup_wait and, while racing, an answer that came in meanwhile (lookup.cppm).
+  // Next::lookup_wait and, while racing, an answer that came in meanwhile (name_lookups.cppm).
   template <class Self>
   std::optional<Next> lookup_step(Self& self) {
     return lookup_report(*state_, *state_->core, clock().now(), cancelled(self), [&](Timer::duration d) {
@@ -294,7 +294,7 @@ class ConnectOp {
     return Next::done;
   }
 
-  // Next::race (race.cppm): a racer's end or the core's next step, else a wait (empty).
+  // Next::race (racers.cppm): a racer's end or the core's next step, else a wait (empty).
   template <class Self>
   std::optional<Next> race_step(Self& self) {
     return race_report(*state_, *state_->core, clock().now(), cancelled(self), [&](Timer::duration d) {

@@ -39,8 +39,8 @@ import connpolicy.bind;
 import connpolicy.retry;
 import connpolicy.errors;
 export import connpolicy.decision;
-import :race;
-import :names;
+import :poll_race;
+import :name_lookups;
 
 export namespace connpolicy {
 
@@ -101,7 +101,7 @@ class Connector {
 
  private:
   using core_type = ConnectCore<Bind, Retry, Error, Observer>;
-  // The loop of the core; `names` looks up a name's addresses (connector/names.cppm).
+  // The loop of the core; `names` looks up a name's addresses (connector/name_lookups.cppm).
   template <class Names>
   result_type drive(core_type& core, std::stop_token stop, Names& names);
   using racers_type = std::vector<detail::RacingSocket<socket_type>>;

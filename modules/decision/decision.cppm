@@ -33,8 +33,7 @@
 export module connpolicy.decision;
 export import :options;
 export import :events;
-export import :race;
-export import :lookup;
+export import :race_book;
+export import :lookup_book;
 export import :next;
 export import :connect_core;
-export import :names;

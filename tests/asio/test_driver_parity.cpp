@@ -102,7 +102,8 @@ Outcome run(Driver driver, Client<Bind, Retry>& client, const Target& target, st
   } else {
     asio::io_context io;
     std::optional<cp::expected<cp::asio::TcpSocket, cp::NetError>> got;
-    cp::asio::async_connect(io.get_executor(), client, target, stop.get_token(), [&](auto r) { got.emplace(std::move(r)); });
+    cp::asio::async_connect(io.get_executor(), client, target, stop.get_token(),
+                            [&](auto r) { got.emplace(std::move(r)); });
     asio::steady_timer stopper(io);
     if (stop_after) {
       stopper.expires_after(*stop_after);
@@ -217,7 +218,11 @@ const std::vector<Scenario>& scenarios() {
            Client<cp::FixedPortRotation, cp::NoRetry> client{
                cp::FixedPortRotation{cp::PortRange::make(port, port).value(),
                                      {.cooldown = 10s, .seed = 1, .use_census = false}},
-               {}, {}, {}, {}, {&events}};
+               {},
+               {},
+               {},
+               {},
+               {&events}};
            // The port's socket closed normally (told, without a real socket: no TIME_WAIT for the
            // other driver's turn): it cools for 10 s.
            client.bind_policy().plan(server.endpoint()).value().lease->on_close(cp::CloseKind::normal);
@@ -236,7 +241,11 @@ const std::vector<Scenario>& scenarios() {
            std::stop_source stop;
            Client<cp::FixedPortRotation, cp::NoRetry> client{
                cp::FixedPortRotation{cp::PortRange::make(first, first + 1).value(), {.seed = 1, .use_census = false}},
-               {}, {}, {}, {.connect_timeout = 5s}, {&events}};
+               {},
+               {},
+               {},
+               {.connect_timeout = 5s},
+               {&events}};
            Outcome out = run(d, client, hole.endpoint, stop, 50ms);
            const auto snap = client.bind_policy().snapshot();
            CHECK(snap.in_use == 0);
@@ -273,12 +282,9 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::FixedDelayRetry> client{{},
-                                                          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}},
-                                                          {},
-                                                          {},
-                                                          {},
-                                                          {.events = &events, .throw_at = 1}};
+           Client<cp::NoBind, cp::FixedDelayRetry> client{{}, cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}},
+                                                          {}, {},
+                                                          {}, {.events = &events, .throw_at = 1}};
            return run(d, client, to, stop);
          });
        }},
@@ -288,12 +294,9 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::FixedDelayRetry> client{{},
-                                                          cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}},
-                                                          {},
-                                                          {},
-                                                          {},
-                                                          {.events = &events, .stop_at = 1, .stop = &stop}};
+           Client<cp::NoBind, cp::FixedDelayRetry> client{{}, cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}},
+                                                          {}, {},
+                                                          {}, {.events = &events, .stop_at = 1, .stop = &stop}};
            return run(d, client, to, stop);
          });
        }},

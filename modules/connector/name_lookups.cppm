@@ -7,7 +7,7 @@ module;
 #include <optional>
 #include <stop_token>
 #include <utility>
-export module connpolicy.connector:names;
+export module connpolicy.connector:name_lookups;
 import connpolicy.core;
 import connpolicy.decision;
 

@@ -10,7 +10,7 @@ module;
 #include <system_error>
 #include <utility>
 #include <vector>
-export module connpolicy.connector:race;
+export module connpolicy.connector:poll_race;
 import connpolicy.core;
 import connpolicy.decision;
 

@@ -1,6 +1,6 @@
 // What a Happy Eyeballs race (RFC 8305) has to remember: the attempts in flight, when the last
 // one started, which address comes next, and why each address failed this round. ConnectCore
-// makes every decision; this only keeps the books, so the core stays readable.
+// makes every decision; this keeps the books it decides from.
 module;
 #include <chrono>
 #include <cstddef>
@@ -9,7 +9,7 @@ module;
 #include <string>
 #include <utility>
 #include <vector>
-export module connpolicy.decision:race;
+export module connpolicy.decision:race_book;
 import connpolicy.core;
 import connpolicy.bind;
 

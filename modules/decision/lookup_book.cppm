@@ -10,9 +10,9 @@ module;
 #include <string_view>
 #include <utility>
 #include <vector>
-export module connpolicy.decision:lookup;
+export module connpolicy.decision:lookup_book;
 import connpolicy.core;
-import :race;
+import :race_book;
 
 export namespace connpolicy::detail {
 

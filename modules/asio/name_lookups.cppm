@@ -11,7 +11,7 @@ module;
 #include <optional>
 #include <stop_token>
 #include <utility>
-export module connpolicy.asio:lookup;
+export module connpolicy.asio:name_lookups;
 import connpolicy.core;
 import connpolicy.decision;
 import :connect_state;

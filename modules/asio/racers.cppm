@@ -11,7 +11,7 @@ module;
 #include <optional>
 #include <system_error>
 #include <utility>
-export module connpolicy.asio:race;
+export module connpolicy.asio:racers;
 import connpolicy.core;
 import connpolicy.decision;
 import :tcp_socket;
