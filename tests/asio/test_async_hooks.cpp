@@ -4,6 +4,7 @@
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -109,6 +110,53 @@ TEST_CASE("asio: close_reset() after socket().close() gives the port back", "[as
     CHECK(snap.in_use == 0);
     CHECK(snap.cooling == 1);
     REQUIRE(server.wait_closed(1));
+  }
+  CHECK(open_fd_count() == fds);
+}
+
+namespace {
+// An observer whose body a test sets after the connector exists (it may use the connector).
+struct HookObserver {
+  std::function<void(const cp::AttemptEvent&)>* body;
+  void operator()(const cp::AttemptEvent& e) const { (*body)(e); }
+};
+}  // namespace
+
+// User code in a hook starts another connect on the same connector, from inside the call: the
+// Asio driver holds no lock there, so the new operation starts, both complete, and every port and
+// descriptor comes back.
+TEST_CASE("asio: an observer that starts another connect on the same connector", "[asio][hooks]") {
+  const auto fds = open_fd_count();
+  {
+    cp::LoopbackServer server;
+    cp::NativeSystem sys;
+    cp::Socket probe(sys.open_socket(cp::Family::ipv4, false).value());
+    REQUIRE_FALSE(sys.bind(probe.native_handle(), cp::Endpoint::loopback_v4(0)));
+    const cp::Endpoint refusing = probe.local_endpoint().value();
+    probe.close();
+    std::function<void(const cp::AttemptEvent&)> body = [](const cp::AttemptEvent&) {};
+    cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, HookObserver>
+        client{rotation_block(4), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, {}, {}, {}, {&body}};
+    asio::io_context io;
+    std::optional<Result> outer, inner;
+    int events = 0;
+    body = [&](const cp::AttemptEvent& e) {
+      if (++events == 1)
+        cp::asio::async_connect(io.get_executor(), client, server.endpoint(),
+                                [&](Result r) { inner.emplace(std::move(r)); });
+      (void)e;
+    };
+    cp::asio::async_connect(io.get_executor(), client, refusing, [&](Result r) { outer.emplace(std::move(r)); });
+    io.run_for(20s);
+    REQUIRE(outer);
+    REQUIRE(inner);
+    CHECK_FALSE(*outer);
+    CHECK(outer->error().condition() == cp::Errc::connection_refused);
+    REQUIRE(*inner);
+    CHECK(client.bind_policy().snapshot().in_use == 1);  // the inner socket's
+    CHECK_FALSE((*inner)->close_reset());
+    CHECK(client.bind_policy().snapshot().in_use == 0);
+    CHECK(events == 3);  // two refused rounds, and the inner connect
   }
   CHECK(open_fd_count() == fds);
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <stop_token>
 #include <optional>
@@ -101,4 +102,39 @@ TEST_CASE("hooks: a stop mid-connect closes the attempt with a reset, and its po
   const auto snap = client.bind_policy().inner.snapshot();
   CHECK(snap.in_use == 0);
   CHECK(snap.cooling == 0);  // reset: no TIME_WAIT to rest through
+}
+
+namespace {
+struct HookObserver {
+  std::function<void(const cp::AttemptEvent&)>* body;
+  void operator()(const cp::AttemptEvent& e) const { (*body)(e); }
+};
+}  // namespace
+
+// User code in a hook starts another connect on the same connector, from inside the call: the
+// blocking driver holds no lock there (nor does the rotation), so the nested connect runs to its
+// end, then the outer one goes on; every port and handle comes back.
+TEST_CASE("hooks: an observer that connects again on the same connector, from inside the call", "[hooks]") {
+  cp::FakeSystem sys;
+  cp::ManualTimer timer;
+  sys.fail(cp::Call::connect, std::errc::connection_refused, 1);  // the outer's first attempt
+  std::function<void(const cp::AttemptEvent&)> body = [](const cp::AttemptEvent&) {};
+  cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, HookObserver>
+      client{four_ports(), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, {}, sys, {.timer = &timer},
+             {&body}};
+  std::optional<cp::expected<cp::BasicSocket<cp::FakeSystem>, cp::NetError>> inner;
+  int events = 0;
+  body = [&](const cp::AttemptEvent&) {
+    if (++events == 1) inner.emplace(client.connect(server));
+  };
+  auto outer = client.connect(server);
+  REQUIRE(inner);
+  REQUIRE(*inner);
+  REQUIRE(outer);
+  CHECK(events == 3);  // the outer's refusal, the inner's success, the outer's success
+  CHECK(client.bind_policy().snapshot().in_use == 2);
+  inner->value().close();
+  outer->close();
+  CHECK(client.bind_policy().snapshot().in_use == 0);
+  CHECK(sys.open_handles() == 0);
 }
