@@ -14,6 +14,7 @@ import connpolicy.testing;
 #include "black_hole.hpp"
 #include "fd_count.hpp"
 #include "loopback.hpp"
+#include "events.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -114,13 +115,7 @@ TEST_CASE("asio: close_reset() after socket().close() gives the port back", "[as
   CHECK(open_fd_count() == fds);
 }
 
-namespace {
-// An observer whose body a test sets after the connector exists (it may use the connector).
-struct HookObserver {
-  std::function<void(const cp::AttemptEvent&)>* body;
-  void operator()(const cp::AttemptEvent& e) const { (*body)(e); }
-};
-}  // namespace
+using test_support::HookObserver;
 
 // User code in a hook starts another connect on the same connector, from inside the call: the
 // Asio driver holds no lock there, so the new operation starts, both complete, and every port and
@@ -129,11 +124,7 @@ TEST_CASE("asio: an observer that starts another connect on the same connector",
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
-    cp::NativeSystem sys;
-    cp::Socket probe(sys.open_socket(cp::Family::ipv4, false).value());
-    REQUIRE_FALSE(sys.bind(probe.native_handle(), cp::Endpoint::loopback_v4(0)));
-    const cp::Endpoint refusing = probe.local_endpoint().value();
-    probe.close();
+    const cp::Endpoint refusing = test_support::refusing_endpoint();
     std::function<void(const cp::AttemptEvent&)> body = [](const cp::AttemptEvent&) {};
     cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, HookObserver>
         client{rotation_block(4), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, {}, {}, {}, {&body}};

@@ -19,6 +19,7 @@ import connpolicy.asio;
 #include "black_hole.hpp"
 #include "fake_name_server.hpp"
 #include "events.hpp"
+#include "late_aaaa.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -142,19 +143,7 @@ TEST_CASE("asio: a race given up while an attempt is in flight closes that attem
 }
 
 namespace {
-// A listener on [::1]:0 that never accepts: connects to it complete in the kernel.
-struct Ipv6Listener {
-  cp::Socket socket;
-  std::uint16_t port = 0;
-};
-Ipv6Listener listen_on_ipv6_loopback() {
-  cp::NativeSystem sys;
-  Ipv6Listener l{cp::Socket(sys.open_socket(cp::Family::ipv6, false).value()), 0};
-  if (sys.bind(l.socket.native_handle(), cp::Endpoint::loopback_v6(0))) return l;
-  if (::listen(static_cast<int>(l.socket.native_handle()), 16) != 0) return l;
-  l.port = l.socket.local_endpoint().value().port();
-  return l;
-}
+using test_support::listen_on_ipv6_loopback;
 
 // "late.test" from the FakeNameServer: A (127.0.0.1, black-holed) at once, AAAA (::1, listening)
 // `aaaa_after` late. How long each driver takes to connect, and over which family.
@@ -164,14 +153,9 @@ struct Took {
 };
 Took connect_with_aaaa_late(std::chrono::milliseconds aaaa_after) {
   Took took{};
-  auto v6 = listen_on_ipv6_loopback();
-  REQUIRE(v6.port != 0);
-  auto hole = test_support::black_hole(cp::Family::ipv4, v6.port);
-  REQUIRE_FALSE(hole.fillers.empty());
-  test_support::FakeNameServer dns("late.test", {{{127, 0, 0, 1}}, 0ms},
-                                   {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, aaaa_after});
-  REQUIRE(dns.ok());
-  const auto name = *cp::HostPort::from("late.test", v6.port);
+  const test_support::LateAaaa late(aaaa_after);
+  REQUIRE(late.ok());
+  const auto name = late.name();
   cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
   using clock = std::chrono::steady_clock;
   auto start = clock::now();

@@ -27,6 +27,7 @@ import connpolicy.asio;
 #include "black_hole.hpp"
 #include "fake_name_server.hpp"
 #include "loopback.hpp"
+#include "late_aaaa.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -125,27 +126,7 @@ Outcome run(Driver driver, Client<Bind, Retry>& client, const Target& target, st
   return out;
 }
 
-// A loopback port nothing listens on: a connect there is refused.
-cp::Endpoint refusing_endpoint() {
-  cp::NativeSystem sys;
-  cp::Socket probe(sys.open_socket(cp::Family::ipv4, false).value());
-  REQUIRE_FALSE(sys.bind(probe.native_handle(), cp::Endpoint::loopback_v4(0)));
-  return probe.local_endpoint().value();  // closed on return: refused from then on
-}
-
-// A listener on [::1]:0 that never accepts: connects to it complete in the kernel.
-struct Ipv6Listener {
-  cp::Socket socket;
-  std::uint16_t port = 0;
-};
-Ipv6Listener listen_on_ipv6_loopback() {
-  cp::NativeSystem sys;
-  Ipv6Listener l{cp::Socket(sys.open_socket(cp::Family::ipv6, false).value()), 0};
-  if (sys.bind(l.socket.native_handle(), cp::Endpoint::loopback_v6(0))) return l;
-  if (::listen(static_cast<int>(l.socket.native_handle()), 16) != 0) return l;
-  l.port = l.socket.local_endpoint().value().port();
-  return l;
-}
+using test_support::refusing_endpoint;
 
 // Each driver's outcome for one environment: `attempt(driver)` makes a fresh connector (and
 // stop_source) and connects with it.
@@ -158,14 +139,9 @@ Both both(Attempt attempt) {
 
 // "late.test": A (127.0.0.1, black-holed) at once, AAAA (::1, a listener) `aaaa_after` late.
 Both race_with_aaaa_late(std::chrono::milliseconds aaaa_after) {
-  auto v6 = listen_on_ipv6_loopback();
-  REQUIRE(v6.port != 0);
-  auto hole = test_support::black_hole(cp::Family::ipv4, v6.port);
-  REQUIRE_FALSE(hole.fillers.empty());
-  test_support::FakeNameServer dns("late.test", {{{127, 0, 0, 1}}, 0ms},
-                                   {{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}, aaaa_after});
-  REQUIRE(dns.ok());
-  const auto name = *cp::HostPort::from("late.test", v6.port);
+  const test_support::LateAaaa late(aaaa_after);
+  REQUIRE(late.ok());
+  const auto name = late.name();
   return both([&](Driver d) {
     std::vector<cp::AttemptEvent> events;
     std::stop_source stop;

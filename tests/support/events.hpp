@@ -2,6 +2,7 @@
 // what two drivers (or a driver and the core driven by hand) did.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 import connpolicy;
@@ -11,6 +12,13 @@ namespace test_support {
 struct Recorder {
   std::vector<connpolicy::AttemptEvent>* events;
   void operator()(const connpolicy::AttemptEvent& e) const { events->push_back(e); }
+};
+
+// An observer whose body a test sets after the connector exists (so the body may use the
+// connector: connect again from inside the call, say).
+struct HookObserver {
+  std::function<void(const connpolicy::AttemptEvent&)>* body;
+  void operator()(const connpolicy::AttemptEvent& e) const { (*body)(e); }
 };
 
 // An observer that only counts attempts: `Count` is int, or std::atomic<int> when threads share it.

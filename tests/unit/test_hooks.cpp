@@ -11,6 +11,7 @@
 #include <system_error>
 import connpolicy;
 import connpolicy.testing;
+#include "events.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
@@ -104,12 +105,7 @@ TEST_CASE("hooks: a stop mid-connect closes the attempt with a reset, and its po
   CHECK(snap.cooling == 0);  // reset: no TIME_WAIT to rest through
 }
 
-namespace {
-struct HookObserver {
-  std::function<void(const cp::AttemptEvent&)>* body;
-  void operator()(const cp::AttemptEvent& e) const { (*body)(e); }
-};
-}  // namespace
+using test_support::HookObserver;
 
 // User code in a hook starts another connect on the same connector, from inside the call: the
 // blocking driver holds no lock there (nor does the rotation), so the nested connect runs to its
