@@ -368,7 +368,7 @@ class ConnectCore {
   // The observer's times (none kept for NoObserver: the hot path reads no clock for it).
   static constexpr bool observed = !std::is_same_v<Observer, NoObserver>;
   Timer::time_point started_{};      // when the attempt in hand was planned
-  std::exception_ptr hook_failure_;  // what the observer threw, for the caller
+  std::exception_ptr hook_failure_;  // what a user hook (the observer, a census) threw, for the caller
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@
 //     case Next::lookup_wait:  // the other answer, until core.lookup_wake_at()
 //       next = answer ? core.lookup_answered(family, answer, now) : core.lookup_woke(now); break;
 //     case Next::attempt: next = core.prepare(stop_requested()); break;
+//     case Next::census:   // the bind policy's census question, answered where a thread may block
+//       next = core.census_answered() (or core.census_failed(thrown)); break;
 //     case Next::connect:  // socket, core.plan()'s options, bind core.plan().local, connect to
 //                          // core.remote(), wait at most core.attempt_timeout(); then one of
 //       next = ok ? core.connected(lease_goes_to_socket) : core.failed(step, ec) / core.timed_out();
