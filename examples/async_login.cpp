@@ -1,8 +1,11 @@
 // The seed's login client, as a coroutine: it logs in five times in a row from a fixed range of
 // local ports, closing first each time (so each port it used sits in TIME_WAIT, the seed's
-// 10048). FixedPortRotation with reuse_address moves through the range and binds through
-// TIME_WAIT; ExponentialRetry waits on an Asio timer if every port is resting. After connecting,
-// everything is plain Asio: async_write, async_read_until, close.
+// 10048). FixedPortRotation never offers a port in TIME_WAIT: it moves through the range, and
+// ExponentialRetry would wait on an Asio timer, exactly until the first port frees, if every port
+// were resting. After connecting, everything is plain Asio: async_write, async_read_until, close.
+// (Binding through TIME_WAIT with reuse_address is not shown here: Linux then refuses a connect
+// to the same server within a second of the TIME_WAIT's last segment, EADDRNOTAVAIL, and the
+// rotation rests such a port for the whole TIME_WAIT.)
 //
 //   build/dev/examples/async_login
 #include <asio.hpp>
@@ -63,13 +66,13 @@ int main() {
   co_spawn(io, serve(acceptor), asio::detached);
   const auto server = cp::Endpoint::loopback_v4(acceptor.local_endpoint().port());
 
-  // Three local ports the seed's client could have fixed, free a moment ago.
-  auto ports = cp::find_free_port_range(3, cp::PortRange::make(20000, 29999).value());
+  // Five local ports the seed's client could have fixed, free a moment ago: one per login.
+  auto ports = cp::find_free_port_range(5, cp::PortRange::make(20000, 29999).value());
   if (!ports) {
     std::cerr << ports.error().message() << "\n";
     return 1;
   }
-  LoginClient client{cp::FixedPortRotation{*ports, {.reuse_address = true}},
+  LoginClient client{cp::FixedPortRotation{*ports},
                      cp::ExponentialRetry{{.initial = 50ms, .max_delay = 1s, .max_attempts = 6}}};
   std::cout << "client ports " << ports->first() << "-" << ports->last() << ", server " << server.to_string() << "\n";
 
