@@ -101,13 +101,18 @@ class Connector {
 
  private:
   using core_type = ConnectCore<Bind, Retry, Error, Observer>;
-  // The loop of the core; `names` looks up a name's addresses (connector/name_lookups.cppm).
+  using attempts_type = detail::AttemptSockets<socket_type>;
+  // The loop over the core's commands; `names` looks up a name's addresses
+  // (connector/name_lookups.cppm).
   template <class Names>
   result_type drive(core_type& core, std::stop_token stop, Names& names);
-  using racers_type = std::vector<detail::RacingSocket<socket_type>>;
-  // One attempt, as core.plan() says: Next::done with `socket` set when it connected; in a race,
-  // a connect in progress joins `racers`.
-  Next attempt(core_type& core, std::stop_token stop, socket_type& socket, racers_type& racers, Timer& clock);
+  // Command::Kind::open: socket, the plan's options, bind, connect; the outcome told to the core
+  // when it is known already.
+  void open(core_type& core, const Command& command, attempts_type& attempts);
+  // Command::Kind::wait: until an attempt's outcome (connector/poll_race.cppm), an answer, the
+  // stop, or the command's limit.
+  template <class Names>
+  void wait(core_type& core, const Command& command, attempts_type& attempts, std::stop_token stop, Names& names);
   void hand_clock() {
     if constexpr (requires(Timer& clock) { bind_.use_clock(clock); }) bind_.use_clock(timer_or_system(options_.timer));
   }
@@ -118,10 +123,6 @@ class Connector {
     if (auto e = policy_problem(retry_)) return e;
     return policy_problem(error_);
   }
-  // ready: writable (connected or failed: read SO_ERROR). failed: `ec` says why.
-  enum class Waited : std::uint8_t { ready, timed_out, cancelled, failed };
-  Waited wait_connected(native_handle_type h, std::chrono::milliseconds limit, std::stop_token stop,
-                        std::error_code& ec);
 
   [[no_unique_address]] Bind bind_{};
   [[no_unique_address]] Retry retry_{};
@@ -161,40 +162,42 @@ template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi Syste
 template <class Names>
 auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std::stop_token stop, Names& names)
     -> result_type {
-  socket_type socket;
-  racers_type racers;
-  Timer& clock = timer_or_system(options_.timer);
+  attempts_type attempts;  // closes what is left with a reset if anything below throws
   if constexpr (RacingSystemApi<System>) core.enable_race();
-  for (Next next = core.start();;) {  // ends: the core bounds rebinds, endpoints, racers and rounds
-    switch (next) {
-      case Next::resolve: next = names.resolve(core); break;
-      case Next::lookup_wait: next = names.wait(core); break;
-      case Next::attempt: next = core.prepare(stop.stop_requested()); break;
-      case Next::census:  // a blocking driver may block: asked here, on the caller's thread
+  bool stop_told = false;
+  for (;;) {  // ends: the core bounds rebinds, endpoints, racers and rounds
+    if (!stop_told && stop.stop_requested()) [[unlikely]] {
+      stop_told = true;
+      core.handle(Stopped{});
+    }
+    const Command command = core.poll();
+    switch (command.kind) {
+      case Command::Kind::look_up:
+        if (auto answer = names.look_up(core.name(), command.lookup_limit); answer && !stop.stop_requested())
+          core.handle(std::move(*answer));
+        break;
+      case Command::Kind::ask_census:  // a blocking driver may block: asked here, on the caller's thread
         try {
-          core.census_question().answer();
-          next = core.census_answered();
+          core.census_question()->answer();
+          core.handle(CensusAnswered{});
         } catch (...) {
-          next = core.census_failed(std::current_exception());
+          core.handle(CensusAnswered{std::current_exception()});
         }
         break;
-      case Next::connect: next = attempt(core, stop, socket, racers, clock); break;
-      case Next::wait: next = core.waited(clock.sleep_for(core.delay(), stop)); break;
-      case Next::race:
-        if constexpr (RacingSystemApi<System>) {
-          if (auto late = names.poll(core))
-            next = *late;  // a family's answer came in meanwhile
-          else
-            next = detail::race_step(core, system_, clock, stop, racers, socket, options_.blocking_result);
-        } else
-          next = core.stopped();  // never: the core races only when enabled
-        break;
-      case Next::done: {
-        detail::close_racers(racers);
+      case Command::Kind::open: open(core, command, attempts); break;
+      case Command::Kind::wait: wait(core, command, attempts, stop, names); break;
+      case Command::Kind::close: attempts.close_reset(command.id); break;
+      case Command::Kind::done: {
         // A hook's exception goes out last: the socket, if any, holds its lease and closes on the
-        // way out; take_error() gives back (and tells the observer of) the racers' ports first.
+        // way out.
         std::optional<NetError> error;
-        if (!core.succeeded()) error.emplace(core.take_error());
+        socket_type socket;
+        if (command.won) {
+          socket = attempts.take(command.id);
+          socket.attach_lease(core.take_lease());
+        } else {
+          error.emplace(core.take_error());
+        }
         core.rethrow_hook_failure();
         if (error) return unexpected(std::move(*error));
         return socket;
@@ -204,75 +207,55 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
 }
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
-Next Connector<Bind, Retry, Error, System, Observer>::attempt(core_type& core, std::stop_token stop,
-                                                              socket_type& socket, racers_type& racers, Timer& clock) {
-  const BindPlan& plan = core.plan();
-  const Endpoint& remote = core.remote();
+void Connector<Bind, Retry, Error, System, Observer>::open(core_type& core, const Command& command,
+                                                           attempts_type& attempts) {
+  const BindPlan& plan = *command.plan;
+  const Endpoint& remote = *command.remote;
+  const AttemptId id = command.id;
+  auto handle = system_.open_socket(remote.family(), /*nonblocking=*/true);
+  if (!handle) return core.handle(Failed{id, Step::socket, handle.error()});
+  socket_type socket(*handle, system_);
   // Closes first, so a port that goes back to its rotation is really free.
   const auto fail = [&](Step step, std::error_code ec, std::string detail = {}) {
     socket.close();
-    return core.failed(step, ec, std::move(detail));
+    core.handle(Failed{id, step, ec, std::move(detail)});
   };
-  auto handle = system_.open_socket(remote.family(), /*nonblocking=*/true);
-  if (!handle) return core.failed(Step::socket, handle.error());
-  socket = socket_type(*handle, system_);
   for (const OptionRequest& o : plan.option_list())
     if (auto ec = system_.set_option(*handle, o.option, o.value); ec && o.required)
       return fail(Step::set_option, ec, std::string(to_string(o.option)));
   if (plan.local)
     if (auto ec = system_.bind(*handle, *plan.local)) return fail(Step::bind, ec);
   std::error_code ec = system_.connect(*handle, remote);
-  if (is_in_progress(ec) && core.racing()) {
-    racers.push_back({core.launched(clock.now()), std::move(socket)});
-    return Next::race;
-  }
-  if (is_in_progress(ec)) {
-    switch (wait_connected(*handle, core.attempt_timeout().limit, stop, ec)) {
-      case Waited::ready: ec = system_.pending_error(*handle); break;
-      // The connect may have completed as the wait ended: a reset leaves no TIME_WAIT on a port
-      // the rotation takes back as unused.
-      case Waited::timed_out: socket.close_reset(); return core.timed_out();
-      case Waited::cancelled:
-        socket.close_reset();
-        return core.failed(Step::wait, make_error_code(LibraryError::cancelled));
-      case Waited::failed: return fail(Step::wait, ec);
-    }
-  }
+  if (is_in_progress(ec)) return attempts.add(id, std::move(socket));
   if (ec) return fail(Step::connect, ec);
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
-  detail::close_racers(racers);
-  socket.attach_lease(core.connected());
-  return Next::done;
+  attempts.add(id, std::move(socket));
+  core.handle(Connected{id});
 }
 
-// Waits for the connect to finish within `limit`. With a stop_token that can fire, waits in
-// slices so a stop ends the wait within one slice.
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, SystemApi System, ConnectObserver Observer>
-auto Connector<Bind, Retry, Error, System, Observer>::wait_connected(native_handle_type h,
-                                                                     std::chrono::milliseconds limit,
-                                                                     std::stop_token stop, std::error_code& ec)
-    -> Waited {
-  using std::chrono::milliseconds;
-  milliseconds left = limit;
-  const milliseconds slice = stop.stop_possible() ? milliseconds(50) : left;
-  for (int interrupts = 0;;) {
-    const milliseconds step = std::min(left, slice);
-    auto ready = system_.wait_writable(h, step);
-    if (ready && *ready) return Waited::ready;
-    if (!ready) {
-      // NativeSystem resumes its own waits after a signal; another system may report EINTR:
-      // wait the step again, up to 1000 times (no clock read on the common path).
-      if (ready.error() != std::errc::interrupted || ++interrupts > 1000) {
-        ec = ready.error();
-        return Waited::failed;
-      }
-      continue;
-    }
-    left -= step;  // timed out: the whole step passed
-    if (stop.stop_requested()) return Waited::cancelled;
-    if (left <= milliseconds::zero()) return Waited::timed_out;
+template <class Names>
+void Connector<Bind, Retry, Error, System, Observer>::wait(core_type& core, const Command& command,
+                                                           attempts_type& attempts, std::stop_token stop,
+                                                           Names& names) {
+  if (!attempts.empty()) {
+    return detail::wait_for_attempts(core, system_, attempts, command, stop, names, options_.blocking_result);
   }
+  if (command.answers_due) {  // a name's lookups are out, and nothing else
+    if (auto answer = names.next(command.until))
+      core.handle(std::move(*answer));
+    else if (stop.stop_requested())
+      core.handle(Stopped{});
+    else
+      core.handle(Woke{});
+    return;
+  }
+  Timer& clock = timer_or_system(options_.timer);
+  if (clock.sleep_for(command.limit, stop))
+    core.handle(Woke{});
+  else
+    core.handle(Stopped{});
 }
 
 }  // namespace connpolicy

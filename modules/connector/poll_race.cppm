@@ -1,10 +1,12 @@
-// The blocking driver's side of a Happy Eyeballs race: one poll() over every racer's socket,
-// and what it saw told to the core. Which address starts when, which failure ends what, and
-// when to give up are ConnectCore's decisions, as for the Asio driver.
+// The blocking driver's sockets in flight, and its wait for them: one poll() over every attempt's
+// socket (a lone attempt's own wait_writable), in slices so that a stop or a late lookup answer
+// is seen soon. What each outcome leads to (the race, timeouts, the next address's turn) is
+// ConnectCore's decision, as for the Asio driver.
 module;
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <system_error>
@@ -16,74 +18,92 @@ import connpolicy.decision;
 
 namespace connpolicy::detail {
 
+// Every socket in flight, by attempt. Destroyed with sockets left (an exception on the way), it
+// closes them with a reset: no TIME_WAIT on a port the core gives back as unused.
 template <class Socket>
-struct RacingSocket {
-  std::size_t id;  // the core's
-  Socket socket;
+class AttemptSockets {
+ public:
+  AttemptSockets() = default;
+  AttemptSockets(const AttemptSockets&) = delete;
+  AttemptSockets& operator=(const AttemptSockets&) = delete;
+  ~AttemptSockets() { close_all(); }
+
+  void add(AttemptId id, Socket socket) { table_.add(id, std::move(socket)); }
+  Socket take(AttemptId id) { return table_.take(id).value_or(Socket{}); }
+  // The core's close command: with a reset (the attempt did not finish, or finished too late).
+  void close_reset(AttemptId id) {
+    if (std::optional<Socket> s = table_.take(id)) s->close_reset();
+  }
+  void close_all() noexcept {
+    table_.for_each([](AttemptId, Socket& s) { s.close_reset(); });
+    table_.clear();
+  }
+  bool empty() const noexcept { return table_.empty(); }
+  std::size_t size() const noexcept { return table_.size(); }
+  template <class F>
+  void for_each(F f) {
+    table_.for_each(f);
+  }
+
+ private:
+  AttemptTable<Socket> table_;
 };
 
-// The race is over: every racer still in flight is closed with a reset (no TIME_WAIT, even for
-// one that connected a moment too late).
-template <class Socket>
-void close_racers(std::vector<RacingSocket<Socket>>& racers) noexcept {
-  for (RacingSocket<Socket>& r : racers) r.socket.close_reset();
-  racers.clear();
-}
-
-// Takes racer `i` out of the race: the core's next report speaks of it.
-template <class Core, class Socket>
-Socket take_racer(Core& core, std::vector<RacingSocket<Socket>>& racers, std::size_t i) {
-  Socket socket = std::move(racers[i].socket);
-  core.answered(racers[i].id);
-  racers.erase(racers.begin() + static_cast<std::ptrdiff_t>(i));
-  return socket;
-}
-
-// One wait of the race (Next::race): until a racer's socket answers or the core's wake_at(), in
-// 50 ms slices when a stop can come. `winner` gets the socket that connected.
-template <class Core, class System, class Socket>
-Next race_step(Core& core, System& system, Timer& clock, std::stop_token stop,
-               std::vector<RacingSocket<Socket>>& racers, Socket& winner, bool blocking_result) {
+// Command::Kind::wait with sockets in flight: reports to `core` the first outcome (Connected or
+// Failed, the socket closed first), a stop, a late answer (when the command says one is due), or
+// Woke once the command's whole limit has passed. Waits in 50 ms slices when a stop can come and
+// 10 ms ones while a lookup is out.
+template <class Core, class System, class Socket, class Names>
+void wait_for_attempts(Core& core, System& system, AttemptSockets<Socket>& attempts, const Command& command,
+                       std::stop_token stop, Names& names, bool blocking_result) {
   using std::chrono::milliseconds;
+  milliseconds left = std::chrono::ceil<milliseconds>(std::min<Timer::duration>(command.limit, std::chrono::hours(24)));
+  milliseconds slice = left;
+  if (stop.stop_possible()) slice = std::min(slice, milliseconds(50));
+  if (command.answers_due) slice = std::min(slice, milliseconds(10));
   std::vector<native_handle_type> handles;
-  handles.reserve(racers.size());
-  for (const RacingSocket<Socket>& r : racers) handles.push_back(r.socket.native_handle());
-  const Timer::time_point now = clock.now(), wake = core.wake_at();
-  milliseconds left = milliseconds::zero();
-  if (wake > now) left = std::chrono::ceil<milliseconds>(std::min<Timer::duration>(wake - now, std::chrono::hours(24)));
-  if (stop.stop_possible()) left = std::min(left, milliseconds(50));
-  // A family's lookup is still out: its addresses join as soon as they come, so look every 10 ms.
-  if (core.awaiting_answer()) left = std::min(left, milliseconds(10));
-  auto ready = system.wait_any_writable(handles, left);
-  if (!ready) {  // the sockets cannot be watched: each racer fails with why, one wait at a time
-    take_racer(core, racers, 0).close();
-    return core.failed(Step::wait, ready.error());
-  }
-  if (*ready) {
-    const native_handle_type h = racers[**ready].socket.native_handle();
+  std::vector<AttemptId> ids;
+  attempts.for_each([&](AttemptId id, Socket& s) {
+    ids.push_back(id);
+    handles.push_back(s.native_handle());
+  });
+  // One attempt's outcome: its socket is writable (connected, or failed: SO_ERROR says).
+  const auto outcome = [&](std::size_t i) {
+    const native_handle_type h = handles[i];
     Step step = Step::connect;
     std::error_code ec = system.pending_error(h);
     if (!ec && blocking_result && (ec = system.set_nonblocking(h, false))) step = Step::set_option;
-    Socket socket = take_racer(core, racers, **ready);
-    if (ec) {
-      socket.close();
-      return core.failed(step, ec, step == Step::set_option ? "FIONBIO" : "");
+    if (!ec) return core.handle(Connected{ids[i]});
+    attempts.take(ids[i]).close();
+    core.handle(Failed{ids[i], step, ec, step == Step::set_option ? "FIONBIO" : ""});
+  };
+  for (int interrupts = 0;;) {
+    const milliseconds step = std::min(left, slice);
+    std::optional<std::size_t> ready;
+    std::error_code failure;
+    if (handles.size() == 1) {  // a lone attempt: its own wait, no index to find
+      auto r = system.wait_writable(handles[0], step);
+      if (!r) failure = r.error();
+      else if (*r) ready = 0;
+    } else {
+      auto r = system.wait_any_writable(handles, step);
+      if (!r) failure = r.error();
+      else ready = *r;
     }
-    close_racers(racers);
-    winner = std::move(socket);
-    winner.attach_lease(core.connected());
-    return Next::done;
+    if (failure) {
+      // NativeSystem resumes its own waits after a signal; another system may report EINTR: wait
+      // the step again, up to 1000 times (no clock read on the common path).
+      if (failure == std::errc::interrupted && ++interrupts <= 1000) continue;
+      attempts.take(ids[0]).close();  // the sockets cannot be watched: each fails with why, in turn
+      return core.handle(Failed{ids[0], Step::wait, failure});
+    }
+    if (ready) return outcome(*ready);
+    left -= step;  // timed out: the whole step passed
+    if (stop.stop_requested()) return core.handle(Stopped{});
+    if (command.answers_due)
+      if (auto answer = names.poll()) return core.handle(std::move(*answer));
+    if (left <= milliseconds::zero()) return core.handle(Woke{});
   }
-  if (stop.stop_requested()) {
-    close_racers(racers);
-    return core.stopped();
-  }
-  if (auto id = core.overdue(clock.now())) {
-    const auto it = std::ranges::find(racers, *id, &RacingSocket<Socket>::id);
-    take_racer(core, racers, static_cast<std::size_t>(it - racers.begin())).close();
-    return core.timed_out();
-  }
-  return core.woke(clock.now());
 }
 
 }  // namespace connpolicy::detail

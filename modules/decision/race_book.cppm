@@ -55,12 +55,15 @@ class RaceBook {
   std::size_t take_next() noexcept { return next_++; }
   std::size_t next_index() const noexcept { return next_; }
 
+  // An id no attempt of this core has had: a race's racers and lone attempts share the count.
+  std::size_t new_id() noexcept { return next_id_++; }
   std::size_t launch(std::size_t address, BindPlan plan, AttemptTimeout timeout, Timer::time_point now,
                      Timer::time_point planned = {}) {
     last_start_ = now;
     racers_.push_back({next_id_, address, std::move(plan), timeout, saturating_add(now, timeout.limit), planned});
     return next_id_++;
   }
+  const Racer& last() const noexcept { return racers_.back(); }
   // Takes racer `id` out of the race (it finished); nullopt when it is not in it.
   std::optional<Racer> take(std::size_t id) {
     for (auto it = racers_.begin(); it != racers_.end(); ++it)
@@ -78,6 +81,8 @@ class RaceBook {
       if (r.plan.lease) r.plan.lease->on_close(CloseKind::reset);
     racers_.clear();
   }
+  // Every racer still in flight, taken out (the core closes them).
+  std::vector<Racer> take_all() noexcept { return std::exchange(racers_, {}); }
   bool in_flight() const noexcept { return !racers_.empty(); }
   const std::vector<Racer>& in_flight_now() const noexcept { return racers_; }
   std::optional<std::size_t> overdue(Timer::time_point now) const noexcept {

@@ -1,0 +1,80 @@
+// A driver's sockets in flight, by the core's AttemptId. The first lives inline, so a connect
+// with one attempt at a time (no race) allocates nothing for it; the others go in nodes that never
+// move (an Asio socket with a connect pending stays where it is).
+module;
+#include <iterator>
+#include <list>
+#include <optional>
+#include <utility>
+export module connpolicy.decision:attempt_table;
+import :protocol;
+
+export namespace connpolicy::detail {
+
+template <class T>
+class AttemptTable {
+ public:
+  struct Entry {
+    AttemptId id;
+    T value;
+  };
+
+  T& add(AttemptId id, T value) {
+    if (!first_) return first_.emplace(Entry{id, std::move(value)}).value;
+    return more_.push_back(Entry{id, std::move(value)}), more_.back().value;
+  }
+  T* find(AttemptId id) noexcept {
+    if (first_ && first_->id == id) return &first_->value;
+    for (Entry& e : more_)
+      if (e.id == id) return &e.value;
+    return nullptr;
+  }
+  // Takes attempt `id` out; nullopt when it is not in.
+  std::optional<T> take(AttemptId id) {
+    if (first_ && first_->id == id) {
+      std::optional<T> out(std::move(first_->value));
+      first_.reset();
+      return out;
+    }
+    for (auto it = more_.begin(); it != more_.end(); ++it)
+      if (it->id == id) {
+        std::optional<T> out(std::move(it->value));
+        more_.erase(it);
+        return out;
+      }
+    return std::nullopt;
+  }
+  // The first entry `pred` holds for, taken out.
+  template <class Pred>
+  std::optional<Entry> take_if(Pred pred) {
+    if (first_ && pred(first_->value)) {
+      std::optional<Entry> out(std::move(*first_));
+      first_.reset();
+      return out;
+    }
+    for (auto it = more_.begin(); it != more_.end(); ++it)
+      if (pred(it->value)) {
+        std::optional<Entry> out(std::move(*it));
+        more_.erase(it);
+        return out;
+      }
+    return std::nullopt;
+  }
+  template <class F>
+  void for_each(F f) {
+    if (first_) f(first_->id, first_->value);
+    for (Entry& e : more_) f(e.id, e.value);
+  }
+  bool empty() const noexcept { return !first_ && more_.empty(); }
+  std::size_t size() const noexcept { return (first_ ? 1 : 0) + more_.size(); }
+  void clear() noexcept {
+    first_.reset();
+    more_.clear();
+  }
+
+ private:
+  std::optional<Entry> first_;
+  std::list<Entry> more_;
+};
+
+}  // namespace connpolicy::detail
