@@ -63,7 +63,7 @@ target_sources(connpolicy_asio
       modules/asio/connect_state.cppm
       modules/asio/helper_thread.cppm
       modules/asio/name_lookups.cppm
-      modules/asio/racers.cppm
+      modules/asio/attempts.cppm
       modules/asio/async_connect.cppm
       modules/asio/api.cppm
       modules/asio/asio.cppm)

@@ -20,6 +20,7 @@ module;
 #include <vector>
 export module connpolicy.asio:connect_state;
 import connpolicy.core;
+import connpolicy.decision;
 import :tcp_socket;
 
 namespace connpolicy::asio::detail {
@@ -57,10 +58,9 @@ inline std::error_code from_asio(std::error_code ec) noexcept {
 // "no limit".
 inline constexpr std::chrono::hours longest_timer{24 * 365};
 
-// One attempt of a Happy Eyeballs race, on a socket of its own.
-struct Racer {
-  Racer(std::size_t racer_id, ::asio::ip::tcp::socket s) : id(racer_id), socket(std::move(s)) {}
-  std::size_t id;  // the core's
+// One attempt, on a socket of its own.
+struct Attempt {
+  explicit Attempt(::asio::ip::tcp::socket s) : socket(std::move(s)) {}
   ::asio::ip::tcp::socket socket;
   bool finished = false;  // its connect has ended, with `ec`
   std::error_code ec;
@@ -87,23 +87,22 @@ class SpinLock {
   std::atomic_flag flag_;
 };
 
-// What the operation and the threads that may cancel it share. The mutex orders the operation's
-// use of the socket and the timers with a std::stop_token's callback and the attempt timer's
-// handler, which may run on other threads of the io_context.
+// What the operation shares with the threads that may wake or cancel it: its attempts' connect
+// handlers, a std::stop_token's callback, the lookup and census helper threads. The mutex orders
+// their use of the attempts and the wake timer with the operation's.
 template <class Core>
 struct State {
   template <class Executor>
-  State(const Executor& ex, std::span<const Endpoint> to)
-      : socket(ex), attempt_timer(ex), wake(ex), pause(ex), remotes(to.begin(), to.end()) {
+  State(const Executor& ex, std::span<const Endpoint> to) : wake(ex), remotes(to.begin(), to.end()) {
     link->state = this;
   }
   template <class Executor>
-  State(const Executor& ex, const HostPort& to) : socket(ex), attempt_timer(ex), wake(ex), pause(ex), name(to) {
+  State(const Executor& ex, const HostPort& to) : wake(ex), name(to) {
     link->state = this;
   }
 
-  // How a name's lookup threads wake the operation: while the state lives, an answer cancels its
-  // wake timer (under the state's lock); the state's end cuts the link first.
+  // How the helper threads (a name's lookups, the census) wake the operation: while the state
+  // lives, news cancels its wake timer (under the state's lock); the state's end cuts the link.
   struct WakeLink {
     std::mutex mutex;
     State* state = nullptr;
@@ -124,37 +123,33 @@ struct State {
       state->wake.cancel();
     }
   };
+  // Gone with the operation pending (an io_context destroyed, or run() left by an exception): the
+  // sockets in flight close with a reset, then the core gives their leases back as unused.
   ~State() {
-    std::lock_guard lock(link->mutex);
-    link->state = nullptr;
+    {
+      std::lock_guard lock(link->mutex);
+      link->state = nullptr;
+    }
+    attempts.for_each([](AttemptId, Attempt& a) {
+      std::error_code ignored;
+      if (!close_with_reset(a.socket, ignored)) a.socket.close(ignored);
+    });
+    attempts.clear();
+    core.reset();
   }
   State(const State&) = delete;
   State& operator=(const State&) = delete;
 
-  // Cancels whatever is in flight; the operation sees operation_aborted and asks why.
-  void cancel_all() {
-    std::error_code ignored;
-    socket.cancel(ignored);
-    attempt_timer.cancel();
-    wake.cancel();
-    if (pause) pause->cancel();
-  }
-
   SpinLock mutex;
-  ::asio::ip::tcp::socket socket;
-  ::asio::steady_timer attempt_timer;         // the per-attempt timeout
-  ::asio::steady_timer wake;                  // a race's or a lookup's wait: until the core's time, or news
-  std::list<Racer> racers;                    // a race's attempts in flight (they never move)
-  std::optional<::asio::steady_timer> pause;  // the retry policy's wait, made on first use
-  unsigned generation = 0;                    // the attempt in flight: an older attempt's timeout is stale
-  bool timed_out = false;                     // the attempt timer fired for this generation
-  std::atomic<bool> stopped{false};           // the std::stop_token fired
+  ::asio::steady_timer wake;  // the operation's one wait: until the core's limit, or news
+  connpolicy::detail::AttemptTable<Attempt> attempts;
+  std::atomic<bool> stopped{false};  // the std::stop_token fired
   std::vector<Endpoint> remotes;
   std::optional<HostPort> name;          // when connecting to a name
   std::optional<SystemLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
   std::shared_ptr<WakeLink> link = std::make_shared<WakeLink>();
-  Timer::time_point lookup_deadline{};
-  bool census_done = false;  // the census question asked last has been answered
+  Timer::time_point lookup_deadline{};  // on the connector's clock
+  bool census_done = false;             // the census question asked last has been answered
   std::exception_ptr census_thrown;
   std::optional<Core> core;
   std::optional<ConnectResult> result;
@@ -165,7 +160,7 @@ template <class State>
 void StopCancels<State>::operator()() const noexcept {
   std::lock_guard lock(state->mutex);
   state->stopped = true;
-  state->cancel_all();
+  state->wake.cancel();
 }
 
 }  // namespace connpolicy::asio::detail

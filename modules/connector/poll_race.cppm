@@ -83,12 +83,16 @@ void wait_for_attempts(Core& core, System& system, AttemptSockets<Socket>& attem
     std::error_code failure;
     if (handles.size() == 1) {  // a lone attempt: its own wait, no index to find
       auto r = system.wait_writable(handles[0], step);
-      if (!r) failure = r.error();
-      else if (*r) ready = 0;
+      if (!r)
+        failure = r.error();
+      else if (*r)
+        ready = 0;
     } else {
       auto r = system.wait_any_writable(handles, step);
-      if (!r) failure = r.error();
-      else ready = *r;
+      if (!r)
+        failure = r.error();
+      else
+        ready = *r;
     }
     if (failure) {
       // NativeSystem resumes its own waits after a signal; another system may report EINTR: wait

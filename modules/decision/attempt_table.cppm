@@ -29,6 +29,14 @@ class AttemptTable {
       if (e.id == id) return &e.value;
     return nullptr;
   }
+  // The first entry `pred` holds for, left in; null when none.
+  template <class Pred>
+  Entry* find_if(Pred pred) {
+    if (first_ && pred(first_->value)) return &*first_;
+    for (Entry& e : more_)
+      if (pred(e.value)) return &e;
+    return nullptr;
+  }
   // Takes attempt `id` out; nullopt when it is not in.
   std::optional<T> take(AttemptId id) {
     if (first_ && first_->id == id) {
@@ -39,22 +47,6 @@ class AttemptTable {
     for (auto it = more_.begin(); it != more_.end(); ++it)
       if (it->id == id) {
         std::optional<T> out(std::move(it->value));
-        more_.erase(it);
-        return out;
-      }
-    return std::nullopt;
-  }
-  // The first entry `pred` holds for, taken out.
-  template <class Pred>
-  std::optional<Entry> take_if(Pred pred) {
-    if (first_ && pred(first_->value)) {
-      std::optional<Entry> out(std::move(*first_));
-      first_.reset();
-      return out;
-    }
-    for (auto it = more_.begin(); it != more_.end(); ++it)
-      if (pred(it->value)) {
-        std::optional<Entry> out(std::move(*it));
         more_.erase(it);
         return out;
       }

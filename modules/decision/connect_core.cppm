@@ -188,7 +188,8 @@ class ConnectCore {
           answered(lone_id_);
           return enter(failed(Step::wait, make_error_code(LibraryError::cancelled), {}, /*core_closes=*/true));
         }
-        return enter(finish(NetError(Step::wait, LibraryError::cancelled).with_remote(remote()).with_attempts(attempts_)));
+        return enter(
+            finish(NetError(Step::wait, LibraryError::cancelled).with_remote(remote()).with_attempts(attempts_)));
       case Phase::pausing: return enter(waited(false));
       default: return;  // the next poll() sees it
     }
@@ -269,8 +270,8 @@ class ConnectCore {
   [[gnu::always_inline]] Command open() {
     phase_ = Phase::race;
     if (racing_) [[unlikely]] {
-      const AttemptId id = race_.launch(current_, std::move(*std::exchange(plan_, std::nullopt)), timeout_,
-                                        clock().now(), started_);
+      const AttemptId id =
+          race_.launch(current_, std::move(*std::exchange(plan_, std::nullopt)), timeout_, clock().now(), started_);
       const detail::Racer& r = race_.last();
       return Command{.kind = Command::Kind::open, .id = id, .remote = &remotes_[r.address], .plan = &r.plan};
     }
@@ -288,8 +289,7 @@ class ConnectCore {
     }
     std::optional<detail::Racer> r = race_.take(id);
     if (!r) return false;
-    std::tie(current_, plan_, timeout_, started_) =
-        std::tuple(r->address, std::move(r->plan), r->timeout, r->started);
+    std::tie(current_, plan_, timeout_, started_) = std::tuple(r->address, std::move(r->plan), r->timeout, r->started);
     return true;
   }
 
@@ -396,8 +396,7 @@ class ConnectCore {
   }
   // The attempt's wait ran out: its limit passed without an answer. The core closes it.
   Phase timed_out() {
-    if (timeout_.deadline_bound)
-      return failed(Step::wait, make_error_code(LibraryError::deadline_exceeded), {}, true);
+    if (timeout_.deadline_bound) return failed(Step::wait, make_error_code(LibraryError::deadline_exceeded), {}, true);
     return failed(Step::wait, make_system_error(ETIMEDOUT),
                   "no answer within " + std::to_string(options_->connect_timeout.count()) + " ms", true);
   }
@@ -498,8 +497,8 @@ auto ConnectCore<Bind, Retry, Error, Observer>::decide(NetError error, bool atte
   error.with_attempts(attempts_);
   const bool has_next = racing_ ? race_.has_next(remotes_.size()) : current_ + 1 < remotes_.size();
   const bool may_rebind = rebinds_ < options_->max_rebinds;
-  Action action = error_policy_->classify(Failure{error, Bind::can_rebind && may_rebind, has_next,
-                                                  attempted && can_change_address<Bind>() && may_rebind});
+  Action action = error_policy_->classify(
+      Failure{error, Bind::can_rebind && may_rebind, has_next, attempted && can_change_address<Bind>() && may_rebind});
   if (action != Action::rebind && (remotes_.size() > 1 || lookup_.awaiting())) race_.failed(error);  // address done
   if (racing_ && action != Action::rebind && action != Action::give_up) {
     if (has_next)
@@ -541,7 +540,8 @@ auto ConnectCore<Bind, Retry, Error, Observer>::decide(NetError error, bool atte
 // has answered (RFC 8305).
 
 template <BindPolicy Bind, RetryPolicy Retry, ErrorPolicy Error, ConnectObserver Observer>
-auto ConnectCore<Bind, Retry, Error, Observer>::resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4) -> Phase {
+auto ConnectCore<Bind, Retry, Error, Observer>::resolved(std::span<const Endpoint> v6, std::span<const Endpoint> v4)
+    -> Phase {
   resolved_ = interleave_families(v6, v4);
   remotes_ = resolved_;
   current_ = 0;

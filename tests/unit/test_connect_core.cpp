@@ -59,7 +59,7 @@ TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "
   const auto first_port = c.plan->local->port();
   core.handle(cp::Failed{c.id, cp::Step::bind, cp::make_system_error(EADDRINUSE)});  // rebind
   c = expect(core, Kind::open);
-  CHECK(c.plan->local->port() != first_port);  // the busy port rests
+  CHECK(c.plan->local->port() != first_port);       // the busy port rests
   CHECK(expect(core, Kind::wait).limit == D(10s));  // in flight: the attempt's timeout
   core.handle(cp::Failed{c.id, cp::Step::connect, cp::make_system_error(ECONNREFUSED)});
   CHECK(expect(core, Kind::wait).limit == D(70ms));  // the retry pause
@@ -203,7 +203,7 @@ TEST_CASE("core: every port cooling waits the rotation's retry_after, with no at
   CHECK(expect(core, Kind::wait).limit == D(5s));  // exactly the rest left, not the policy's 10 ms
 }
 
-TEST_CASE("core: what the core closes keeps its lease until the close command is done; a stop closes with a reset",
+TEST_CASE("core: what the core closes keeps its lease until the close command is done, and a stop closes with a reset",
           "[core]") {
   cp::ManualTimer timer;
   auto bind = rotation(timer);
@@ -247,7 +247,8 @@ TEST_CASE("core: a race's losers are closed by command, each seen by the observe
                                                                                              options, observer, name);
   race.enable_race();
   CHECK(expect(race, Kind::look_up).lookup_limit == 10s);
-  race.handle(cp::Answered{{cp::Family::ipv6, std::vector{v6}}, cp::FamilyAnswer{cp::Family::ipv4, std::vector{second}}});
+  race.handle(
+      cp::Answered{{cp::Family::ipv6, std::vector{v6}}, cp::FamilyAnswer{cp::Family::ipv4, std::vector{second}}});
   const cp::Command a = expect(race, Kind::open);
   CHECK(expect(race, Kind::wait).limit == D(250ms));  // the next address's turn
   CHECK(*a.remote == v6);
