@@ -144,26 +144,32 @@ class ConnectOp {
     const AttemptId id = command.id;
     auto handle = system.open_socket(remote.family(), /*nonblocking=*/true);
     if (!handle) return core.handle(Failed{id, Step::socket, handle.error()});
-    ::asio::ip::tcp::socket socket(s.wake.get_executor());
-    std::error_code ec;
-    socket.assign(remote.is_v4() ? ::asio::ip::tcp::v4() : ::asio::ip::tcp::v6(), *handle, ec);
-    if (ec) {
-      (void)system.close(*handle);
-      return core.handle(Failed{id, Step::socket, from_asio(ec), "asio could not take the socket"});
-    }
-    // Closes first, so a port that goes back to its rotation is really free.
+    // Made in its place among the attempts (an asio socket costs a service call per move): the
+    // lock is taken only when the connect starts, as nothing else touches an attempt before.
+    Attempt& attempt = [&]() -> Attempt& {
+      std::lock_guard lock(s.mutex);
+      return s.attempts.add(id, s.wake.get_executor());
+    }();
     const auto fail = [&](Step step, std::error_code e, std::string detail = {}) {
-      std::error_code ignored;
-      socket.close(ignored);
+      {
+        std::lock_guard lock(s.mutex);
+        close_attempt(s, id);  // first, so a port that goes back to its rotation is really free
+      }
       core.handle(Failed{id, step, e, std::move(detail)});
     };
+    std::error_code ec;
+    attempt.socket.assign(remote.is_v4() ? ::asio::ip::tcp::v4() : ::asio::ip::tcp::v6(), *handle, ec);
+    if (ec) {
+      (void)system.close(*handle);
+      return fail(Step::socket, from_asio(ec), "asio could not take the socket");
+    }
     for (const OptionRequest& o : command.plan->option_list())
       if (auto e = system.set_option(*handle, o.option, o.value); e && o.required)
         return fail(Step::set_option, e, std::string(to_string(o.option)));
     if (command.plan->local)
       if (auto e = system.bind(*handle, *command.plan->local)) return fail(Step::bind, e);
     std::lock_guard lock(s.mutex);
-    launch_attempt(state_, id, std::move(socket), remote);
+    start_connect(state_, id, attempt, remote);
   }
 
   // Command::Kind::wait: what came (an attempt's outcome, an answer when one is due), or the
@@ -263,8 +269,9 @@ class ConnectOp {
       if (done.won) {
         // The ticket asks for the local address only at a normal close (TcpSocket::close), as a
         // blocking Socket does: a reset close needs none (P7: one getsockname a connection less).
-        std::optional<Attempt> winner = s.attempts.take(done.id);
+        Attempt* winner = s.attempts.find(done.id);
         s.result.emplace(TcpSocket(std::move(winner->socket), LeaseTicket(s.core->take_lease())));
+        s.attempts.take(done.id);
       }
       close_attempts(s);  // none: the core closed every other
     }

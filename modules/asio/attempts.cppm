@@ -16,11 +16,9 @@ import :connect_state;
 
 namespace connpolicy::asio::detail {
 
-// Starts attempt `id`'s connect on `socket` (bound already, as its plan says).
+// Starts attempt `id`'s connect on its socket (bound already, as its plan says).
 template <class State>
-void launch_attempt(const std::shared_ptr<State>& state, AttemptId id, ::asio::ip::tcp::socket socket,
-                    const Endpoint& remote) {
-  Attempt& a = state->attempts.add(id, Attempt{std::move(socket)});
+void start_connect(const std::shared_ptr<State>& state, AttemptId id, Attempt& a, const Endpoint& remote) {
   a.socket.async_connect(to_asio(remote), [state, id](std::error_code ec) {
     std::lock_guard lock(state->mutex);
     if (Attempt* mine = state->attempts.find(id); mine && !mine->finished) {  // else closed already

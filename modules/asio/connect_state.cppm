@@ -60,7 +60,8 @@ inline constexpr std::chrono::hours longest_timer{24 * 365};
 
 // One attempt, on a socket of its own.
 struct Attempt {
-  explicit Attempt(::asio::ip::tcp::socket s) : socket(std::move(s)) {}
+  template <class Executor>
+  explicit Attempt(const Executor& ex) : socket(ex) {}
   ::asio::ip::tcp::socket socket;
   bool finished = false;  // its connect has ended, with `ec`
   std::error_code ec;

@@ -7,6 +7,7 @@ module;
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <system_error>
@@ -26,10 +27,15 @@ class AttemptSockets {
   AttemptSockets() = default;
   AttemptSockets(const AttemptSockets&) = delete;
   AttemptSockets& operator=(const AttemptSockets&) = delete;
-  ~AttemptSockets() { close_all(); }
+  ~AttemptSockets() {
+    if (!table_.empty()) close_all();
+  }
 
   void add(AttemptId id, Socket socket) { table_.add(id, std::move(socket)); }
-  Socket take(AttemptId id) { return table_.take(id).value_or(Socket{}); }
+  Socket take(AttemptId id) {
+    if (std::optional<Socket> s = table_.take(id)) return std::move(*s);
+    return Socket{};
+  }
   // The core's close command: with a reset (the attempt did not finish, or finished too late).
   void close_reset(AttemptId id) {
     if (std::optional<Socket> s = table_.take(id)) s->close_reset();
@@ -61,12 +67,26 @@ void wait_for_attempts(Core& core, System& system, AttemptSockets<Socket>& attem
   milliseconds slice = left;
   if (stop.stop_possible()) slice = std::min(slice, milliseconds(50));
   if (command.answers_due) slice = std::min(slice, milliseconds(10));
-  std::vector<native_handle_type> handles;
-  std::vector<AttemptId> ids;
-  attempts.for_each([&](AttemptId id, Socket& s) {
-    ids.push_back(id);
-    handles.push_back(s.native_handle());
-  });
+  // A lone attempt (no race) is watched with no list to build: nothing allocated (P1).
+  native_handle_type lone_handle{};
+  AttemptId lone_id{};
+  std::vector<native_handle_type> many_handles;
+  std::vector<AttemptId> many_ids;
+  if (attempts.size() == 1) {
+    attempts.for_each([&](AttemptId id, Socket& s) {
+      lone_id = id;
+      lone_handle = s.native_handle();
+    });
+  } else {
+    attempts.for_each([&](AttemptId id, Socket& s) {
+      many_ids.push_back(id);
+      many_handles.push_back(s.native_handle());
+    });
+  }
+  const std::span<const native_handle_type> handles =
+      many_handles.empty() ? std::span(&lone_handle, 1) : std::span<const native_handle_type>(many_handles);
+  const std::span<const AttemptId> ids =
+      many_ids.empty() ? std::span(&lone_id, 1) : std::span<const AttemptId>(many_ids);
   // One attempt's outcome: its socket is writable (connected, or failed: SO_ERROR says).
   const auto outcome = [&](std::size_t i) {
     const native_handle_type h = handles[i];

@@ -109,7 +109,9 @@ class BasicSocket {
   }
   BasicSocket(const BasicSocket&) = delete;
   BasicSocket& operator=(const BasicSocket&) = delete;
-  ~BasicSocket() { close(); }
+  ~BasicSocket() {
+    if (is_open()) close();  // a moved-from socket costs a test, not a call
+  }
 
   native_handle_type native_handle() const noexcept { return handle_; }
   bool is_open() const noexcept { return handle_ != invalid_handle; }

@@ -1,9 +1,10 @@
 // A driver's sockets in flight, by the core's AttemptId. The first lives inline, so a connect
-// with one attempt at a time (no race) allocates nothing for it; the others go in nodes that never
-// move (an Asio socket with a connect pending stays where it is).
+// with one attempt at a time (no race) allocates nothing for it; the others live on the heap, each
+// where it was put (an Asio socket with a connect pending never moves).
 module;
 #include <iterator>
-#include <list>
+#include <memory>
+#include <vector>
 #include <optional>
 #include <utility>
 export module connpolicy.decision:attempt_table;
@@ -15,26 +16,30 @@ template <class T>
 class AttemptTable {
  public:
   struct Entry {
+    template <class... Args>
+    explicit Entry(AttemptId i, Args&&... args) : id(i), value(std::forward<Args>(args)...) {}
     AttemptId id;
     T value;
   };
 
-  T& add(AttemptId id, T value) {
-    if (!first_) return first_.emplace(Entry{id, std::move(value)}).value;
-    return more_.push_back(Entry{id, std::move(value)}), more_.back().value;
+  // Attempt `id`'s value, made in its place from `args`.
+  template <class... Args>
+  T& add(AttemptId id, Args&&... args) {
+    if (!first_) return first_.emplace(id, std::forward<Args>(args)...).value;
+    return more_.emplace_back(std::make_unique<Entry>(id, std::forward<Args>(args)...))->value;
   }
   T* find(AttemptId id) noexcept {
     if (first_ && first_->id == id) return &first_->value;
-    for (Entry& e : more_)
-      if (e.id == id) return &e.value;
+    for (auto& e : more_)
+      if (e->id == id) return &e->value;
     return nullptr;
   }
   // The first entry `pred` holds for, left in; null when none.
   template <class Pred>
   Entry* find_if(Pred pred) {
     if (first_ && pred(first_->value)) return &*first_;
-    for (Entry& e : more_)
-      if (pred(e.value)) return &e;
+    for (auto& e : more_)
+      if (pred(e->value)) return e.get();
     return nullptr;
   }
   // Takes attempt `id` out; nullopt when it is not in.
@@ -45,8 +50,8 @@ class AttemptTable {
       return out;
     }
     for (auto it = more_.begin(); it != more_.end(); ++it)
-      if (it->id == id) {
-        std::optional<T> out(std::move(it->value));
+      if ((*it)->id == id) {
+        std::optional<T> out(std::move((*it)->value));
         more_.erase(it);
         return out;
       }
@@ -55,7 +60,7 @@ class AttemptTable {
   template <class F>
   void for_each(F f) {
     if (first_) f(first_->id, first_->value);
-    for (Entry& e : more_) f(e.id, e.value);
+    for (auto& e : more_) f(e->id, e->value);
   }
   bool empty() const noexcept { return !first_ && more_.empty(); }
   std::size_t size() const noexcept { return (first_ ? 1 : 0) + more_.size(); }
@@ -66,7 +71,7 @@ class AttemptTable {
 
  private:
   std::optional<Entry> first_;
-  std::list<Entry> more_;
+  std::vector<std::unique_ptr<Entry>> more_;
 };
 
 }  // namespace connpolicy::detail

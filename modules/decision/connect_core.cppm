@@ -81,10 +81,13 @@ class ConnectCore {
   // A driver torn down mid-operation (an exception, an io_context destroyed with the operation
   // pending) has closed its sockets with a reset: every lease still here goes back as never used.
   ~ConnectCore() {
-    release_closed();
-    for (Closing& c : to_close_)
-      if (c.plan.lease) c.plan.lease->on_close(CloseKind::reset);
-    race_.release_all();
+    if (!closing_.empty()) [[unlikely]] {
+      release_closed();
+      for (Closing& c : closing_)  // close commands never given: the driver closed with a reset
+        if (c.plan.lease) c.plan.lease->on_close(CloseKind::reset);
+    }
+    if (race_.in_flight()) [[unlikely]]
+      race_.release_all();
     if (plan_ && plan_->lease) plan_->lease->on_close(CloseKind::reset);
     if (lease_) lease_->on_close(CloseKind::reset);
   }
@@ -97,12 +100,9 @@ class ConnectCore {
 
   // What to do next (protocol.cppm says what each command asks and what may be reported).
   [[gnu::always_inline]] Command poll() {
-    if (!closed_.empty()) [[unlikely]]
+    if (!closing_.empty()) [[unlikely]] {
       release_closed();
-    if (!to_close_.empty()) [[unlikely]] {
-      closed_.push_back(std::move(to_close_.back()));
-      to_close_.pop_back();
-      return Command{.kind = Command::Kind::close, .id = closed_.back().id};
+      if (!closing_.empty()) return Command{.kind = Command::Kind::close, .id = closing_[given_++].id};
     }
     for (;;) {
       switch (phase_) {
@@ -228,13 +228,14 @@ class ConnectCore {
     std::optional<NetError> failure;
   };
   void release_closed() noexcept {
-    for (Closing& c : closed_) {
+    for (std::size_t i = 0; i < given_; ++i) {
+      Closing& c = closing_[i];
       if (c.failure)
         bind_->failed(c.plan, *c.failure);
       else if (c.plan.lease)
         c.plan.lease->on_close(CloseKind::reset);
     }
-    closed_.clear();
+    closing_.erase(closing_.begin(), closing_.begin() + static_cast<std::ptrdiff_t>(std::exchange(given_, 0)));
   }
   // Every phase change goes through here: at the end, what is still in flight is closed.
   void enter(Phase next) {
@@ -251,7 +252,7 @@ class ConnectCore {
       for (const detail::Racer& r : race_.in_flight_now())
         tell(remotes_[r.address], r.plan.local, &abandoned, std::nullopt, {}, true, r.started, now, true);
     }
-    for (detail::Racer& r : race_.take_all()) to_close_.push_back(Closing{r.id, std::move(r.plan), std::nullopt});
+    for (detail::Racer& r : race_.take_all()) closing_.push_back(Closing{r.id, std::move(r.plan), std::nullopt});
   }
   Timer& clock() const noexcept { return timer_or_system(options_->timer); }
   // A wait until `until` on the connector's clock; woken, the core takes that time as passed.
@@ -388,7 +389,7 @@ class ConnectCore {
     error.with_remote(remote()).with_detail(std::move(detail));
     if (plan_->local) error.with_local(*plan_->local);
     if (core_closes)
-      to_close_.push_back(Closing{last_answered_id(), std::move(*plan_), error});
+      closing_.push_back(Closing{last_answered_id(), std::move(*plan_), error});
     else
       bind_->failed(*plan_, error);
     plan_.reset();
@@ -478,9 +479,10 @@ class ConnectCore {
   AttemptTimeout timeout_{};
   detail::RaceBook race_;
   detail::LookupBook lookup_;
-  std::vector<Closing> to_close_, closed_;  // close commands to give; given, leases to give back
-  std::shared_ptr<PortLease> lease_;        // the winner's, until take_lease()
-  Timer::time_point waiting_until_{};       // the wait given last (a race's, a lookup's)
+  std::vector<Closing> closing_;       // attempts the core closes: the first given_ were given to the
+  std::size_t given_ = 0;              // driver (closed: their leases go back), the rest are to give
+  std::shared_ptr<PortLease> lease_;   // the winner's, until take_lease()
+  Timer::time_point waiting_until_{};  // the wait given last (a race's, a lookup's)
   Timer::duration delay_{};
   std::size_t current_ = 0;  // index into remotes_
   AttemptId lone_id_ = 0, answered_id_ = 0, winner_ = 0;
