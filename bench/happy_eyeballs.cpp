@@ -40,7 +40,7 @@ struct Row {
 double blocking(const cp::HostPort& name, std::chrono::milliseconds delay,
                 std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   cp::Connector<cp::EphemeralBind> client{
-      cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = timeout, .attempt_delay = delay}};
+      {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = timeout, .attempt_delay = delay}}};
   const auto start = Clock::now();
   auto s = client.connect(name);
   const auto took = Clock::now() - start;
@@ -51,7 +51,7 @@ double blocking(const cp::HostPort& name, std::chrono::milliseconds delay,
 
 double with_asio(const cp::HostPort& name, std::chrono::milliseconds delay) {
   cp::Connector<cp::EphemeralBind> client{
-      cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s, .attempt_delay = delay}};
+      {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 5s, .attempt_delay = delay}}};
   asio::io_context io;
   std::optional<cp::expected<cp::asio::TcpSocket, cp::NetError>> got;
   const auto start = Clock::now();

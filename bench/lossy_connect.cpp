@@ -173,12 +173,10 @@ int run_all(int n, int percent, bool only_connpolicy) {
     return 77;
   }
   std::atomic<long> attempts{0};
-  Client client{cp::FixedPortRotation{cp::PortRange{41000, 41063}, {.seed = 6}},
-                cp::ExponentialRetry{retry_options},
-                {},
-                {},
-                {.connect_timeout = per_attempt},
-                CountAttempts{&attempts}};
+  Client client{{.bind = cp::FixedPortRotation{cp::PortRange{41000, 41063}, {.seed = 6}},
+                 .retry = cp::ExponentialRetry{retry_options},
+                 .options = {.connect_timeout = per_attempt},
+                 .observer = CountAttempts{&attempts}}};
   std::vector<Row> rows;
   rows.push_back({"connpolicy: FixedPortRotation 41000-41063, connect_timeout 200 ms, ExponentialRetry 10 ms "
                   "x2 up to 100 ms, full jitter, 10 attempts",

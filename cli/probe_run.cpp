@@ -84,8 +84,10 @@ nlohmann::json probe_with(const ProbeArgs& args, const HostPort& target, Bind bi
   auto log = std::make_shared<ProbeLog>();
   log->out = quiet ? nullptr : &out;
   Connector<Bind, Retry, DefaultErrorPolicy, NativeSystem, AttemptPrinter> client(
-      std::move(bind), std::move(retry), DefaultErrorPolicy{}, NativeSystem{}, {.connect_timeout = args.timeout},
-      AttemptPrinter{log});
+      {.bind = std::move(bind),
+       .retry = std::move(retry),
+       .options = {.connect_timeout = args.timeout},
+       .observer = AttemptPrinter{log}});
   nlohmann::json connects = nlohmann::json::array();
   const auto run_start = Clock::now();
   const int tenth = std::max(1, args.count / 10);

@@ -54,7 +54,7 @@ struct SilentIpv6 {
     listener = cp::Socket(sys.open_socket(cp::Family::ipv6, false).value());
     if (sys.bind(listener.native_handle(), cp::Endpoint::loopback_v6(port)) || ::listen(listener.native_handle(), 0))
       return;
-    cp::Connector<cp::NoBind> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
+    cp::Connector<cp::NoBind> quick{{.options = {.connect_timeout = 100ms}}};
     for (int i = 0; i < 8; ++i)
       if (auto s = quick.connect(cp::Endpoint::loopback_v6(port))) queue.push_back(std::move(*s));
   }
@@ -77,7 +77,7 @@ int main() {
   for (const auto& [label, options] : runs) {
     std::printf("%s, to %s:\n", label, name.to_string().c_str());
     using Client = cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, Log>;
-    Client client{cp::FixedPortRotation{40100, 40109}, {}, {}, {}, options, Log{Clock::now()}};
+    Client client{{.bind = cp::FixedPortRotation{40100, 40109}, .options = options, .observer = Log{Clock::now()}}};
     auto socket = client.connect(name, table);
     if (!socket) return std::printf("  failed: %s\n", socket.error().message().c_str()), 1;
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - client.observer().start);

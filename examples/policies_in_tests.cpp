@@ -36,11 +36,10 @@ int main() {
   // 1. The server refuses three times, then accepts: waits of 100, 200 and 400 ms, exactly.
   sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
   LoginClient<cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &census}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
-      {},
-      sys,
-      {.timer = &timer}};  // the connector's one clock: its waits, the rotation's rests, the deadline
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &census}},
+       .retry = cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
+       .system = sys,
+       .options = {.timer = &timer}}};  // the connector's one clock: its waits, the rotation's rests, the deadline
   {
     auto socket = client.connect(cp::Endpoint::loopback_v4(7000));
     EXPECT(socket.has_value());
@@ -66,11 +65,10 @@ int main() {
     after_restart.add_time_wait(cp::Endpoint::loopback_v4(static_cast<std::uint16_t>(port)), server,
                                 port == 40004 ? 2s : 40s);
   LoginClient<cp::FakeSystem> restarted{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &after_restart}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
-      {},
-      sys,
-      {.timer = &timer}};  // the connector's one clock: its waits, the rotation's rests, the deadline
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.census = &after_restart}},
+       .retry = cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 5, .jitter = cp::Jitter::none}},
+       .system = sys,
+       .options = {.timer = &timer}}};  // the connector's one clock: its waits, the rotation's rests, the deadline
   const auto binds_before = sys.count(cp::Call::bind);
   auto again = restarted.connect(server);
   EXPECT(again.has_value());

@@ -82,7 +82,7 @@ int main() {
   // --- 1. The seed's bug, for real --------------------------------------------------------
   const auto fixed_port = cp::find_free_port_range(1).value().first();
   Tally bug_tally;
-  Metered<cp::FixedPort> seed_client{cp::FixedPort::make(fixed_port).value(), {}, {}, {}, {}, Meter{&bug_tally}};
+  Metered<cp::FixedPort> seed_client{{.bind = cp::FixedPort::make(fixed_port).value(), .observer = Meter{&bug_tally}}};
   {
     auto first = seed_client.connect(server.endpoint());
     if (!first) {
@@ -115,25 +115,22 @@ int main() {
   {
     Tally t;
     Metered<cp::FixedPort> c{
-        cp::FixedPort::make(cp::find_free_port_range(1).value().first()).value(), {}, {}, {}, {}, Meter{&t}};
+        {.bind = cp::FixedPort::make(cp::find_free_port_range(1).value().first()).value(), .observer = Meter{&t}}};
     row("FixedPort (the seed's bug)", run(c, server));
     notes.emplace_back("FixedPort", t.last_error);
   }
   {
     Tally t;
-    Metered<cp::EphemeralBind> c{cp::EphemeralBind{}, {}, {}, {}, {}, Meter{&t}};
+    Metered<cp::EphemeralBind> c{{.bind = cp::EphemeralBind{}, .observer = Meter{&t}}};
     row("EphemeralBind (fix 1: bind port 0)", run(c, server));
   }
   {
     Tally t;
     const auto range = cp::find_free_port_range(10).value();
     Metered<cp::FixedPortRotation, cp::ExponentialRetry> c{
-        cp::FixedPortRotation{range},
-        cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .deadline = 2s}},
-        {},
-        {},
-        {},
-        Meter{&t}};
+        {.bind = cp::FixedPortRotation{range},
+         .retry = cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .deadline = 2s}},
+         .observer = Meter{&t}}};
     row("FixedPortRotation, 10 ports (fix 2: rebind)", run(c, server));
     notes.emplace_back("FixedPortRotation", t.last_error);
   }
@@ -148,12 +145,10 @@ int main() {
       restarted.emplace(cp::LoopbackServer::Mode::client_closes_first, port);
     });
     Metered<cp::NoBind, cp::ExponentialRetry> c{
-        cp::NoBind{},
-        cp::ExponentialRetry{{.initial = 20ms, .max_delay = 200ms, .max_attempts = 12, .jitter = cp::Jitter::equal}},
-        {},
-        {},
-        {},
-        Meter{&t}};
+        {.retry =
+             cp::ExponentialRetry{
+                 {.initial = 20ms, .max_delay = 200ms, .max_attempts = 12, .jitter = cp::Jitter::equal}},
+         .observer = Meter{&t}}};
     const auto start = std::chrono::steady_clock::now();
     auto first = c.connect(cp::Endpoint::loopback_v4(port));
     restart.join();
@@ -172,29 +167,21 @@ int main() {
   {
     Tally t;
     Metered<cp::FixedPort> c{
-        cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value(),
-        {},
-        {},
-        {},
-        {},
-        Meter{&t}};
+        {.bind = cp::FixedPort::make(cp::find_free_port_range(1).value().first(), {.reuse_address = true}).value(),
+         .observer = Meter{&t}}};
     row("FixedPort + reuse_address", run(c, server));
   }
   {
     Tally t;
     Metered<cp::FixedPortRotation> c{
-        cp::FixedPortRotation{cp::find_free_port_range(10).value(), {.reuse_address = true}},
-        {},
-        {},
-        {},
-        {},
-        Meter{&t}};
+        {.bind = cp::FixedPortRotation{cp::find_free_port_range(10).value(), {.reuse_address = true}},
+         .observer = Meter{&t}}};
     row("FixedPortRotation + reuse_address", run(c, server));
   }
   {
     Tally t;
     Metered<cp::FixedPortRotation> c{
-        cp::FixedPortRotation{cp::find_free_port_range(10).value()}, {}, {}, {}, {}, Meter{&t}};
+        {.bind = cp::FixedPortRotation{cp::find_free_port_range(10).value()}, .observer = Meter{&t}}};
     row("FixedPortRotation + close_reset()", run(c, server, /*reset_close=*/true));
   }
 

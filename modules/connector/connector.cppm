@@ -63,15 +63,29 @@ class Connector {
   {
     hand_clock();
   }
+  // Every part of a connector, by name; each one left out is its type's default:
+  //   Client client{{.bind = cp::FixedPortRotation{40000, 40009},
+  //                  .options = {.connect_timeout = 200ms}, .observer = log_attempt}};
+  struct Config {
+    Bind bind{};
+    Retry retry{};
+    Error error{};
+    System system{};  // the syscalls (tests: a FakeSystem)
+    ConnectorOptions options{};
+    Observer observer{};
+  };
   // One clock for everything the connector does (ConnectorOptions::timer; the system's when
   // null): its waits, its race, the retry schedules' deadlines, and the bind policy's rests (a
   // policy with use_clock(timer) is handed it here; copies of a rotation share the last one).
-  explicit Connector(Bind bind, Retry retry = Retry{}, Error error = Error{}, System system = System{},
-                     ConnectorOptions options = {}, Observer observer = Observer{})
-      : bind_(std::move(bind)), retry_(std::move(retry)), error_(std::move(error)), system_(std::move(system)),
-        options_(options), observer_(std::move(observer)), problem_(configuration_problem()) {
+  explicit Connector(Config config)
+      : bind_(std::move(config.bind)), retry_(std::move(config.retry)), error_(std::move(config.error)),
+        system_(std::move(config.system)), options_(config.options), observer_(std::move(config.observer)),
+        problem_(configuration_problem()) {
     hand_clock();
   }
+  // The two policies most connectors choose, in order; the rest as their types' defaults.
+  explicit Connector(Bind bind, Retry retry = Retry{})
+      : Connector(Config{.bind = std::move(bind), .retry = std::move(retry)}) {}
 
   result_type connect(const Endpoint& remote) { return connect(std::span(&remote, 1), std::stop_token{}); }
   result_type connect(const Endpoint& remote, std::stop_token stop) { return connect(std::span(&remote, 1), stop); }
@@ -85,6 +99,8 @@ class Connector {
   // resolution delay). A numeric HostPort needs no lookup.
   template <Resolver R = SystemResolver>
   result_type connect(const HostPort& name, R&& resolver = R{}, std::stop_token stop = {});
+  // To a name through the system's resolver (getaddrinfo), stoppable.
+  result_type connect(const HostPort& name, std::stop_token stop) { return connect(name, SystemResolver{}, stop); }
 
   Bind& bind_policy() noexcept { return bind_; }
   const Bind& bind_policy() const noexcept { return bind_; }

@@ -20,7 +20,9 @@
 //                else the error is core.take_error()               core.rethrow_hook_failure()
 //
 // Stopped may be reported instead of any event, whenever the driver sees its stop: it is the one
-// way to say so. Whatever is in flight then is closed by the core's close commands.
+// way to say so. Whatever is in flight then is closed by the core's close commands. An event the
+// core no longer expects (a late word on an attempt it has closed, an answer after the end) is
+// ignored.
 module;
 #include <chrono>
 #include <cstddef>

@@ -27,12 +27,9 @@ TEST_CASE("asio: 100 coroutines share a retry budget: attempts stay within it, t
   cp::RetryBudget budget({.max_tokens = 20});
   int attempts = 0, budget_refusals = 0, connected = 0;
   Client client{
-      {},
-      cp::Budgeted{cp::ExponentialRetry{{.initial = 5ms, .max_delay = 50ms, .max_attempts = 30, .seed = 3}}, budget},
-      {},
-      {},
-      {},
-      CountAttempts{&attempts}};
+      {.retry = cp::Budgeted{cp::ExponentialRetry{{.initial = 5ms, .max_delay = 50ms, .max_attempts = 30, .seed = 3}},
+                             budget},
+       .observer = CountAttempts{&attempts}}};
   auto run_all = [&](auto on_result) {
     asio::io_context io;
     for (int i = 0; i < coroutines; ++i)

@@ -135,7 +135,7 @@ TEST_CASE("asio: refused, then retried on the timer until the server comes up", 
     const auto port = test_support::free_port_block(1);
     std::vector<cp::AttemptEvent> events;
     cp::Connector<cp::NoBind, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, Recorder> client{
-        {}, cp::FixedDelayRetry{{.delay = 50ms, .max_attempts = 100}}, {}, {}, {}, Recorder{&events}};
+        {.retry = cp::FixedDelayRetry{{.delay = 50ms, .max_attempts = 100}}, .observer = Recorder{&events}}};
     asio::io_context io;
     std::optional<cp::LoopbackServer> server;
     asio::steady_timer later(io, 200ms);
@@ -162,12 +162,9 @@ TEST_CASE("asio: with every port of a rotation cooling, it waits the rotation's 
   cp::LoopbackServer server(cp::LoopbackServer::Mode::server_closes_first);
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, Recorder> client{
-      rotation_block(1, {.cooldown = 300ms, .use_census = false}),
-      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
-      {},
-      {},
-      {},
-      Recorder{&events}};
+      {.bind = rotation_block(1, {.cooldown = 300ms, .use_census = false}),
+       .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
+       .observer = Recorder{&events}}};
   asio::io_context io;
   std::optional<Result> first, second;
   cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) { first.emplace(std::move(r)); });
@@ -202,7 +199,7 @@ TEST_CASE("asio: the per-attempt timeout ends a connect to a listener that drops
       WARN("could not fill the accept queue");
       return;
     }
-    cp::Connector<cp::NoBind> client{{}, {}, {}, {}, {.connect_timeout = 200ms}};
+    cp::Connector<cp::NoBind> client{{.options = {.connect_timeout = 200ms}}};
     asio::io_context io;
     std::optional<Result> got;
     const auto start = std::chrono::steady_clock::now();
@@ -288,7 +285,7 @@ TEST_CASE("asio: a std::stop_token from another thread cancels mid-connect", "[a
 }
 
 TEST_CASE("asio: a bad configuration completes with its error, after the initiating call", "[asio]") {
-  cp::Connector<cp::NoBind> client{{}, {}, {}, {}, {.connect_timeout = std::chrono::milliseconds(-1)}};
+  cp::Connector<cp::NoBind> client{{.options = {.connect_timeout = std::chrono::milliseconds(-1)}}};
   asio::io_context io;
   std::optional<Result> got;
   cp::asio::async_connect(io.get_executor(), client, cp::Endpoint::loopback_v4(7),

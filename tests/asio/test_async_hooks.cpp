@@ -47,7 +47,9 @@ TEST_CASE("asio: an io_context destroyed with connects pending gives every port 
     }
     const auto closed = cp::Endpoint::loopback_v4(test_support::free_port_block(1));
     cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry> client{
-        rotation_block(32), cp::FixedDelayRetry{{.delay = 10s, .max_attempts = 3}}, {}, {}, {.connect_timeout = 10s}};
+        {.bind = rotation_block(32),
+         .retry = cp::FixedDelayRetry{{.delay = 10s, .max_attempts = 3}},
+         .options = {.connect_timeout = 10s}}};
     int completed = 0;
     {
       asio::io_context io;
@@ -72,7 +74,7 @@ TEST_CASE("asio: an observer that throws leaves run() with its exception, everyt
   {
     cp::LoopbackServer server;
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, ThrowOnConnect> client{
-        rotation_block(4), {}, {}, {}, {.connect_timeout = 5s}, ThrowOnConnect{}};
+        {.bind = rotation_block(4), .options = {.connect_timeout = 5s}, .observer = ThrowOnConnect{}}};
     bool called = false;
     {
       asio::io_context io;
@@ -96,7 +98,7 @@ TEST_CASE("asio: close_reset() after socket().close() gives the port back", "[as
   const auto fds = open_fd_count();
   {
     cp::LoopbackServer server;
-    cp::Connector<cp::FixedPortRotation> client{rotation_block(4), {}, {}, {}, {.connect_timeout = 5s}};
+    cp::Connector<cp::FixedPortRotation> client{{.bind = rotation_block(4), .options = {.connect_timeout = 5s}}};
     asio::io_context io;
     std::optional<Result> got;
     cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) { got.emplace(std::move(r)); });
@@ -127,7 +129,9 @@ TEST_CASE("asio: an observer that starts another connect on the same connector",
     const cp::Endpoint refusing = test_support::refusing_endpoint();
     std::function<void(const cp::AttemptEvent&)> body = [](const cp::AttemptEvent&) {};
     cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, HookObserver>
-        client{rotation_block(4), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, {}, {}, {}, {&body}};
+        client{{.bind = rotation_block(4),
+                .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
+                .observer = {&body}}};
     asio::io_context io;
     std::optional<Result> outer, inner;
     int events = 0;

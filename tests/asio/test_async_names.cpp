@@ -33,11 +33,9 @@ TEST_CASE("asio: a name connects through Asio's resolver, the blocking driver th
     cp::LoopbackServer server;  // 127.0.0.1 only: an IPv6 address, if any, refuses
     const auto name = *cp::HostPort::from("localhost", server.endpoint().port());
     cp::Connector<cp::EphemeralBind, cp::FixedDelayRetry> client{
-        cp::EphemeralBind{},
-        cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
-        {},
-        {},
-        cp::ConnectorOptions{.connect_timeout = 2s}};
+        {.bind = cp::EphemeralBind{},
+         .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
+         .options = {.connect_timeout = 2s}}};
     asio::io_context io;
     std::optional<Result> got;
     cp::asio::async_connect(io.get_executor(), client, name, [&](Result r) { got.emplace(std::move(r)); });
@@ -58,7 +56,7 @@ TEST_CASE("asio: a name connects through Asio's resolver, the blocking driver th
 
 TEST_CASE("asio: a name that does not exist fails at the resolve step, before any socket", "[.][netns][names]") {
   REQUIRE(test_support::in_loopback_only_namespace());
-  cp::Connector<cp::NoBind> client{cp::NoBind{}, {}, {}, {}, cp::ConnectorOptions{.connect_timeout = 2s}};
+  cp::Connector<cp::NoBind> client{{.options = {.connect_timeout = 2s}}};
   asio::io_context io;
   std::optional<Result> got;
   cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::parse("no-such-host.invalid:7000"),
@@ -87,7 +85,7 @@ TEST_CASE("asio: a name whose IPv6 address black-holes connects over IPv4 after 
     cp::FixedPortRotation rotation{cp::PortRange{47620, 47629}, {.use_census = false}};
     std::vector<cp::AttemptEvent> events;
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, test_support::Recorder>
-        client{rotation, {}, {}, {}, {.connect_timeout = 5s}, test_support::Recorder{&events}};
+        client{{.bind = rotation, .options = {.connect_timeout = 5s}, .observer = test_support::Recorder{&events}}};
     asio::io_context io;
     std::optional<Result> got;
     const auto start = std::chrono::steady_clock::now();
@@ -128,7 +126,7 @@ TEST_CASE("asio: a race given up while an attempt is in flight closes that attem
   const auto fds = test_support::open_fd_count();
   {
     cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::FailFast> client{
-        cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+        {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 5s}}};
     asio::io_context io;
     std::optional<Result> got;
     cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("dual.test", port),
@@ -156,7 +154,7 @@ Took connect_with_aaaa_late(std::chrono::milliseconds aaaa_after) {
   const test_support::LateAaaa late(aaaa_after);
   REQUIRE(late.ok());
   const auto name = late.name();
-  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+  cp::Connector<cp::EphemeralBind> client{{.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 5s}}};
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
   {
@@ -236,7 +234,7 @@ TEST_CASE("names over DNS: no record of one family is an empty answer, not host_
   REQUIRE(aaaa);
   CHECK(*aaaa == std::vector{cp::Endpoint::loopback_v6(v6.port)});
 
-  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 2s}};
+  cp::Connector<cp::EphemeralBind> client{{.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 2s}}};
   auto s = client.connect(name);
   REQUIRE(s);
   CHECK(s->remote_endpoint().value() == cp::Endpoint::loopback_v6(v6.port));
@@ -305,7 +303,8 @@ TEST_CASE("names over DNS: a storm of 200 connects to a silent name server is bo
 
   std::optional<SilentNameServer> silent(std::in_place);
   REQUIRE(silent->fd >= 0);
-  cp::Connector<cp::EphemeralBind, cp::NoRetry> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 300ms}};
+  cp::Connector<cp::EphemeralBind, cp::NoRetry> client{
+      {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 300ms}}};
   constexpr int connects = 200;
   std::vector<std::optional<Result>> got(connects);
   std::vector<std::chrono::milliseconds> took(connects);
@@ -350,7 +349,8 @@ TEST_CASE("names over DNS: a storm of 200 connects to a silent name server is bo
     cp::LoopbackServer server;
     test_support::FakeNameServer dns("storm0.test", {{{127, 0, 0, 1}}, 0ms}, {{}, 0ms});
     REQUIRE(dns.ok());
-    cp::Connector<cp::EphemeralBind, cp::NoRetry> patient{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 3s}};
+    cp::Connector<cp::EphemeralBind, cp::NoRetry> patient{
+        {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 3s}}};
     auto s = patient.connect(*cp::HostPort::from("storm0.test", server.endpoint().port()));
     REQUIRE(s);
     s->close_reset();
@@ -373,7 +373,8 @@ TEST_CASE("names over DNS: blocking connects to one name share its lookups", "[.
   {
     SilentNameServer silent;
     REQUIRE(silent.fd >= 0);
-    cp::Connector<cp::EphemeralBind, cp::NoRetry> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 200ms}};
+    cp::Connector<cp::EphemeralBind, cp::NoRetry> client{
+        {.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 200ms}}};
     constexpr int connects = 20;
     std::vector<std::optional<cp::expected<cp::Socket, cp::NetError>>> got(connects);
     std::vector<std::chrono::milliseconds> took(connects);
@@ -426,7 +427,7 @@ TEST_CASE("asio: an observer that stops the operation when the race is won does 
     int calls = 0;
     cp::FixedPortRotation rotation{cp::PortRange{47630, 47639}, {.use_census = false}};
     cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem, StopOnConnect> client{
-        rotation, {}, {}, {}, {.connect_timeout = 5s}, StopOnConnect{&stop, &calls}};
+        {.bind = rotation, .options = {.connect_timeout = 5s}, .observer = StopOnConnect{&stop, &calls}}};
     asio::io_context io;
     std::optional<Result> got;
     cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("dual.test", v6.port), stop.get_token(),

@@ -179,12 +179,9 @@ TEST_CASE("asio and blocking drivers: the same loopback scenarios give the same 
   using Client =
       cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::NativeSystem, Recorder>;
   const auto make = [&](std::vector<cp::AttemptEvent>& events) {
-    return Client{cp::FixedPortRotation{range, {.cooldown = 0ms, .seed = 11, .use_census = false}},
-                  cp::FixedDelayRetry{{.delay = 20ms, .max_attempts = 3}},
-                  {},
-                  {},
-                  {},
-                  Recorder{&events}};
+    return Client{{.bind = cp::FixedPortRotation{range, {.cooldown = 0ms, .seed = 11, .use_census = false}},
+                   .retry = cp::FixedDelayRetry{{.delay = 20ms, .max_attempts = 3}},
+                   .observer = Recorder{&events}}};
   };
   for (const cp::Endpoint& to : {closed, server.endpoint()}) {
     std::vector<cp::AttemptEvent> blocking_events, async_events;

@@ -145,7 +145,7 @@ Both race_with_aaaa_late(std::chrono::milliseconds aaaa_after) {
   return both([&](Driver d) {
     std::vector<cp::AttemptEvent> events;
     std::stop_source stop;
-    Client<cp::NoBind, cp::NoRetry> client{{}, {}, {}, {}, {.connect_timeout = 5s}, {&events}};
+    Client<cp::NoBind, cp::NoRetry> client{{.options = {.connect_timeout = 5s}, .observer = {&events}}};
     return run(d, client, name, stop);
   });
 }
@@ -166,7 +166,7 @@ const std::vector<Scenario>& scenarios() {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
            Client<cp::NoBind, cp::FixedDelayRetry> client{
-               {}, cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}}, {}, {}, {}, {&events}};
+               {.retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}}, .observer = {&events}}};
            return run(d, client, to, stop);
          });
        }},
@@ -177,7 +177,7 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::NoRetry> client{{}, {}, {}, {}, {.connect_timeout = 100ms}, {&events}};
+           Client<cp::NoBind, cp::NoRetry> client{{.options = {.connect_timeout = 100ms}, .observer = {&events}}};
            return run(d, client, hole.endpoint, stop);
          });
        }},
@@ -192,13 +192,9 @@ const std::vector<Scenario>& scenarios() {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
            Client<cp::FixedPortRotation, cp::NoRetry> client{
-               cp::FixedPortRotation{cp::PortRange::make(port, port).value(),
-                                     {.cooldown = 10s, .seed = 1, .use_census = false}},
-               {},
-               {},
-               {},
-               {},
-               {&events}};
+               {.bind = cp::FixedPortRotation{cp::PortRange::make(port, port).value(),
+                                              {.cooldown = 10s, .seed = 1, .use_census = false}},
+                .observer = {&events}}};
            // The port's socket closed normally (told, without a real socket: no TIME_WAIT for the
            // other driver's turn): it cools for 10 s.
            client.bind_policy().plan(server.endpoint()).value().lease->on_close(cp::CloseKind::normal);
@@ -216,12 +212,10 @@ const std::vector<Scenario>& scenarios() {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
            Client<cp::FixedPortRotation, cp::NoRetry> client{
-               cp::FixedPortRotation{cp::PortRange::make(first, first + 1).value(), {.seed = 1, .use_census = false}},
-               {},
-               {},
-               {},
-               {.connect_timeout = 5s},
-               {&events}};
+               {.bind = cp::FixedPortRotation{cp::PortRange::make(first, first + 1).value(),
+                                              {.seed = 1, .use_census = false}},
+                .options = {.connect_timeout = 5s},
+                .observer = {&events}}};
            Outcome out = run(d, client, hole.endpoint, stop, 50ms);
            const auto snap = client.bind_policy().snapshot();
            CHECK(snap.in_use == 0);
@@ -236,7 +230,7 @@ const std::vector<Scenario>& scenarios() {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
            Client<cp::NoBind, cp::FixedDelayRetry> client{
-               {}, cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}}, {}, {}, {}, {&events}};
+               {.retry = cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}}, .observer = {&events}}};
            return run(d, client, to, stop, 50ms);
          });
        }},
@@ -248,7 +242,7 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::NoRetry> client{{}, {}, {}, {}, {.connect_timeout = 5s}, {&events}};
+           Client<cp::NoBind, cp::NoRetry> client{{.options = {.connect_timeout = 5s}, .observer = {&events}}};
            return run(d, client, *cp::HostPort::from("slow.test", 7000), stop, 50ms);
          });
        }},
@@ -258,9 +252,9 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::FixedDelayRetry> client{{}, cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}},
-                                                          {}, {},
-                                                          {}, {.events = &events, .throw_at = 1}};
+           Client<cp::NoBind, cp::FixedDelayRetry> client{
+               {.retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}},
+                .observer = {.events = &events, .throw_at = 1}}};
            return run(d, client, to, stop);
          });
        }},
@@ -270,9 +264,9 @@ const std::vector<Scenario>& scenarios() {
          return both([&](Driver d) {
            std::vector<cp::AttemptEvent> events;
            std::stop_source stop;
-           Client<cp::NoBind, cp::FixedDelayRetry> client{{}, cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}},
-                                                          {}, {},
-                                                          {}, {.events = &events, .stop_at = 1, .stop = &stop}};
+           Client<cp::NoBind, cp::FixedDelayRetry> client{
+               {.retry = cp::FixedDelayRetry{{.delay = 5s, .max_attempts = 3}},
+                .observer = {.events = &events, .stop_at = 1, .stop = &stop}}};
            return run(d, client, to, stop);
          });
        }},

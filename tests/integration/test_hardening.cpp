@@ -67,7 +67,7 @@ TEST_CASE("security: every policy's socket is close-on-exec, never SO_REUSEPORT,
 
 TEST_CASE("security: destinations TCP cannot reach are refused before any syscall", "[security]") {
   cp::FakeSystem sys;
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{}, {}, {}, sys};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{.system = sys}};
   struct Case {
     const char* text;
     const char* says;
@@ -98,7 +98,7 @@ TEST_CASE("limits: out of descriptors (EMFILE) is a clear error and leaks nothin
     cp::FakeSystem fake;
     fake.fail(cp::Call::open_socket, std::errc::too_many_files_open);
     auto warm =
-        cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>{{}, {}, {}, fake}.connect(
+        cp::Connector<cp::EphemeralBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>{{.system = fake}}.connect(
             server.endpoint());
     REQUIRE_FALSE(warm);
     CHECK_THAT(warm.error().message(), Contains("RLIMIT_NOFILE"));

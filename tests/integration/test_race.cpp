@@ -46,7 +46,7 @@ TEST_CASE("race on loopback: IPv6 black-holed, IPv4 listening: connected over IP
   cp::LoopbackServer server;
   const auto fds_before = test_support::open_fd_count();
   {
-    cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+    cp::Connector<cp::EphemeralBind> client{{.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 5s}}};
     const auto start = Clock::now();
     auto s = client.connect(dual, ListResolver{{hole.endpoint}, {server.endpoint()}});
     const auto took = Clock::now() - start;
@@ -88,7 +88,7 @@ TEST_CASE("race on loopback: a stop mid-race closes every attempt", "[race][inte
     std::this_thread::sleep_for(400ms);  // both attempts are in flight by then
     stop.request_stop();
   });
-  cp::Connector<cp::FixedPortRotation> client{rotation, {}, {}, {}, {.connect_timeout = 5s}};
+  cp::Connector<cp::FixedPortRotation> client{{.bind = rotation, .options = {.connect_timeout = 5s}}};
   auto s = client.connect(dual, ListResolver{{hole6.endpoint}, {hole4.endpoint}}, stop.get_token());
   stopper.join();
   REQUIRE_FALSE(s);

@@ -31,14 +31,12 @@ TEST_CASE("retry budget: 8 threads retrying a server that is down stay within th
   cp::RetryBudget budget({.max_tokens = 20, .token_ratio = 0.5});  // retries while more than 10 left
   std::atomic<int> attempts{0}, budget_refusals{0}, refused{0}, connected{0};
   Client client{
-      {},
-      cp::Budgeted{cp::ExponentialRetry{
-                       {.initial = 2ms, .max_delay = 20ms, .max_attempts = max_attempts, .deadline = 10s, .seed = 7}},
-                   budget},
-      {},
-      {},
-      {},
-      CountAttempts{&attempts}};
+      {.retry =
+           cp::Budgeted{
+               cp::ExponentialRetry{
+                   {.initial = 2ms, .max_delay = 20ms, .max_attempts = max_attempts, .deadline = 10s, .seed = 7}},
+               budget},
+       .observer = CountAttempts{&attempts}}};
   auto on_every_thread = [&](auto body) {
     std::vector<std::jthread> workers;
     for (int t = 0; t < threads; ++t) workers.emplace_back(body);

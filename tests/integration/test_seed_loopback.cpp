@@ -388,7 +388,7 @@ TEST_CASE("a timer signal firing every millisecond does not cut a connect wait s
     REQUIRE(::listen(listener.native_handle(), 0) == 0);
     const auto target = listener.local_endpoint().value();
     std::vector<cp::Socket> fillers;
-    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> quick{{.options = {.connect_timeout = 100ms}}};
     for (int i = 0; i < 8; ++i)  // bounded: the queue holds one or two
       if (auto s = quick.connect(target)) fillers.push_back(std::move(*s));
     REQUIRE_FALSE(fillers.empty());
@@ -400,7 +400,7 @@ TEST_CASE("a timer signal firing every millisecond does not cut a connect wait s
     alarms = 0;
     REQUIRE(::setitimer(ITIMER_REAL, &every_ms, nullptr) == 0);
 
-    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> client{{}, {}, {}, {}, {.connect_timeout = 300ms}};
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy> client{{.options = {.connect_timeout = 300ms}}};
     const auto start = std::chrono::steady_clock::now();
     auto s = client.connect(target);
     const auto took = std::chrono::steady_clock::now() - start;

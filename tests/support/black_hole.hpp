@@ -27,13 +27,13 @@ struct BlackHole {
 inline BlackHole black_hole(connpolicy::Family family = connpolicy::Family::ipv4, std::uint16_t port = 0) {
   using namespace std::chrono_literals;
   connpolicy::NativeSystem sys;
-  BlackHole hole{connpolicy::Socket(sys.open_socket(family, false).value()), {}, {}};
+  BlackHole hole{.listener = connpolicy::Socket(sys.open_socket(family, false).value())};
   const auto here = family == connpolicy::Family::ipv4 ? connpolicy::Endpoint::loopback_v4(port)
                                                        : connpolicy::Endpoint::loopback_v6(port);
   if (sys.bind(hole.listener.native_handle(), here)) return hole;
   if (::listen(static_cast<decltype(::socket(0, 0, 0))>(hole.listener.native_handle()), 0) != 0) return hole;
   hole.endpoint = hole.listener.local_endpoint().value();
-  connpolicy::Connector<connpolicy::NoBind> quick{{}, {}, {}, {}, {.connect_timeout = 100ms}};
+  connpolicy::Connector<connpolicy::NoBind> quick{{.options = {.connect_timeout = 100ms}}};
   for (int i = 0; i < 8; ++i)  // bounded: the queue holds one or two
     if (auto s = quick.connect(hole.endpoint)) hole.fillers.push_back(std::move(*s));
   return hole;

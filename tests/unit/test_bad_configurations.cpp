@@ -60,7 +60,7 @@ TEST_CASE("bad config: mapped special destinations are refused before any syscal
     INFO(remote.to_string());
     CHECK(cp::not_a_destination(remote) != nullptr);
     cp::FakeSystem sys;
-    FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys};
+    FakeConnector<cp::NoBind> c{{.system = sys}};
     auto s = c.connect(remote);
     REQUIRE_FALSE(s);
     CHECK(s.error() == cp::Errc::invalid_argument);
@@ -77,11 +77,9 @@ TEST_CASE("bad config: a multicast or broadcast source is refused in any form, a
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     FakeConnector<cp::FixedPortRotation> c{
-        cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.source = source, .use_census = false}},
-        {},
-        {},
-        sys,
-        {.timer = &timer}};
+        {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.source = source, .use_census = false}},
+         .system = sys,
+         .options = {.timer = &timer}}};
     auto s = c.connect(source.is_v4() ? server : mapped(127, 0, 0, 1, 7000));
     REQUIRE_FALSE(s);
     CHECK(s.error() == cp::Errc::invalid_argument);
@@ -127,7 +125,7 @@ TEST_CASE("bad config: ConnectorOptions out of range are refused before any sysc
                         Case{{.max_rebinds = std::numeric_limits<int>::min()}, "ConnectorOptions::max_rebinds"}}) {
     INFO(k.names);
     cp::FakeSystem sys;
-    FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys, k.options};
+    FakeConnector<cp::NoBind> c{{.system = sys, .options = k.options}};
     check_refused_before_any_syscall(c, sys, k.names);
   }
   // The largest values have one meaning: no limit but the retry deadline, no overflow.
@@ -136,7 +134,7 @@ TEST_CASE("bad config: ConnectorOptions out of range are refused before any sysc
         cp::ConnectorOptions{.max_rebinds = std::numeric_limits<int>::max()}}) {
     cp::FakeSystem sys;
     CHECK(cp::check(o));
-    FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys, o};
+    FakeConnector<cp::NoBind> c{{.system = sys, .options = o}};
     CHECK(c.connect(server));
   }
 }
@@ -147,11 +145,9 @@ TEST_CASE("bad config: a huge connect timeout waits what the retry deadline allo
   sys.script(cp::Call::connect, {std::make_error_code(std::errc::operation_in_progress)});
   sys.time_out();  // the peer never answers
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
-      cp::NoBind{},
-      cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms}},
-      {},
-      sys,
-      {.connect_timeout = ms::max(), .timer = &timer}};
+      {.retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 1, .deadline = 300ms}},
+       .system = sys,
+       .options = {.connect_timeout = ms::max(), .timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   // The wait was bounded by the deadline (300 ms), not by the saturated timeout.
@@ -186,7 +182,7 @@ TEST_CASE("bad config: ExponentialOptions out of range are refused, by make() an
     CHECK(made.error() == cp::Errc::invalid_argument);
     CHECK_THAT(made.error().message(), Contains(k.names));
     cp::FakeSystem sys;
-    FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{k.options}, {}, sys};
+    FakeConnector<cp::NoBind, cp::ExponentialRetry> c{{.retry = cp::ExponentialRetry{k.options}, .system = sys}};
     check_refused_before_any_syscall(c, sys, k.names);
     // A schedule made anyway has no undefined behaviour (UBSan watches): waits are not negative.
     const cp::ExponentialRetry policy{k.options};  // schedules point into their policy's options
@@ -206,7 +202,7 @@ TEST_CASE("bad config: the largest and smallest meaningful ExponentialOptions wo
     cp::FakeSystem sys;
     sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
     FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
-        cp::NoBind{}, cp::ExponentialRetry{o}, {}, sys, {.timer = &timer}};
+        {.retry = cp::ExponentialRetry{o}, .system = sys, .options = {.timer = &timer}}};
     auto s = c.connect(server);
     // deadline max: never reached, so the retries go on until the connect succeeds (the 4th);
     // deadline 0: gives up before the first wait; two attempts: gives up after the second.
@@ -233,7 +229,7 @@ TEST_CASE("bad config: FixedDelayOptions out of range are refused", "[config][op
     REQUIRE_FALSE(made);
     CHECK_THAT(made.error().message(), Contains(k.names));
     cp::FakeSystem sys;
-    FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{cp::NoBind{}, cp::FixedDelayRetry{k.options}, {}, sys};
+    FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{{.retry = cp::FixedDelayRetry{k.options}, .system = sys}};
     check_refused_before_any_syscall(c, sys, k.names);
   }
   cp::ManualTimer timer;
@@ -243,11 +239,9 @@ TEST_CASE("bad config: FixedDelayOptions out of range are refused", "[config][op
   cp::FakeSystem sys;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 2);
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> c{
-      cp::NoBind{},
-      cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max()}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.retry = cp::FixedDelayRetry{{.delay = ms::max(), .max_attempts = 0, .deadline = ms::max()}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   CHECK(c.connect(server));
   CHECK(timer.sleeps().size() == 2);
 }
@@ -258,7 +252,7 @@ TEST_CASE("bad config: RotationOptions::cooldown out of range is refused, a huge
   CHECK_THAT(made.error().message(), Contains("RotationOptions::cooldown is -1 ms"));
   cp::FakeSystem sys;
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.cooldown = -1ms}}, {}, {}, sys};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.cooldown = -1ms}}, .system = sys}};
   check_refused_before_any_syscall(c, sys, "RotationOptions::cooldown");
   cp::ManualTimer timer;
   cp::FixedPortRotation huge{cp::PortRange{40000, 40000}, {.cooldown = ms::max(), .use_census = false}};
@@ -291,11 +285,10 @@ TEST_CASE("bad config: a source address not on this host cools no port and is re
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.source = elsewhere, .use_census = false}},
-      cp::ExponentialRetry{{.max_attempts = 5}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.source = elsewhere, .use_census = false}},
+       .retry = cp::ExponentialRetry{{.max_attempts = 5}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -314,7 +307,7 @@ TEST_CASE("bad config: a SourceAddressPool address not on this host is not rebou
   cp::FakeSystem sys;
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::SourceAddressPool> c{
-      cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0)}).value(), {}, {}, sys};
+      {.bind = cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0)}).value(), .system = sys}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -333,7 +326,9 @@ TEST_CASE(
   const auto gone = cp::Endpoint::ipv4({192, 0, 2, 1}, 0);
   const auto here = cp::Endpoint::loopback_v4(0);
   FakeConnector<cp::SourceAddressPool> c{
-      cp::SourceAddressPool::make({gone, here}, {.unavailable_rest = 5s}).value(), {}, {}, sys, {.timer = &timer}};
+      {.bind = cp::SourceAddressPool::make({gone, here}, {.unavailable_rest = 5s}).value(),
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(s->local_endpoint().value().address_string() == "127.0.0.1");
@@ -361,13 +356,11 @@ TEST_CASE("bad config: a SourceAddressPool fails only when every address fails, 
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_not_available, 100);
   FakeConnector<cp::SourceAddressPool> c{
-      cp::SourceAddressPool::make(
-          {cp::Endpoint::ipv4({192, 0, 2, 1}, 0), cp::Endpoint::ipv4({192, 0, 2, 2}, 0), cp::Endpoint::loopback_v6(0)})
-          .value(),
-      {},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::SourceAddressPool::make({cp::Endpoint::ipv4({192, 0, 2, 1}, 0),
+                                            cp::Endpoint::ipv4({192, 0, 2, 2}, 0), cp::Endpoint::loopback_v6(0)})
+                   .value(),
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::address_not_available);
@@ -400,7 +393,9 @@ TEST_CASE("bad config: the same error at connect keeps its meaning: our port's a
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::address_not_available, 1);
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(sys.count(cp::Call::bind) == 2);
@@ -413,7 +408,7 @@ TEST_CASE("bad config: the same error at connect keeps its meaning: our port's a
 TEST_CASE("bad config: KernelPortRange outside the system range is refused before any socket", "[config][range]") {
   cp::FakeSystem sys;
   FakeConnector<cp::KernelPortRange> c{
-      cp::KernelPortRange{cp::PortRange{20000, 20010}, cp::PortRange{32768, 60999}}, {}, {}, sys};
+      {.bind = cp::KernelPortRange{cp::PortRange{20000, 20010}, cp::PortRange{32768, 60999}}, .system = sys}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::invalid_argument);
@@ -426,7 +421,7 @@ TEST_CASE("bad config: KernelPortRange partly outside uses the overlap, and says
   const cp::KernelPortRange policy{cp::PortRange{60000, 61010}, cp::PortRange{32768, 60999}};
   CHECK(policy.usable_range().value() == cp::PortRange{60000, 60999});
   cp::FakeSystem sys;
-  FakeConnector<cp::KernelPortRange> c{policy, {}, {}, sys};
+  FakeConnector<cp::KernelPortRange> c{{.bind = policy, .system = sys}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(sys.option_value(s->native_handle(), cp::SocketOption::local_port_range) == (60999 << 16 | 60000));
@@ -441,7 +436,7 @@ TEST_CASE("bad config: attempts() counts attempts, and a failure before any is 0
   cp::ManualTimer timer;
   cp::FixedPortRotation rotation{cp::PortRange{40000, 40001}, {.use_census = false}};
   rotation.use_clock(timer);
-  FakeConnector<cp::FixedPortRotation> holder{rotation, {}, {}, sys, {.timer = &timer}};
+  FakeConnector<cp::FixedPortRotation> holder{{.bind = rotation, .system = sys, .options = {.timer = &timer}}};
   auto a = holder.connect(server);
   auto b = holder.connect(server);
   REQUIRE(a);
@@ -453,7 +448,7 @@ TEST_CASE("bad config: attempts() counts attempts, and a failure before any is 0
   CHECK_THAT(none.error().message(), !Contains("after"));
   sys.fail(cp::Call::connect, std::errc::connection_refused, 3);
   FakeConnector<cp::NoBind, cp::FixedDelayRetry> three{
-      cp::NoBind{}, cp::FixedDelayRetry{{.delay = 1ms, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
+      {.retry = cp::FixedDelayRetry{{.delay = 1ms, .max_attempts = 3}}, .system = sys, .options = {.timer = &timer}}};
   auto refused = three.connect(server);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().attempts() == 3);

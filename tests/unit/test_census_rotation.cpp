@@ -79,11 +79,10 @@ TEST_CASE("with every port in TIME_WAIT the Connector waits exactly once and bin
   cp::FakeCensus census(timer);
   for (int port = 40000; port <= 40003; ++port) census.add_time_wait(local(port), server, port == 40002 ? 7s : 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.census = &census}},
-      cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.census = &census}},
+       .retry = cp::ExponentialRetry{{.initial = 100ms, .max_attempts = 3}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(timer.sleeps() == std::vector<cp::Timer::duration>{7s});  // no backoff, no jitter: the exact wait
@@ -97,11 +96,10 @@ TEST_CASE("the exact wait respects the retry deadline", "[census]") {
   cp::FakeCensus census(timer);
   census.add_time_wait(local(40000), server, 50s);
   cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.census = &census}},
-      cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.census = &census}},
+       .retry = cp::ExponentialRetry{{.max_attempts = 3, .deadline = 10s}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -603,11 +601,9 @@ TEST_CASE("census rotation: a Connector asks the rotation's census question on i
   cp::FakeCensus census(timer);
   cp::FakeSystem sys;
   cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.census = &census}},
-      {},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange::make(40000, 40003).value(), {.census = &census}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   census.while_surveying([] { throw std::runtime_error("census failed"); });
   CHECK_THROWS_WITH(client.connect(server), "census failed");
   CHECK(sys.open_handles() == 0);

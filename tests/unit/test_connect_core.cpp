@@ -83,7 +83,11 @@ TEST_CASE("core: busy port, refused, connected: rebind, wait, attempt, lease", "
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED)});
   std::vector<cp::AttemptEvent> by_driver;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> conn{
-      rotation(timer2), cp::FixedDelayRetry{{.delay = 70ms}}, {}, sys, {.timer = &timer2}, Recorder{&by_driver}};
+      {.bind = rotation(timer2),
+       .retry = cp::FixedDelayRetry{{.delay = 70ms}},
+       .system = sys,
+       .options = {.timer = &timer2},
+       .observer = Recorder{&by_driver}}};
   REQUIRE(conn.connect(server));
   CHECK(event_lines(by_driver) == event_lines(by_core));
   CHECK(timer2.sleeps() == std::vector<D>{70ms});

@@ -40,7 +40,7 @@ TEST_CASE("name: both families are asked, and the addresses are tried IPv6 first
   cp::FakeResolver names;
   names.answer("login.example.com", cp::Family::ipv6, {.addresses = {v6, v6b}})
       .answer("login.example.com", cp::Family::ipv4, {.addresses = {v4, v4b}});
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{cp::NoBind{}, {}, {}, sys};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{{.system = sys}};
   {
     auto s = client.connect(login, names);
     REQUIRE(s);
@@ -54,7 +54,7 @@ TEST_CASE("name: both families are asked, and the addresses are tried IPv6 first
 TEST_CASE("name: a numeric HostPort needs no lookup", "[name]") {
   cp::FakeSystem sys;
   cp::FakeResolver names;
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{cp::NoBind{}, {}, {}, sys};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{{.system = sys}};
   auto s = client.connect(*cp::HostPort::parse("127.0.0.1:7000"), names);
   REQUIRE(s);
   CHECK(names.asked().empty());
@@ -66,7 +66,9 @@ TEST_CASE("name: no address at all is host_not_found, before any socket", "[name
   cp::FakeResolver names;  // nothing scripted: no address of either family
   cp::ManualTimer timer;
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::NoBind{}, cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
+      {.retry = cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = client.connect(login, names);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::host_not_found);
@@ -87,12 +89,10 @@ TEST_CASE("name: try_again is retried, and the name is looked up again each roun
       .answer("login.example.com", cp::Family::ipv4, {.addresses = {v4}});
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> client{
-      cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
-      {},
-      sys,
-      {.timer = &timer},
-      Recorder{&events}};
+      {.retry = cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
+       .system = sys,
+       .options = {.timer = &timer},
+       .observer = Recorder{&events}}};
   auto s = client.connect(login, names);
   REQUIRE(s);
   CHECK(names.asked().size() == 4);
@@ -115,13 +115,13 @@ TEST_CASE("name: a lookup that does not answer is bounded by the attempt timeout
   const auto start = timer.now();
   SECTION("racing: IPv4 goes after RFC 8305's resolution delay (50 ms)") {
     cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-        cp::NoBind{}, {}, {}, sys, cp::ConnectorOptions{.connect_timeout = 1s, .timer = &timer}};
+        {.system = sys, .options = {.connect_timeout = 1s, .timer = &timer}}};
     REQUIRE(client.connect(login, names));
     CHECK(timer.now() - start == 55ms);
   }
   SECTION("not racing (attempt_delay 0): both answers are awaited, the silent one for 1 s") {
     cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-        cp::NoBind{}, {}, {}, sys, cp::ConnectorOptions{.connect_timeout = 1s, .attempt_delay = 0ms, .timer = &timer}};
+        {.system = sys, .options = {.connect_timeout = 1s, .attempt_delay = 0ms, .timer = &timer}}};
     REQUIRE(client.connect(login, names));
     CHECK(timer.now() - start == 1000ms);  // asked at once: 1 s, not 1 s + 5 ms
   }
@@ -134,7 +134,7 @@ TEST_CASE("name: a stop before the lookup ends the connect as cancelled, nothing
   names.answer("login.example.com", cp::Family::ipv4, {.addresses = {v4}});
   std::stop_source stop;
   stop.request_stop();
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{cp::NoBind{}, {}, {}, sys};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{{.system = sys}};
   auto s = client.connect(login, names, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::cancelled);
@@ -176,7 +176,7 @@ TEST_CASE("name: how the two families' answers decide a lookup failure, each nam
     cp::FakeSystem sys;
     cp::FakeResolver names;
     names.answer("login.example.com", cp::Family::ipv6, c.aaaa).answer("login.example.com", cp::Family::ipv4, c.a);
-    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{cp::NoBind{}, {}, {}, sys};
+    cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{{.system = sys}};
     auto s = client.connect(login, names);
     REQUIRE_FALSE(s);
     CHECK(s.error().condition() == c.condition);
@@ -199,11 +199,9 @@ TEST_CASE("name: an IPv6-only name whose AAAA lookup fails for a moment is retri
       .answer("login.example.com", cp::Family::ipv4, {})  // no A record, each time
       .answer("login.example.com", cp::Family::ipv4, {});
   cp::Connector<cp::NoBind, cp::ExponentialRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 250ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.retry = cp::ExponentialRetry{{.initial = 250ms, .max_attempts = 3, .jitter = cp::Jitter::none}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = client.connect(login, names);
   REQUIRE(s);
   CHECK(s->remote_endpoint().value() == v6.with_port(7000));

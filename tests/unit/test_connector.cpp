@@ -35,7 +35,7 @@ using FakeConnector = cp::Connector<Bind, Retry, Error, cp::FakeSystem>;
 
 TEST_CASE("connector: NoBind makes socket, connect, blocking again, nothing else", "[connector]") {
   cp::FakeSystem sys;
-  FakeConnector<cp::NoBind> c{cp::NoBind{}, cp::NoRetry{}, {}, sys};
+  FakeConnector<cp::NoBind> c{{.system = sys}};
   {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -54,7 +54,7 @@ TEST_CASE("connector: EphemeralBind asks IP_BIND_ADDRESS_NO_PORT, binds port 0, 
           "[connector]") {
   cp::FakeSystem sys;
   sys.fail(cp::Call::set_option, std::errc::no_protocol_option);  // an old kernel
-  FakeConnector<cp::EphemeralBind> c{cp::EphemeralBind{}, cp::NoRetry{}, {}, sys};
+  FakeConnector<cp::EphemeralBind> c{{.bind = cp::EphemeralBind{}, .system = sys}};
   auto s = c.connect(server);
   REQUIRE(s);
   const auto calls = sys.calls();
@@ -68,7 +68,7 @@ TEST_CASE("connector: a pending connect is waited for, then asked for its result
   cp::FakeSystem sys;
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
   cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      {}, {}, {}, sys, {.blocking_result = false}};
+      {.system = sys, .options = {.blocking_result = false}}};
   auto s = c.connect(server);
   REQUIRE(s);
   CHECK(kinds(sys) ==
@@ -80,11 +80,9 @@ TEST_CASE("connector: refused connections back off exactly and give up after max
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 100);
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
-      cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.retry = cp::ExponentialRetry{{.initial = 50ms, .max_attempts = 4, .jitter = cp::Jitter::none}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::connection_refused);
@@ -103,8 +101,10 @@ TEST_CASE("connector: FixedPort in TIME_WAIT fails at bind, naming the port and 
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 100);
-  FakeConnector<cp::FixedPort, cp::FixedDelayRetry> c{
-      cp::FixedPort{40000}, cp::FixedDelayRetry{{.delay = 1s, .max_attempts = 3}}, {}, sys, {.timer = &timer}};
+  FakeConnector<cp::FixedPort, cp::FixedDelayRetry> c{{.bind = cp::FixedPort{40000},
+                                                       .retry = cp::FixedDelayRetry{{.delay = 1s, .max_attempts = 3}},
+                                                       .system = sys,
+                                                       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_port_busy);
@@ -122,11 +122,9 @@ TEST_CASE("connector: a rotation moves to the next port at once when bind says b
   cp::ManualTimer timer;
   sys.script(cp::Call::bind, {cp::make_system_error(EADDRINUSE), cp::make_system_error(EADDRINUSE), {}});
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .use_census = false}},
-      cp::NoRetry{},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.seed = 5, .use_census = false}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE(s);
   std::vector<std::uint16_t> bound;
@@ -150,11 +148,10 @@ TEST_CASE("connector: a rotation also moves on when connect says the address pai
     cp::FakeSystem sys;
     cp::ManualTimer timer;
     sys.script(cp::Call::connect, {code});
-    FakeConnector<cp::FixedPortRotation> c{cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
-                                           cp::NoRetry{},
-                                           {},
-                                           sys,
-                                           {.timer = &timer}};
+    FakeConnector<cp::FixedPortRotation> c{
+        {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
+         .system = sys,
+         .options = {.timer = &timer}}};
     auto s = c.connect(server);
     REQUIRE(s);
     CHECK(sys.count(cp::Call::bind) == 2);
@@ -167,11 +164,10 @@ TEST_CASE("connector: when every port cools, it waits exactly until the first fr
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation, cp::ExponentialRetry> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
-      cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
+       .retry = cp::ExponentialRetry{{.initial = 10ms, .max_attempts = 3}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   for (int i = 0; i < 2; ++i) {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -188,7 +184,9 @@ TEST_CASE("connector: every port cooling and no retry gives local_ports_exhauste
   cp::ManualTimer timer;
   sys.fail(cp::Call::bind, std::errc::address_in_use, 10);
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.use_census = false}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::local_ports_exhausted);
@@ -205,7 +203,7 @@ TEST_CASE("connector: endpoints are tried in order, refused moves to the next", 
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED), cp::make_system_error(ENETUNREACH), {}});
   const std::vector<cp::Endpoint> endpoints{cp::Endpoint::loopback_v6(1), cp::Endpoint::loopback_v4(2),
                                             cp::Endpoint::loopback_v4(3)};
-  FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys};
+  FakeConnector<cp::NoBind> c{{.system = sys}};
   auto s = c.connect(std::span<const cp::Endpoint>(endpoints));
   REQUIRE(s);
   std::vector<cp::Endpoint> tried;
@@ -220,7 +218,7 @@ TEST_CASE("connector: a stop requested before connect opens nothing", "[connecto
   cp::FakeSystem sys;
   std::stop_source stop;
   stop.request_stop();
-  FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys};
+  FakeConnector<cp::NoBind> c{{.system = sys}};
   auto s = c.connect(server, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
@@ -233,7 +231,8 @@ TEST_CASE("connector: a stop during a retry wait ends the connect with cancelled
   std::stop_source stop;
   timer.on_sleep([&](D) { stop.request_stop(); });
   sys.fail(cp::Call::connect, std::errc::connection_refused, 10);
-  FakeConnector<cp::NoBind, cp::ExponentialRetry> c{cp::NoBind{}, cp::ExponentialRetry{{}}, {}, sys, {.timer = &timer}};
+  FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
+      {.retry = cp::ExponentialRetry{{}}, .system = sys, .options = {.timer = &timer}}};
   auto s = c.connect(server, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
@@ -248,7 +247,7 @@ TEST_CASE("connector: a connect that never answers times out at the wait step", 
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
   sys.time_out();
   cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{
-      {}, {}, {}, sys, {.connect_timeout = 250ms}};
+      {.system = sys, .options = {.connect_timeout = 250ms}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::timed_out);
@@ -263,11 +262,9 @@ TEST_CASE("connector: the retry deadline bounds the connect wait", "[connector][
   sys.fail(cp::Call::connect, std::errc::operation_in_progress);
   sys.time_out();
   FakeConnector<cp::NoBind, cp::ExponentialRetry> c{
-      cp::NoBind{},
-      cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms}},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.retry = cp::ExponentialRetry{{.initial = 1s, .max_attempts = 1, .deadline = 300ms}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().code() == cp::LibraryError::deadline_exceeded);
@@ -281,12 +278,11 @@ TEST_CASE("connector: the observer sees each attempt, its action and its delay",
   sys.script(cp::Call::connect, {cp::make_system_error(ECONNREFUSED)});
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
-      cp::FixedDelayRetry{{.delay = 70ms}},
-      {},
-      sys,
-      {.timer = &timer},
-      Recorder{&events}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40009}, {.use_census = false}},
+       .retry = cp::FixedDelayRetry{{.delay = 70ms}},
+       .system = sys,
+       .options = {.timer = &timer},
+       .observer = Recorder{&events}}};
   REQUIRE(c.connect(server));
   REQUIRE(events.size() == 3);
   CHECK(events[0].step == cp::Step::bind);
@@ -305,7 +301,7 @@ TEST_CASE("connector: events own what they hold, so an observer may keep them", 
   sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});
   std::vector<cp::AttemptEvent> events;
   cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> c{
-      cp::NoBind{}, {}, {}, sys, {}, Recorder{&events}};
+      {.system = sys, .observer = Recorder{&events}}};
   {
     const cp::Endpoint short_lived = cp::Endpoint::loopback_v4(7123);  // gone before the checks
     REQUIRE_FALSE(c.connect(short_lived));
@@ -322,7 +318,7 @@ TEST_CASE("connector: events own what they hold, so an observer may keep them", 
 
 TEST_CASE("connector: no endpoints is invalid_argument", "[connector]") {
   cp::FakeSystem sys;
-  FakeConnector<cp::NoBind> c{cp::NoBind{}, {}, {}, sys};
+  FakeConnector<cp::NoBind> c{{.system = sys}};
   auto s = c.connect(std::span<const cp::Endpoint>{});
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::invalid_argument);
@@ -332,11 +328,9 @@ TEST_CASE("connector: the socket returns its rotation port when it closes", "[co
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   FakeConnector<cp::FixedPortRotation> c{
-      cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .use_census = false}},
-      {},
-      {},
-      sys,
-      {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40000}, {.cooldown = 5s, .use_census = false}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   {
     auto s = c.connect(server);
     REQUIRE(s);
@@ -383,12 +377,11 @@ TEST_CASE("connector torture: each call failing with each errno", "[connector][t
       sys.fail(c.call, cp::make_system_error(e), 1);  // once; the retry (if any) succeeds
       std::vector<cp::AttemptEvent> events;
       cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, Recorder> conn{
-          cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .use_census = false}},
-          cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
-          {},
-          sys,
-          {.timer = &timer},
-          Recorder{&events}};
+          {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40003}, {.reuse_address = true, .use_census = false}},
+           .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
+           .system = sys,
+           .options = {.timer = &timer},
+           .observer = Recorder{&events}}};
       {
         auto s = conn.connect(server);
         REQUIRE_FALSE(events.empty());

@@ -15,11 +15,9 @@ const cp::Endpoint server = cp::Endpoint::loopback_v4(7000);
 using Client = cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem>;
 
 Client client(cp::FakeSystem sys, cp::ManualTimer& timer) {
-  return Client{cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
-                {},
-                {},
-                sys,
-                {.timer = &timer}};
+  return Client{{.bind = cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.cooldown = 30s, .use_census = false}},
+                 .system = sys,
+                 .options = {.timer = &timer}}};
 }
 }  // namespace
 
@@ -77,7 +75,7 @@ TEST_CASE("hand_off: a normal close rests the port, an untold ticket rests it li
 
 TEST_CASE("hand_off of a socket without a lease gives an empty ticket", "[socket][hand_off]") {
   cp::FakeSystem sys;
-  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{}, {}, {}, sys};
+  cp::Connector<cp::NoBind, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> c{{.system = sys}};
   auto s = c.connect(server);
   REQUIRE(s);
   auto [fd, ticket] = s->hand_off();

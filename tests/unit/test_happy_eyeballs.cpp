@@ -46,7 +46,7 @@ TEST_CASE("race: IPv6 starts at 0, IPv4 at 250 ms and wins at 270 ms, and the IP
   sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
   auto names = names_with({v6}, {v4});
   std::vector<cp::AttemptEvent> events;
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client<> client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   {
     auto s = client.connect(dual, names);
@@ -73,7 +73,7 @@ TEST_CASE("race: when IPv6 is refused at 30 ms, IPv4 starts then, not at its tur
   sys.route(v6, refused_after_30ms, timer).route(v4, connects_after_20ms, timer);
   auto names = names_with({v6}, {v4});
   std::vector<cp::AttemptEvent> events;
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client<> client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE(s);
@@ -97,7 +97,7 @@ TEST_CASE("race: racers in flight together each keep their own start in the obse
   sys.route(v6, {300ms, {}}, timer).route(v4, black_hole, timer);
   auto names = names_with({v6}, {v4});
   std::vector<cp::AttemptEvent> events;
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client<> client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE(s);
@@ -120,7 +120,7 @@ TEST_CASE("race: four black holes start 250 ms apart and each times out on its o
   for (const auto& e : {v6, v4, v6b, v4b}) sys.route(e, black_hole, timer);
   auto names = names_with({v6, v6b}, {v4, v4b});
   std::vector<cp::AttemptEvent> events;
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.connect_timeout = 1s, .timer = &timer}, Recorder{&events}};
+  Client<> client{{.system = sys, .options = {.connect_timeout = 1s, .timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE_FALSE(s);
@@ -141,7 +141,7 @@ TEST_CASE("race: both refused is one error that names each address and why", "[r
   cp::FakeSystem sys;
   sys.route(v6, refused_after_30ms, timer).route(v4, refused_after_30ms, timer);
   auto names = names_with({v6}, {v4});
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{nullptr}};
+  Client<> client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{nullptr}}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;
   auto s = client.connect(dual, names);
@@ -158,8 +158,9 @@ TEST_CASE("race: attempt_delay 0 turns it off: IPv4 waits for IPv6's timeout", "
   cp::FakeSystem sys;
   sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
   auto names = names_with({v6}, {v4});
-  Client<> client{cp::NoBind{},     {}, {}, sys, {.connect_timeout = 1s, .attempt_delay = 0ms, .timer = &timer},
-                  Recorder{nullptr}};
+  Client<> client{{.system = sys,
+                   .options = {.connect_timeout = 1s, .attempt_delay = 0ms, .timer = &timer},
+                   .observer = Recorder{nullptr}}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;
   const auto t0 = timer.now();
@@ -176,7 +177,8 @@ TEST_CASE("race: a rotation lends each racer its own port and gets both back, th
   auto names = names_with({v6}, {v4});
   cp::FixedPortRotation rotation{cp::PortRange{40000, 40003}, {.use_census = false}};
   rotation.use_clock(timer);
-  Client<cp::FixedPortRotation> client{rotation, {}, {}, sys, {.timer = &timer}, Recorder{nullptr}};
+  Client<cp::FixedPortRotation> client{
+      {.bind = rotation, .system = sys, .options = {.timer = &timer}, .observer = Recorder{nullptr}}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;
   std::set<std::uint16_t> ports;
@@ -200,7 +202,7 @@ TEST_CASE("race: a rotation lends each racer its own port and gets both back, th
 TEST_CASE("race: an attempt_delay under 10 ms is refused before any socket", "[race]") {
   cp::FakeSystem sys;
   auto names = names_with({v6}, {v4});
-  Client<> client{cp::NoBind{}, {}, {}, sys, {.attempt_delay = 5ms}, Recorder{nullptr}};
+  Client<> client{{.system = sys, .options = {.attempt_delay = 5ms}, .observer = Recorder{nullptr}}};
   auto s = client.connect(dual, names);
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::invalid_argument);
@@ -213,9 +215,10 @@ TEST_CASE("race: the retry policy applies to the race as a whole, and the name i
   cp::FakeSystem sys;
   sys.route(v6, refused_after_30ms, timer).route(v4, refused_after_30ms, timer);
   auto names = names_with({v6}, {v4});
-  Client<cp::NoBind, cp::FixedDelayRetry> client{
-      cp::NoBind{},     cp::FixedDelayRetry{{.delay = 100ms, .max_attempts = 2}}, {}, sys, {.timer = &timer},
-      Recorder{nullptr}};
+  Client<cp::NoBind, cp::FixedDelayRetry> client{{.retry = cp::FixedDelayRetry{{.delay = 100ms, .max_attempts = 2}},
+                                                  .system = sys,
+                                                  .options = {.timer = &timer},
+                                                  .observer = Recorder{nullptr}}};
   std::vector<cp::AttemptEvent> events;
   client.observer().events = &events;
   const auto t0 = timer.now();

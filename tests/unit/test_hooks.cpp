@@ -41,7 +41,8 @@ TEST_CASE("hooks: an observer that throws on a connected attempt leaves no port 
   cp::FakeSystem sys;
   cp::ManualTimer timer;
   int seen = 0;
-  Client<> client{four_ports(), {}, {}, sys, {.timer = &timer}, ThrowingObserver{true, &seen}};
+  Client<> client{
+      {.bind = four_ports(), .system = sys, .options = {.timer = &timer}, .observer = ThrowingObserver{true, &seen}}};
   CHECK_THROWS_WITH(client.connect(server), "observer failed");
   CHECK(seen == 1);
   const auto snap = client.bind_policy().snapshot();
@@ -55,12 +56,11 @@ TEST_CASE("hooks: an observer that throws on a failure ends the connect at once,
   cp::ManualTimer timer;
   sys.fail(cp::Call::connect, std::errc::connection_refused, 5);
   int seen = 0;
-  Client<cp::FixedDelayRetry> client{four_ports(),
-                                     cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
-                                     {},
-                                     sys,
-                                     {.timer = &timer},
-                                     ThrowingObserver{false, &seen}};
+  Client<cp::FixedDelayRetry> client{{.bind = four_ports(),
+                                      .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 5}},
+                                      .system = sys,
+                                      .options = {.timer = &timer},
+                                      .observer = ThrowingObserver{false, &seen}}};
   CHECK_THROWS_WITH(client.connect(server), "observer failed");
   CHECK(seen == 1);
   CHECK(sys.count(cp::Call::connect) == 1);  // no retry after the hook failed
@@ -94,7 +94,7 @@ TEST_CASE("hooks: a stop mid-connect closes the attempt with a reset, and its po
   sys.time_out();                                                 // the first wait slice ends unanswered
   std::stop_source stop;
   cp::Connector<StopWhilePlanning, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      StopWhilePlanning{four_ports(), &stop}, {}, {}, sys, {.timer = &timer}};
+      {.bind = StopWhilePlanning{four_ports(), &stop}, .system = sys, .options = {.timer = &timer}}};
   auto s = client.connect(server, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error().condition() == cp::Errc::cancelled);
@@ -116,8 +116,11 @@ TEST_CASE("hooks: an observer that connects again on the same connector, from in
   sys.fail(cp::Call::connect, std::errc::connection_refused, 1);  // the outer's first attempt
   std::function<void(const cp::AttemptEvent&)> body = [](const cp::AttemptEvent&) {};
   cp::Connector<cp::FixedPortRotation, cp::FixedDelayRetry, cp::DefaultErrorPolicy, cp::FakeSystem, HookObserver>
-      client{four_ports(), cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}}, {}, sys, {.timer = &timer},
-             {&body}};
+      client{{.bind = four_ports(),
+              .retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 2}},
+              .system = sys,
+              .options = {.timer = &timer},
+              .observer = {&body}}};
   std::optional<cp::expected<cp::BasicSocket<cp::FakeSystem>, cp::NetError>> inner;
   int events = 0;
   body = [&](const cp::AttemptEvent&) {

@@ -47,7 +47,7 @@ TEST_CASE("resolution delay: AAAA 30 ms late is waited for, IPv6 starts at 30 an
   sys.route(v6, black_hole, timer).route(v4, connects_after_20ms, timer);
   auto names = late_aaaa(timer, 30ms);
   std::vector<cp::AttemptEvent> events;
-  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   {
     auto s = client.connect(dual, names);
@@ -67,7 +67,7 @@ TEST_CASE("resolution delay: AAAA 80 ms late, IPv4 starts at 50 and IPv6 joins t
   sys.route(v6, connects_after_20ms, timer).route(v4, black_hole, timer);
   auto names = late_aaaa(timer, 80ms);
   std::vector<cp::AttemptEvent> events;
-  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   {
     auto s = client.connect(dual, names);
@@ -91,7 +91,7 @@ TEST_CASE("resolution delay: IPv4 refused at 60 while AAAA is 80 ms late, the ra
   sys.route(v6, connects_after_20ms, timer).route(v4, refused_after_10ms, timer);
   auto names = late_aaaa(timer, 80ms);
   std::vector<cp::AttemptEvent> events;
-  Client client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}, Recorder{&events}};
+  Client client{{.system = sys, .options = {.timer = &timer}, .observer = Recorder{&events}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE(s);
@@ -108,7 +108,7 @@ TEST_CASE("resolution delay: IPv4 refused, then AAAA has nothing: one error, at 
   cp::FakeSystem sys;
   sys.route(v4, refused_after_10ms, timer);
   auto names = late_aaaa(timer, 80ms, {});
-  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  Quiet client{{.system = sys, .options = {.timer = &timer}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE_FALSE(s);
@@ -127,7 +127,7 @@ TEST_CASE("resolution delay: a stop while the answers are out ends the connect a
   cp::FakeResolver only_aaaa(&timer);  // A has no address: the connect waits for AAAA alone
   only_aaaa.answer("dual.example.com", cp::Family::ipv6, {.addresses = {v6}, .delay = 20s});
   std::stop_source stop;
-  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  Quiet client{{.system = sys, .options = {.timer = &timer}}};
   stop.request_stop();
   auto s = client.connect(dual, only_aaaa, stop.get_token());
   REQUIRE_FALSE(s);
@@ -141,7 +141,7 @@ TEST_CASE("resolution delay: 0 ms starts IPv4 as soon as it answers", "[race][na
   cp::FakeSystem sys;
   sys.route(v6, connects_after_20ms, timer).route(v4, black_hole, timer);
   auto names = late_aaaa(timer, 30ms);
-  Quiet client{cp::NoBind{}, {}, {}, sys, {.resolution_delay = 0ms, .timer = &timer}};
+  Quiet client{{.system = sys, .options = {.resolution_delay = 0ms, .timer = &timer}}};
   const auto t0 = timer.now();
   REQUIRE(client.connect(dual, names));
   CHECK(starts(sys, t0) == std::vector<Start>{{v4, 0}, {v6, 250}});
@@ -152,7 +152,7 @@ TEST_CASE("resolution delay: IPv4 refused, then the late IPv6 refused too: one e
   cp::FakeSystem sys;
   sys.route(v4, refused_after_10ms, timer).route(v6, refused_after_10ms, timer);
   auto names = late_aaaa(timer, 80ms);
-  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  Quiet client{{.system = sys, .options = {.timer = &timer}}};
   const auto t0 = timer.now();
   auto s = client.connect(dual, names);
   REQUIRE_FALSE(s);
@@ -188,7 +188,7 @@ TEST_CASE("resolution delay: lookups that never hand over an answer end the conn
   cp::ManualTimer timer;
   cp::FakeSystem sys;
   SilentResolver silent;
-  Quiet client{cp::NoBind{}, {}, {}, sys, {.timer = &timer}};
+  Quiet client{{.system = sys, .options = {.timer = &timer}}};
   auto s = client.connect(dual, silent);
   REQUIRE_FALSE(s);
   CHECK(s.error().step() == cp::Step::resolve);

@@ -80,7 +80,9 @@ TEST_CASE("retry budget: options that mean nothing are refused, naming the optio
   // A Connector holding a bad budget connects nowhere.
   cp::FakeSystem sys;
   std::vector<cp::AttemptEvent> events;
-  Client c{{}, Budgeted{cp::FixedDelayRetry{}, cp::RetryBudget({.max_tokens = 0})}, {}, sys, {}, Recorder{&events}};
+  Client c{{.retry = Budgeted{cp::FixedDelayRetry{}, cp::RetryBudget({.max_tokens = 0})},
+            .system = sys,
+            .observer = Recorder{&events}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().step() == cp::Step::configure);
@@ -94,12 +96,10 @@ TEST_CASE("budgeted: a refused retry ends the connect with its own reason, and t
   sys.fail(cp::Call::connect, std::errc::connection_refused, 6);  // then the server is up
   cp::RetryBudget budget;
   std::vector<cp::AttemptEvent> events;
-  Client c{{},
-           Budgeted{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 20}}, budget},
-           {},
-           sys,
-           {.timer = &timer},
-           Recorder{&events}};
+  Client c{{.retry = Budgeted{cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 20}}, budget},
+            .system = sys,
+            .options = {.timer = &timer},
+            .observer = Recorder{&events}}};
   auto s = c.connect(server);
   REQUIRE_FALSE(s);
   CHECK(s.error().attempts() == 5);                              // tokens 9 8 7 6 allow retries, 5 does not

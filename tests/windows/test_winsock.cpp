@@ -82,7 +82,7 @@ TEST_CASE("winsock: FixedPortRotation moves on from a port another socket holds"
   int attempts = 0;
   cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::NativeSystem,
                 std::function<void(const cp::AttemptEvent&)>>
-      client{cp::FixedPortRotation{range}, {}, {}, {}, {}, [&](const cp::AttemptEvent&) { ++attempts; }};
+      client{{.bind = cp::FixedPortRotation{range}, .observer = [&](const cp::AttemptEvent&) { ++attempts; }}};
   for (int i = 0; i < 3; ++i) {  // whichever port it tries first, it ends on the free one
     auto s = client.connect(server.endpoint());
     REQUIRE(s);
@@ -221,7 +221,9 @@ TEST_CASE("winsock (fake): 10048 at connect rotates to another port and rests th
   cp::ManualTimer timer;
   sys.script(cp::Call::connect, {cp::make_winsock_error(10048)});
   cp::Connector<cp::FixedPortRotation, cp::NoRetry, cp::DefaultErrorPolicy, cp::FakeSystem> client{
-      cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.use_census = false}}, {}, {}, sys, {.timer = &timer}};
+      {.bind = cp::FixedPortRotation{cp::PortRange{40000, 40001}, {.use_census = false}},
+       .system = sys,
+       .options = {.timer = &timer}}};
   auto s = client.connect(cp::Endpoint::loopback_v4(7000));
   REQUIRE(s);
   CHECK(sys.count(cp::Call::connect) == 2);
@@ -269,7 +271,7 @@ TEST_CASE("winsock: a race over WSAPoll, a refused address and a listening one, 
     }
   };
   const auto name = *cp::HostPort::parse("two.test:7000");
-  cp::Connector<cp::EphemeralBind> client{cp::EphemeralBind{}, {}, {}, {}, {.connect_timeout = 5s}};
+  cp::Connector<cp::EphemeralBind> client{{.bind = cp::EphemeralBind{}, .options = {.connect_timeout = 5s}}};
   auto s = client.connect(name, Table{{refused, server.endpoint()}});
   REQUIRE(s);
   CHECK(s->remote_endpoint().value() == server.endpoint());
