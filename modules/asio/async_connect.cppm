@@ -52,7 +52,7 @@ class ConnectOp {
                                 typename Connector::error_policy_type, typename Connector::observer_type>;
   using state_type = State<core_type>;
   using steady = std::chrono::steady_clock;
-  enum class Suspended : unsigned char { no, census, wait, finishing };
+  enum class Suspended : unsigned char { no, census, wait, connect, finishing };
 
  public:
   template <class Executor>
@@ -81,12 +81,16 @@ class ConnectOp {
     if (stop_.stop_possible()) s.on_stop.emplace(stop_, StopCancels<state_type>{state_.get()});
     run(self);
   }
-  // The wake timer: its limit passed, or news (or a stop) cancelled it.
+  // The wake timer: its limit passed, or news (or a stop) cancelled it. Or a lone attempt's
+  // connect ended.
   template <class Self>
-  void operator()(Self& self, std::error_code) {
+  void operator()(Self& self, std::error_code ec) {
     resumed_ = true;
     const Suspended was = std::exchange(suspended_, Suspended::no);
-    if (was == Suspended::census ? !census_or_arm(self) : !event_or_arm(self)) return;  // waits on
+    if (was == Suspended::connect)
+      lone_connect_ended(self, ec);
+    else if (was == Suspended::census ? !census_or_arm(self) : !event_or_arm(self))
+      return;  // waits on
     run(self);
   }
 
@@ -124,8 +128,15 @@ class ConnectOp {
           break;
         }
         case Command::Kind::wait:
+          if (wait_on_lone_connect(self, command)) return;
           expiry_ = steady::now() + std::min<Timer::duration>(command.limit, longest_timer);
           answers_due_ = command.answers_due;
+          {
+            std::lock_guard lock(s.mutex);
+            s.attempts.for_each([&](AttemptId id, Attempt& a) {
+              if (!a.started) start_connect(state_, id, a);
+            });
+          }
           if (!event_or_arm(self)) return;
           break;
         case Command::Kind::done: return finish(self, command);
@@ -148,7 +159,7 @@ class ConnectOp {
     // lock is taken only when the connect starts, as nothing else touches an attempt before.
     Attempt& attempt = [&]() -> Attempt& {
       std::lock_guard lock(s.mutex);
-      return s.attempts.add(id, s.wake.get_executor());
+      return s.attempts.add(id, s.wake.get_executor(), remote);
     }();
     const auto fail = [&](Step step, std::error_code e, std::string detail = {}) {
       {
@@ -168,8 +179,65 @@ class ConnectOp {
         return fail(Step::set_option, e, std::string(to_string(o.option)));
     if (command.plan->local)
       if (auto e = system.bind(*handle, *command.plan->local)) return fail(Step::bind, e);
+    // The connect starts at the wait that follows: on the operation itself for a lone attempt.
+  }
+
+  // A lone attempt (no race, no lookup out: the wait's limit is its timeout) is waited on
+  // directly: its connect's completion resumes the operation, with the wake timer beside it as
+  // the timeout (P7: one scheduler turn a connect, not two). False: not this case.
+  template <class Self>
+  bool wait_on_lone_connect(Self& self, const Command& command) {
+    auto& s = *state_;
+    if (command.until != Timer::time_point::max() || command.answers_due || s.attempts.size() != 1) return false;
+    auto* lone = s.attempts.find_if([](const Attempt& a) { return !a.started; });
+    if (!lone) return false;
     std::lock_guard lock(s.mutex);
-    start_connect(state_, id, attempt, remote);
+    if (s.stopped || cancelled(self)) return false;  // run() says Stopped; the core closes it
+    lone->value.started = true;
+    lone_ = lone->id;
+    const unsigned generation = ++s.generation;
+    s.timed_out = false;
+    if (command.limit < longest_timer) {
+      s.wake.expires_after(command.limit);
+      s.wake.async_wait([state = state_, generation, id = lone->id](std::error_code e) {
+        std::lock_guard timer_lock(state->mutex);
+        if (state->generation != generation || (e && !state->stopped)) return;  // stale, or put away
+        state->timed_out = !e;
+        if (Attempt* a = state->attempts.find(id)) {
+          std::error_code ignored;
+          a->socket.cancel(ignored);  // the connect ends: the operation resumes and asks why
+        }
+      });
+    }
+    suspended_ = Suspended::connect;
+    lone->value.socket.async_connect(to_asio(lone->value.remote), std::move(self));
+    return true;
+  }
+  // The lone attempt's connect ended: its outcome, its timeout, or a stop (run() says it).
+  template <class Self>
+  void lone_connect_ended(Self& self, std::error_code ec) {
+    auto& s = *state_;
+    bool timed_out = false;
+    {
+      std::lock_guard lock(s.mutex);
+      ++s.generation;  // the timer's handler, if still queued, does nothing now
+      s.wake.cancel();
+      timed_out = s.timed_out;
+    }
+    if (cancelled(self)) return;  // the core closes it, with a reset
+    core_type& core = *s.core;
+    if (timed_out) return core.handle(Woke{});  // the core closes it, with a reset
+    if (ec) {
+      {
+        std::lock_guard lock(s.mutex);
+        if (auto a = s.attempts.take(lone_)) {
+          std::error_code ignored;
+          a->socket.close(ignored);  // first, so a port that goes back to its rotation is really free
+        }
+      }
+      return core.handle(Failed{lone_, Step::connect, from_asio(ec)});
+    }
+    core.handle(Connected{lone_});
   }
 
   // Command::Kind::wait: what came (an attempt's outcome, an answer when one is due), or the
@@ -292,6 +360,7 @@ class ConnectOp {
   std::stop_token stop_;
   steady::time_point expiry_{};  // the core's wait ends here
   Suspended suspended_ = Suspended::no;
+  AttemptId lone_ = 0;  // the attempt waited on directly (Suspended::connect)
   bool resumed_ = false, stop_told_ = false, answers_due_ = false;
 };
 

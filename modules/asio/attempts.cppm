@@ -16,10 +16,12 @@ import :connect_state;
 
 namespace connpolicy::asio::detail {
 
-// Starts attempt `id`'s connect on its socket (bound already, as its plan says).
+// Starts attempt `id`'s connect on its socket (bound already, as its plan says); its end is kept
+// for the operation, and wakes it.
 template <class State>
-void start_connect(const std::shared_ptr<State>& state, AttemptId id, Attempt& a, const Endpoint& remote) {
-  a.socket.async_connect(to_asio(remote), [state, id](std::error_code ec) {
+void start_connect(const std::shared_ptr<State>& state, AttemptId id, Attempt& a) {
+  a.started = true;
+  a.socket.async_connect(to_asio(a.remote), [state, id](std::error_code ec) {
     std::lock_guard lock(state->mutex);
     if (Attempt* mine = state->attempts.find(id); mine && !mine->finished) {  // else closed already
       mine->finished = true;

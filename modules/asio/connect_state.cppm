@@ -61,9 +61,11 @@ inline constexpr std::chrono::hours longest_timer{24 * 365};
 // One attempt, on a socket of its own.
 struct Attempt {
   template <class Executor>
-  explicit Attempt(const Executor& ex) : socket(ex) {}
+  Attempt(const Executor& ex, const Endpoint& to) : socket(ex), remote(to) {}
   ::asio::ip::tcp::socket socket;
-  bool finished = false;  // its connect has ended, with `ec`
+  Endpoint remote;
+  bool started = false;   // its connect has been started
+  bool finished = false;  // its connect has ended, with `ec` (started on its own, not by the operation)
   std::error_code ec;
 };
 
@@ -145,6 +147,10 @@ struct State {
   ::asio::steady_timer wake;  // the operation's one wait: until the core's limit, or news
   connpolicy::detail::AttemptTable<Attempt> attempts;
   std::atomic<bool> stopped{false};  // the std::stop_token fired
+  // A lone attempt the operation waits on itself (its connect's completion resumes it): the wake
+  // timer beside it is its timeout; `generation` makes an older attempt's timer handler stale.
+  unsigned generation = 0;
+  bool timed_out = false;
   std::vector<Endpoint> remotes;
   std::optional<HostPort> name;          // when connecting to a name
   std::optional<SystemLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
