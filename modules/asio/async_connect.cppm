@@ -197,18 +197,17 @@ class ConnectOp {
     lone_ = lone->id;
     const unsigned generation = ++s.generation;
     s.timed_out = false;
-    if (command.limit < longest_timer) {
-      s.wake.expires_after(command.limit);
-      s.wake.async_wait([state = state_, generation, id = lone->id](std::error_code e) {
-        std::lock_guard timer_lock(state->mutex);
-        if (state->generation != generation || (e && !state->stopped)) return;  // stale, or put away
-        state->timed_out = !e;
-        if (Attempt* a = state->attempts.find(id)) {
-          std::error_code ignored;
-          a->socket.cancel(ignored);  // the connect ends: the operation resumes and asks why
-        }
-      });
-    }
+    // Armed even for "no limit": a stop cancels this timer, and its handler ends the connect.
+    s.wake.expires_after(std::min<Timer::duration>(command.limit, longest_timer));
+    s.wake.async_wait([state = state_, generation, id = lone->id](std::error_code e) {
+      std::lock_guard timer_lock(state->mutex);
+      if (state->generation != generation || (e && !state->stopped)) return;  // stale, or put away
+      state->timed_out = !e;
+      if (Attempt* a = state->attempts.find(id)) {
+        std::error_code ignored;
+        a->socket.cancel(ignored);  // the connect ends: the operation resumes and asks why
+      }
+    });
     suspended_ = Suspended::connect;
     lone->value.socket.async_connect(to_asio(lone->value.remote), std::move(self));
     return true;

@@ -120,7 +120,7 @@ class ConnectCore {
         case Phase::census_out: return Command{.kind = Command::Kind::ask_census};
         case Phase::connect: return open();
         case Phase::race:
-          if (lone_) return Command{.kind = Command::Kind::wait, .limit = timeout_.limit};
+          if (lone_) return Command{.kind = Command::Kind::wait, .limit = saturating_duration(timeout_.limit)};
           return wait_until(race_.wake_at(stagger()), lookup_.awaiting());
         case Phase::wait:
           if (stopped_) {
