@@ -206,17 +206,17 @@ auto Connector<Bind, Retry, Error, System, Observer>::drive(core_type& core, std
       case Command::Kind::done: {
         // A hook's exception goes out last: the socket, if any, holds its lease and closes on the
         // way out.
-        std::optional<NetError> error;
-        socket_type socket;
         if (command.won) {
-          socket = attempts.take(command.id);
-          socket.attach_lease(core.take_lease());
-        } else {
-          error.emplace(core.take_error());
+          socket_type* winner = attempts.find(command.id);
+          result_type result(std::in_place, std::move(*winner));
+          attempts.erase(command.id);
+          result->attach_lease(core.take_lease());
+          core.rethrow_hook_failure();
+          return result;
         }
+        NetError error = core.take_error();
         core.rethrow_hook_failure();
-        if (error) return unexpected(std::move(*error));
-        return socket;
+        return unexpected(std::move(error));
       }
     }
   }
@@ -230,10 +230,15 @@ void Connector<Bind, Retry, Error, System, Observer>::open(core_type& core, cons
   const AttemptId id = command.id;
   auto handle = system_.open_socket(remote.family(), /*nonblocking=*/true);
   if (!handle) return core.handle(Failed{id, Step::socket, handle.error()});
-  socket_type socket(*handle, system_);
+  try {
+    attempts.add(id, *handle, system_);  // owned from here: an exception closes it with a reset
+  } catch (...) {
+    system_.close(*handle);  // no room to keep it (bad_alloc): never leaked
+    throw;
+  }
   // Closes first, so a port that goes back to its rotation is really free.
   const auto fail = [&](Step step, std::error_code ec, std::string detail = {}) {
-    socket.close();
+    attempts.close(id);
     core.handle(Failed{id, step, ec, std::move(detail)});
   };
   for (const OptionRequest& o : plan.option_list())
@@ -242,11 +247,10 @@ void Connector<Bind, Retry, Error, System, Observer>::open(core_type& core, cons
   if (plan.local)
     if (auto ec = system_.bind(*handle, *plan.local)) return fail(Step::bind, ec);
   std::error_code ec = system_.connect(*handle, remote);
-  if (is_in_progress(ec)) return attempts.add(id, std::move(socket));
+  if (is_in_progress(ec)) return;  // the wait that follows hears of it
   if (ec) return fail(Step::connect, ec);
   if (options_.blocking_result)
     if (auto e = system_.set_nonblocking(*handle, false)) return fail(Step::set_option, e, "FIONBIO");
-  attempts.add(id, std::move(socket));
   core.handle(Connected{id});
 }
 

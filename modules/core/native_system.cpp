@@ -50,10 +50,12 @@ expected<Endpoint, std::error_code> endpoint_of(Fill fill) noexcept {
 }  // namespace
 
 bool is_in_progress(const std::error_code& code) noexcept {
-  if (code.category() == winsock_category())
-    return code.value() == winsock::ewouldblock || code.value() == winsock::einprogress;
-  return code.value() == EINPROGRESS &&
-         (code.category() == std::system_category() || code.category() == std::generic_category());
+  // The value first: every nonblocking connect asks, and the categories are calls.
+  const int value = code.value();
+  if (value == EINPROGRESS)
+    return code.category() == std::system_category() || code.category() == std::generic_category();
+  if (value == winsock::ewouldblock || value == winsock::einprogress) return code.category() == winsock_category();
+  return false;
 }
 
 expected<native_handle_type, std::error_code> NativeSystem::open_socket(Family family,

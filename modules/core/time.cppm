@@ -4,6 +4,8 @@ module;
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <ratio>
+#include <type_traits>
 #include <stop_token>
 export module connpolicy.core:time;
 
@@ -38,17 +40,28 @@ template <class Rep, class Period>
 constexpr Timer::time_point saturating_add(Timer::time_point t, std::chrono::duration<Rep, Period> d) noexcept {
   using D = Timer::duration;
   using R = D::rep;
-  constexpr long double max = static_cast<long double>(std::numeric_limits<R>::max());
-  constexpr long double min = static_cast<long double>(std::numeric_limits<R>::min());
-  // The sum in the clock's ticks, in floating point, decides whether it fits; when it does, the
-  // exact integer sum is returned (the conversion alone can overflow too: ms::max() in ns).
-  constexpr long double ticks_per_unit =
-      static_cast<long double>(Period::num) * D::period::den / (static_cast<long double>(Period::den) * D::period::num);
-  const long double sum =
-      static_cast<long double>(t.time_since_epoch().count()) + static_cast<long double>(d.count()) * ticks_per_unit;
-  if (sum >= max) return Timer::time_point::max();
-  if (sum <= min) return Timer::time_point::min();
-  return t + std::chrono::duration_cast<D>(d);
+  using TicksPerUnit = std::ratio_divide<Period, D::period>;
+  if constexpr (std::is_integral_v<Rep> && std::is_signed_v<Rep> && TicksPerUnit::den == 1) {
+    // Whole ticks per unit (ms, s, ns): integer arithmetic that says when it overflows; this is
+    // on every connect's path.
+    R ticks = 0, sum = 0;
+    if (__builtin_mul_overflow(static_cast<R>(d.count()), static_cast<R>(TicksPerUnit::num), &ticks) ||
+        __builtin_add_overflow(t.time_since_epoch().count(), ticks, &sum))
+      return d.count() > 0 ? Timer::time_point::max() : Timer::time_point::min();
+    return Timer::time_point(D(sum));
+  } else {
+    constexpr long double max = static_cast<long double>(std::numeric_limits<R>::max());
+    constexpr long double min = static_cast<long double>(std::numeric_limits<R>::min());
+    // The sum in the clock's ticks, in floating point, decides whether it fits; when it does, the
+    // exact integer sum is returned (the conversion alone can overflow too).
+    constexpr long double ticks_per_unit =
+        static_cast<long double>(TicksPerUnit::num) / static_cast<long double>(TicksPerUnit::den);
+    const long double sum =
+        static_cast<long double>(t.time_since_epoch().count()) + static_cast<long double>(d.count()) * ticks_per_unit;
+    if (sum >= max) return Timer::time_point::max();
+    if (sum <= min) return Timer::time_point::min();
+    return t + std::chrono::duration_cast<D>(d);
+  }
 }
 
 // d in the clock's ticks, clamped to what they can hold (milliseconds::max() is ~292 million

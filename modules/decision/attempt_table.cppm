@@ -9,6 +9,7 @@ module;
 #include <utility>
 export module connpolicy.decision:attempt_table;
 import :protocol;
+import :rare_list;
 
 export namespace connpolicy::detail {
 
@@ -49,13 +50,19 @@ class AttemptTable {
       first_.reset();
       return out;
     }
-    for (auto it = more_.begin(); it != more_.end(); ++it)
-      if ((*it)->id == id) {
-        std::optional<T> out(std::move((*it)->value));
-        more_.erase(it);
+    for (auto& e : more_)
+      if (e->id == id) {
+        std::optional<T> out(std::move(e->value));
+        more_.erase(&e);
         return out;
       }
     return std::nullopt;
+  }
+  // Removes attempt `id`, if it is in.
+  void erase(AttemptId id) noexcept {
+    if (first_ && first_->id == id) return first_.reset();
+    for (auto& e : more_)
+      if (e->id == id) return more_.erase(&e);
   }
   template <class F>
   void for_each(F f) {
@@ -71,7 +78,7 @@ class AttemptTable {
 
  private:
   std::optional<Entry> first_;
-  std::vector<std::unique_ptr<Entry>> more_;
+  RareList<std::unique_ptr<Entry>> more_;
 };
 
 }  // namespace connpolicy::detail

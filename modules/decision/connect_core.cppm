@@ -35,6 +35,7 @@ import connpolicy.retry;
 import connpolicy.errors;
 import :options;
 import :events;
+import :rare_list;
 import :race_book;
 import :lookup_book;
 import :protocol;
@@ -235,7 +236,7 @@ class ConnectCore {
       else if (c.plan.lease)
         c.plan.lease->on_close(CloseKind::reset);
     }
-    closing_.erase(closing_.begin(), closing_.begin() + static_cast<std::ptrdiff_t>(std::exchange(given_, 0)));
+    closing_.erase_first(std::exchange(given_, 0));
   }
   // Every phase change goes through here: at the end, what is still in flight is closed.
   void enter(Phase next) {
@@ -252,7 +253,7 @@ class ConnectCore {
       for (const detail::Racer& r : race_.in_flight_now())
         tell(remotes_[r.address], r.plan.local, &abandoned, std::nullopt, {}, true, r.started, now, true);
     }
-    for (detail::Racer& r : race_.take_all()) closing_.push_back(Closing{r.id, std::move(r.plan), std::nullopt});
+    for (detail::Racer& r : race_.take_all()) closing_.emplace_back(Closing{r.id, std::move(r.plan), std::nullopt});
   }
   Timer& clock() const noexcept { return timer_or_system(options_->timer); }
   // A wait until `until` on the connector's clock; woken, the core takes that time as passed.
@@ -328,8 +329,8 @@ class ConnectCore {
   Phase begin(Family family);  // the race, with one family's addresses
   Phase join(Family family);   // the other's, come late
   [[gnu::always_inline]] Phase check_destinations() {
-    if (auto problem = destinations_problem(remotes_)) [[unlikely]]
-      return finish(std::move(*problem));
+    if (!destinations_usable(remotes_)) [[unlikely]]
+      return finish(std::move(*destinations_problem(remotes_)));
     return Phase::attempt;
   }
   Phase cancelled_before_attempt() {
@@ -389,7 +390,7 @@ class ConnectCore {
     error.with_remote(remote()).with_detail(std::move(detail));
     if (plan_->local) error.with_local(*plan_->local);
     if (core_closes)
-      closing_.push_back(Closing{last_answered_id(), std::move(*plan_), error});
+      closing_.emplace_back(Closing{last_answered_id(), std::move(*plan_), error});
     else
       bind_->failed(*plan_, error);
     plan_.reset();
@@ -479,7 +480,7 @@ class ConnectCore {
   AttemptTimeout timeout_{};
   detail::RaceBook race_;
   detail::LookupBook lookup_;
-  std::vector<Closing> closing_;       // attempts the core closes: the first given_ were given to the
+  detail::RareList<Closing> closing_;  // attempts the core closes: the first given_ were given to the
   std::size_t given_ = 0;              // driver (closed: their leases go back), the rest are to give
   std::shared_ptr<PortLease> lease_;   // the winner's, until take_lease()
   Timer::time_point waiting_until_{};  // the wait given last (a race's, a lookup's)

@@ -18,6 +18,7 @@
 export module connpolicy.decision;
 export import :options;
 export import :events;
+export import :rare_list;
 export import :race_book;
 export import :lookup_book;
 export import :protocol;

@@ -37,6 +37,14 @@ inline const char* not_a_source(const Endpoint& local) noexcept {
 
 // Why a connect to `remotes` cannot start: none given, or one TCP cannot use (nothing is sent
 // to any of them then).
+// destinations_usable() is the test alone, inline on every connect's path; the error is built
+// only when it says no.
+inline bool destinations_usable(std::span<const Endpoint> remotes) noexcept {
+  if (remotes.empty()) return false;
+  for (const Endpoint& remote : remotes)
+    if (not_a_destination(remote)) return false;
+  return true;
+}
 inline std::optional<NetError> destinations_problem(std::span<const Endpoint> remotes) {
   if (remotes.empty()) return NetError(Step::connect, LibraryError::invalid_endpoint, "no endpoint to connect to");
   for (const Endpoint& remote : remotes)

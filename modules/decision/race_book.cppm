@@ -11,6 +11,7 @@ module;
 #include <vector>
 export module connpolicy.decision:race_book;
 import connpolicy.core;
+import :rare_list;
 import connpolicy.bind;
 
 export namespace connpolicy {
@@ -60,17 +61,18 @@ class RaceBook {
   std::size_t launch(std::size_t address, BindPlan plan, AttemptTimeout timeout, Timer::time_point now,
                      Timer::time_point planned = {}) {
     last_start_ = now;
-    racers_.push_back({next_id_, address, std::move(plan), timeout, saturating_add(now, timeout.limit), planned});
+    racers_.emplace_back(
+        Racer{next_id_, address, std::move(plan), timeout, saturating_add(now, timeout.limit), planned});
     return next_id_++;
   }
   const Racer& last() const noexcept { return racers_.back(); }
   // Takes racer `id` out of the race (it finished); nullopt when it is not in it.
   std::optional<Racer> take(std::size_t id) {
-    for (auto it = racers_.begin(); it != racers_.end(); ++it)
-      if (it->id == id) {
-        Racer r = std::move(*it);
-        racers_.erase(it);
-        return r;
+    for (Racer& r : racers_)
+      if (r.id == id) {
+        Racer taken = std::move(r);
+        racers_.erase(&r);
+        return taken;
       }
     return std::nullopt;
   }
@@ -82,9 +84,9 @@ class RaceBook {
     racers_.clear();
   }
   // Every racer still in flight, taken out (the core closes them).
-  std::vector<Racer> take_all() noexcept { return std::exchange(racers_, {}); }
+  std::vector<Racer> take_all() noexcept { return racers_.take_all(); }
   bool in_flight() const noexcept { return !racers_.empty(); }
-  const std::vector<Racer>& in_flight_now() const noexcept { return racers_; }
+  const RareList<Racer>& in_flight_now() const noexcept { return racers_; }
   std::optional<std::size_t> overdue(Timer::time_point now) const noexcept {
     for (const Racer& r : racers_)
       if (r.deadline <= now) return r.id;
@@ -99,7 +101,7 @@ class RaceBook {
   }
   Timer::time_point last_start() const noexcept { return last_start_; }
 
-  void failed(const NetError& error) { failures_.push_back(error.summary()); }
+  void failed(const NetError& error) { failures_.emplace_back(error.summary()); }
   // The last failure is about to be decided again (a late lookup ended the race): it is kept once.
   void forget_last_failure() noexcept {
     if (!failures_.empty()) failures_.pop_back();
@@ -113,8 +115,8 @@ class RaceBook {
   }
 
  private:
-  std::vector<Racer> racers_;
-  std::vector<std::string> failures_;
+  RareList<Racer> racers_;
+  RareList<std::string> failures_;
   Timer::time_point last_start_{};
   std::size_t next_ = 0, next_id_ = 0;
 };

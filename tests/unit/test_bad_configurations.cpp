@@ -275,6 +275,16 @@ TEST_CASE("bad config: time arithmetic saturates at the clock's ends", "[config]
   CHECK(cp::saturating_add(t, ms::min()) == cp::Timer::time_point::min());
   CHECK(cp::saturating_add(t, 5ms) == t + 5ms);
   CHECK(cp::saturating_add(cp::Timer::time_point::max(), 1ms) == cp::Timer::time_point::max());
+  // Exactly at the edge: the last tick fits, one more does not (the integer path's overflow test).
+  const cp::Timer::time_point almost = cp::Timer::time_point::max() - std::chrono::nanoseconds(1);
+  CHECK(cp::saturating_add(almost, std::chrono::nanoseconds(1)) == cp::Timer::time_point::max());
+  CHECK(cp::saturating_add(almost, std::chrono::nanoseconds(0)) == almost);
+  CHECK(cp::saturating_add(cp::Timer::time_point::min() + 1ms, -1ms) == cp::Timer::time_point::min());
+  CHECK(cp::saturating_add(t, -2ms) == t - 2ms);
+  // Units that are not whole ticks take the floating-point path, with the same answers.
+  CHECK(cp::saturating_add(t, std::chrono::duration<double, std::milli>(1.5)) == t + std::chrono::microseconds(1500));
+  CHECK(cp::saturating_add(t, std::chrono::duration<double>(1e300)) == cp::Timer::time_point::max());
+  CHECK(cp::saturating_duration(ms::max()) == cp::Timer::duration::max());
 }
 
 // --- 3. Blame the right party ---------------------------------------------------------------------
