@@ -62,7 +62,7 @@ target_sources(connpolicy_asio
       modules/asio/tcp_socket.cppm
       modules/asio/connect_state.cppm
       modules/asio/helper_thread.cppm
-      modules/asio/name_lookups.cppm
+      modules/asio/round_lookups.cppm
       modules/asio/attempts.cppm
       modules/asio/async_connect.cppm
       modules/asio/api.cppm

@@ -2,7 +2,9 @@
 // async_connect.cppm; what it does is said at the top of that file).
 module;
 #include <asio.hpp>
+#include <memory>
 #include <span>
+#include <type_traits>
 #include <stop_token>
 #include <utility>
 export module connpolicy.asio:api;
@@ -42,6 +44,27 @@ auto async_connect(const Executor& executor, Connector& connector, const HostPor
 template <class Connector, class Executor, class Token>
 auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, Token&& token) {
   return async_connect(executor, connector, name, std::stop_token{}, std::forward<Token>(token));
+}
+// To a name, through `resolver` (a Resolver of your own: a cache, c-ares, a service registry,
+// connpolicy.testing's resolvers in tests), as Connector::connect(name, resolver) does. Its
+// blocking resolve() is called for AAAA and for A at once, each on one of the driver's helper
+// threads (never the io thread), so it must be safe to call from two threads at once; the
+// resolver is moved (or copied) into the operation and kept until both lookups are done. A
+// resolver that throws ends the connect: its exception leaves io_context::run() once everything
+// is given back, as an observer's does, and the handler is not called.
+template <class Connector, class Executor, Resolver R, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, R&& resolver,
+                   std::stop_token stop, Token&& token) {
+  using Owned = std::remove_cvref_t<R>;
+  return ::asio::async_compose<Token, void(detail::ConnectResult)>(
+      detail::ConnectOp<Connector, Owned>(executor, connector, name, std::move(stop),
+                                          std::make_shared<Owned>(std::forward<R>(resolver))),
+      token, executor);
+}
+template <class Connector, class Executor, Resolver R, class Token>
+auto async_connect(const Executor& executor, Connector& connector, const HostPort& name, R&& resolver, Token&& token) {
+  return async_connect(executor, connector, name, std::forward<R>(resolver), std::stop_token{},
+                       std::forward<Token>(token));
 }
 template <class Connector, class Executor, class Token>
 auto async_connect(const Executor& executor, Connector& connector, const Endpoint& remote, Token&& token) {

@@ -38,7 +38,7 @@ import connpolicy.decision;
 import :tcp_socket;
 import :connect_state;
 import :helper_thread;
-import :name_lookups;
+import :round_lookups;
 import :attempts;
 
 namespace connpolicy::asio::detail {
@@ -46,7 +46,7 @@ namespace connpolicy::asio::detail {
 // The driver: a composed operation that runs the core's command loop. It suspends only on its
 // wake timer (a wait's limit, cancelled early by an attempt's outcome, a lookup's answer, the
 // census's answer or a stop) and, to complete, on a post().
-template <class Connector>
+template <class Connector, class Resolver = SystemResolver>
 class ConnectOp {
   using core_type = ConnectCore<typename Connector::bind_policy_type, typename Connector::retry_policy_type,
                                 typename Connector::error_policy_type, typename Connector::observer_type>;
@@ -59,14 +59,16 @@ class ConnectOp {
   ConnectOp(const Executor& ex, Connector& connector, std::span<const Endpoint> remotes, std::stop_token stop)
       : connector_(&connector), state_(std::make_shared<state_type>(ex, remotes)), stop_(std::move(stop)) {}
   template <class Executor>
-  ConnectOp(const Executor& ex, Connector& connector, const HostPort& name, std::stop_token stop)
-      : connector_(&connector), state_(std::make_shared<state_type>(ex, name)), stop_(std::move(stop)) {}
+  ConnectOp(const Executor& ex, Connector& connector, const HostPort& name, std::stop_token stop,
+            std::shared_ptr<Resolver> resolver = nullptr)
+      : connector_(&connector), state_(std::make_shared<state_type>(ex, name)), stop_(std::move(stop)),
+        resolver_(std::move(resolver)) {}
 
   // Started, or resumed by post() to complete.
   template <class Self>
   void operator()(Self& self) {
     if (suspended_ == Suspended::finishing) {
-      state_->core->rethrow_hook_failure();  // see finish()
+      rethrow_hook_failure();  // see finish()
       return self.complete(std::move(*state_->result));
     }
     auto& s = *state_;
@@ -112,11 +114,7 @@ class ConnectOp {
       }
       const Command command = core.poll();
       switch (command.kind) {
-        case Command::Kind::look_up: {
-          std::lock_guard lock(s.mutex);
-          start_lookups(state_, clock().now(), command.lookup_limit);
-          break;
-        }
+        case Command::Kind::look_up: start_lookups(command.lookup_limit); break;
         case Command::Kind::ask_census:
           start_census();
           if (!census_or_arm(self)) return;
@@ -264,12 +262,19 @@ class ConnectOp {
       core.handle(Connected{id});
       return true;
     }
-    if (answers_due_)
+    if (answers_due_ && s.lookups) {
+      if (std::exception_ptr thrown = s.lookups->take_thrown()) {  // ends the connect, as in connect()
+        if (!s.resolver_thrown) s.resolver_thrown = std::move(thrown);
+        lock.unlock();
+        core.handle(Stopped{});
+        return true;
+      }
       if (auto answer = take_answers(s, clock().now())) {
         lock.unlock();
         core.handle(std::move(*answer));
         return true;
       }
+    }
     const auto now = steady::now();
     if (now >= expiry_) {
       lock.unlock();
@@ -297,7 +302,7 @@ class ConnectOp {
       s.census_done = false;
       s.census_thrown = nullptr;
     }
-    HelperThread::instance().run([question = s.core->census_question(), link = s.link] {
+    HelperThreads::instance().run([question = s.core->census_question(), link = s.link] {
       std::exception_ptr thrown;
       try {
         question->answer();
@@ -327,6 +332,32 @@ class ConnectOp {
 
   Timer& clock() const { return timer_or_system(connector_->options().timer); }
 
+  // A round of lookups of the name, each family bounded by `limit`; an answer cancels the wake
+  // timer (through the state's link, which outlives the operation).
+  void start_lookups(std::chrono::milliseconds limit) {
+    auto& s = *state_;
+    const Timer::time_point deadline = saturating_add(clock().now(), limit);
+    std::unique_ptr<RoundLookups> round =
+        start_round(resolver_, *s.name, limit, deadline, [link = s.link] { (*link)(); });
+    std::unique_ptr<RoundLookups> older;  // an older round's lookups end on their own, after the lock
+    std::lock_guard lock(s.mutex);
+    s.lookup_deadline = deadline;
+    older = std::exchange(s.lookups, std::move(round));
+  }
+  // The answers not told to the core yet, if any: one, or both when both are in. Call with the
+  // state's mutex held.
+  static std::optional<Answered> take_answers(state_type& s, Timer::time_point now) {
+    std::optional<FamilyAnswer> answer = s.lookups->next(now);
+    if (!answer) return std::nullopt;
+    return Answered{std::move(*answer), s.lookups->next(now)};
+  }
+  // A user hook's throw (the observer's, the census's: the core keeps it) or the resolver's goes
+  // out as the operation ends, once everything is put away.
+  void rethrow_hook_failure() {
+    state_->core->rethrow_hook_failure();
+    if (std::exception_ptr thrown = std::exchange(state_->resolver_thrown, nullptr)) std::rethrow_exception(thrown);
+  }
+
   template <class Self>
   void finish(Self& self, const Command& done) {
     auto& s = *state_;
@@ -347,7 +378,7 @@ class ConnectOp {
     // throw) once the result, socket and lease included, is put away; the handler is not called.
     // Never from inside the initiating call: it is thrown from the posted step then.
     if (resumed_) {
-      s.core->rethrow_hook_failure();
+      rethrow_hook_failure();
       return self.complete(std::move(*s.result));
     }
     suspended_ = Suspended::finishing;  // never complete inside the initiating call
@@ -357,7 +388,8 @@ class ConnectOp {
   Connector* connector_;
   std::shared_ptr<state_type> state_;
   std::stop_token stop_;
-  steady::time_point expiry_{};  // the core's wait ends here
+  std::shared_ptr<Resolver> resolver_;  // a custom one (shared with its lookups' helper threads)
+  steady::time_point expiry_{};         // the core's wait ends here
   Suspended suspended_ = Suspended::no;
   AttemptId lone_ = 0;  // the attempt waited on directly (Suspended::connect)
   bool resumed_ = false, stop_told_ = false, answers_due_ = false;

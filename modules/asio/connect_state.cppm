@@ -22,6 +22,7 @@ export module connpolicy.asio:connect_state;
 import connpolicy.core;
 import connpolicy.decision;
 import :tcp_socket;
+import :round_lookups;
 
 namespace connpolicy::asio::detail {
 
@@ -43,8 +44,8 @@ inline Endpoint from_asio(const ::asio::ip::tcp::endpoint& e) {
 }
 
 // Asio reports OS errors in a category of its own; the library's one table knows errno and
-// Winsock codes in the standard categories. (Names are looked up by SystemLookups, which reports
-// getaddrinfo's codes itself: no resolver error comes through Asio.)
+// Winsock codes in the standard categories. (Names are looked up by SystemResolver or a custom
+// Resolver, which report their own codes: no resolver error comes through Asio.)
 inline std::error_code from_asio(std::error_code ec) noexcept {
   if (ec.category() != ::asio::system_category()) return ec;
 #ifdef _WIN32
@@ -152,8 +153,9 @@ struct State {
   unsigned generation = 0;
   bool timed_out = false;
   std::vector<Endpoint> remotes;
-  std::optional<HostPort> name;          // when connecting to a name
-  std::optional<SystemLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
+  std::optional<HostPort> name;           // when connecting to a name
+  std::unique_ptr<RoundLookups> lookups;  // AAAA and A at once (Asio's resolver asks one at a time)
+  std::exception_ptr resolver_thrown;     // a custom resolver's throw: rethrown as the operation ends
   std::shared_ptr<WakeLink> link = std::make_shared<WakeLink>();
   Timer::time_point lookup_deadline{};  // on the connector's clock
   bool census_done = false;             // the census question asked last has been answered

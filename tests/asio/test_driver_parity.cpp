@@ -5,9 +5,9 @@
 // descriptor. It is what a user switching drivers relies on, and what a change to either driver
 // (or to the decision core between them) must keep.
 //
-// Not in the table yet: a resolver that throws (the Asio driver takes no custom resolver), and
-// virtual time (the Asio driver waits on Asio's own clock and sockets, so it cannot run over
-// FakeSystem and a ManualTimer: the stops and delays here are real, and sized well apart).
+// Not in the table: virtual time (the Asio driver waits on Asio's own clock and sockets, so it
+// cannot run over FakeSystem and a ManualTimer: the stops and delays here are real, and sized well
+// apart).
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -67,6 +67,26 @@ std::string parity_line(const cp::AttemptEvent& e) {
   return s;
 }
 
+// A name looked up through a resolver of the scenario's own (not SystemResolver).
+template <class R>
+struct NameThrough {
+  cp::HostPort name;
+  R resolver;
+};
+
+// A resolver that throws from resolve(), as a buggy cache or registry client might.
+struct ThrowingResolver {
+  cp::expected<std::vector<cp::Endpoint>, cp::NetError> resolve(const cp::HostPort&, cp::Family,
+                                                                std::chrono::milliseconds, std::stop_token) const {
+    throw std::runtime_error("resolver failed");
+  }
+};
+
+template <class T>
+constexpr bool is_name_through = false;
+template <class R>
+constexpr bool is_name_through<NameThrough<R>> = true;
+
 struct Outcome {
   std::vector<std::string> events;
   std::string result;
@@ -93,6 +113,8 @@ Outcome run(Driver driver, Client<Bind, Retry>& client, const Target& target, st
       auto s = [&] {
         if constexpr (std::is_same_v<Target, cp::HostPort>)
           return client.connect(target, cp::SystemResolver{}, stop.get_token());
+        else if constexpr (is_name_through<Target>)
+          return client.connect(target.name, target.resolver, stop.get_token());
         else
           return client.connect(target, stop.get_token());
       }();
@@ -103,8 +125,12 @@ Outcome run(Driver driver, Client<Bind, Retry>& client, const Target& target, st
   } else {
     asio::io_context io;
     std::optional<cp::expected<cp::asio::TcpSocket, cp::NetError>> got;
-    cp::asio::async_connect(io.get_executor(), client, target, stop.get_token(),
-                            [&](auto r) { got.emplace(std::move(r)); });
+    if constexpr (is_name_through<Target>)
+      cp::asio::async_connect(io.get_executor(), client, target.name, target.resolver, stop.get_token(),
+                              [&](auto r) { got.emplace(std::move(r)); });
+    else
+      cp::asio::async_connect(io.get_executor(), client, target, stop.get_token(),
+                              [&](auto r) { got.emplace(std::move(r)); });
     asio::steady_timer stopper(io);
     if (stop_after) {
       stopper.expires_after(*stop_after);
@@ -256,6 +282,15 @@ const std::vector<Scenario>& scenarios() {
                {.retry = cp::FixedDelayRetry{{.delay = 10ms, .max_attempts = 3}},
                 .observer = {.events = &events, .throw_at = 1}}};
            return run(d, client, to, stop);
+         });
+       }},
+      {"a resolver that throws", "threw: resolver failed", false,
+       [] {
+         return both([&](Driver d) {
+           std::vector<cp::AttemptEvent> events;
+           std::stop_source stop;
+           Client<cp::NoBind, cp::NoRetry> client{{.observer = {&events}}};
+           return run(d, client, NameThrough<ThrowingResolver>{*cp::HostPort::from("broken.test", 7000), {}}, stop);
          });
        }},
       {"an observer that stops the operation", "while waiting to retry", true,
