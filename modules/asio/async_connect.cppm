@@ -227,10 +227,7 @@ class ConnectOp {
     if (ec) {
       {
         std::lock_guard lock(s.mutex);
-        if (auto a = s.attempts.take(lone_)) {
-          std::error_code ignored;
-          a->socket.close(ignored);  // first, so a port that goes back to its rotation is really free
-        }
+        close_attempt(s, lone_);  // first, so a port that goes back to its rotation is really free
       }
       return core.handle(Failed{lone_, Step::connect, from_asio(ec)});
     }
@@ -369,7 +366,7 @@ class ConnectOp {
         // blocking Socket does: a reset close needs none (P7: one getsockname a connection less).
         Attempt* winner = s.attempts.find(done.id);
         s.result.emplace(TcpSocket(std::move(winner->socket), LeaseTicket(s.core->take_lease())));
-        s.attempts.take(done.id);
+        s.attempts.erase(done.id);
       }
       close_attempts(s);  // none: the core closed every other
     }

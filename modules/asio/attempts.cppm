@@ -37,9 +37,14 @@ inline void close_reset(Attempt& a) noexcept {
   std::error_code ignored;
   if (!close_with_reset(a.socket, ignored)) a.socket.close(ignored);
 }
+// Closed in its place (an asio socket costs a service call per move), then put away. A failed
+// attempt is closed the same way: it never connected, so a reset sends nothing.
 template <class State>
 void close_attempt(State& s, AttemptId id) {
-  if (auto a = s.attempts.take(id)) close_reset(*a);
+  if (Attempt* a = s.attempts.find(id)) {
+    close_reset(*a);
+    s.attempts.erase(id);
+  }
 }
 template <class State>
 void close_attempts(State& s) noexcept {

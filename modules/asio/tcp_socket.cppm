@@ -2,14 +2,17 @@
 // also holds its port's lease, so a rotation learns when and how the connection closed (close():
 // the port rests through TIME_WAIT; close_reset(): no rest), as it does for a blocking Socket.
 //
-// It reads and writes like the socket it holds (async_read, async_write, read, write take it
-// as it is, and so does asio::ssl::stream<TcpSocket>); socket() gives the asio socket itself
-// for anything else (options, shutdown, remote_endpoint).
+// It is a TCP stream where Asio code expects one: it reads and writes like the socket it holds
+// (async_read, async_write, read, write take it as it is, and so does
+// asio::ssl::stream<TcpSocket>), and has the socket's endpoints, options, shutdown and cancel.
+// socket() gives the asio socket itself for anything else; release() or hand_off() makes it a
+// plain asio::ip::tcp::socket, the lease told what it needs to know.
 module;
 #include <asio.hpp>
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <system_error>
 #include <utility>
 export module connpolicy.asio:tcp_socket;
@@ -60,13 +63,8 @@ class TcpSocket {
   // first, as from a blocking Socket.
   std::error_code close() noexcept {
     std::error_code ec;
-    if (socket_.is_open() && lease_.wants_local_endpoint()) {
-      const auto local = socket_.local_endpoint(ec);
-      sockaddr_storage storage{};
-      std::memcpy(&storage, local.data(), std::min<std::size_t>(local.size(), sizeof storage));
-      if (!ec)
-        if (auto e = Endpoint::from_sockaddr(storage, local.size())) lease_.closing_from(*e);
-    }
+    if (socket_.is_open() && lease_.wants_local_endpoint())
+      if (auto local = local_address()) lease_.closing_from(*local);
     if (socket_.is_open()) socket_.close(ec);
     lease_.closed(CloseKind::normal);
     return ec;
@@ -83,6 +81,65 @@ class TcpSocket {
     lease_.closed(CloseKind::reset);
     return ec;
   }
+
+  // Gives the connection up as a plain asio socket, now the caller's to close. A leased port goes
+  // back to its rotation as "released", with the full cooldown, because nobody will say when it
+  // really closes; hand_off() keeps that word.
+  [[nodiscard]] socket_type release() noexcept {
+    lease_.closed(CloseKind::released);
+    return std::move(socket_);
+  }
+  // What hand_off() gives: the asio socket, now the caller's to close, and the lease's ticket.
+  struct HandOff {
+    socket_type socket;
+    LeaseTicket lease;
+  };
+  // Gives the connection to another owner (code that takes an asio::ip::tcp::socket) without
+  // losing the port's lease: the owner closes the socket and then tells the ticket how
+  // (ticket.closed(CloseKind::reset) after a reset close: the port is ready at once). A lease that
+  // wants the local address is told it now, as the new owner will not.
+  [[nodiscard]] HandOff hand_off() noexcept {
+    if (socket_.is_open() && lease_.wants_local_endpoint())
+      if (auto local = local_address()) lease_.closing_from(*local);
+    return {std::move(socket_), std::move(lease_)};
+  }
+
+  // The socket's own, as on an asio::ip::tcp::socket (these throw std::system_error where the
+  // asio socket's do; the overloads with an error_code do not throw).
+  socket_type::endpoint_type remote_endpoint() const { return socket_.remote_endpoint(); }
+  socket_type::endpoint_type remote_endpoint(std::error_code& ec) const { return socket_.remote_endpoint(ec); }
+  socket_type::endpoint_type local_endpoint() const { return socket_.local_endpoint(); }
+  socket_type::endpoint_type local_endpoint(std::error_code& ec) const { return socket_.local_endpoint(ec); }
+  template <class Option>
+  void set_option(const Option& option) {
+    socket_.set_option(option);
+  }
+  template <class Option>
+  std::error_code set_option(const Option& option, std::error_code& ec) {
+    socket_.set_option(option, ec);
+    return ec;
+  }
+  template <class Option>
+  void get_option(Option& option) const {
+    socket_.get_option(option);
+  }
+  template <class Option>
+  std::error_code get_option(Option& option, std::error_code& ec) const {
+    socket_.get_option(option, ec);
+    return ec;
+  }
+  void shutdown(socket_type::shutdown_type what) { socket_.shutdown(what); }
+  std::error_code shutdown(socket_type::shutdown_type what, std::error_code& ec) {
+    socket_.shutdown(what, ec);
+    return ec;
+  }
+  // Ends the reads and writes in flight with operation_aborted; the connection stays open.
+  void cancel() { socket_.cancel(); }
+  std::error_code cancel(std::error_code& ec) {
+    socket_.cancel(ec);
+    return ec;
+  }
+  socket_type::native_handle_type native_handle() { return socket_.native_handle(); }
 
   // The stream operations, as the socket's own.
   template <class Buffers, class Token>
@@ -111,6 +168,17 @@ class TcpSocket {
   }
 
  private:
+  // The local address in the library's terms, for a lease that wants it.
+  std::optional<Endpoint> local_address() const noexcept {
+    std::error_code ec;
+    const auto local = socket_.local_endpoint(ec);
+    if (ec) return std::nullopt;
+    sockaddr_storage storage{};
+    std::memcpy(&storage, local.data(), std::min<std::size_t>(local.size(), sizeof storage));
+    if (auto e = Endpoint::from_sockaddr(storage, local.size())) return *e;
+    return std::nullopt;
+  }
+
   socket_type socket_;
   LeaseTicket lease_;
 };

@@ -390,7 +390,7 @@ class ConnectCore {
     error.with_remote(remote()).with_detail(std::move(detail));
     if (plan_->local) error.with_local(*plan_->local);
     if (core_closes)
-      closing_.emplace_back(Closing{last_answered_id(), std::move(*plan_), error});
+      closing_.emplace_back(Closing{answered_id_, std::move(*plan_), error});
     else
       bind_->failed(*plan_, error);
     plan_.reset();
@@ -402,7 +402,6 @@ class ConnectCore {
     return failed(Step::wait, make_system_error(ETIMEDOUT),
                   "no answer within " + std::to_string(options_->connect_timeout.count()) + " ms", true);
   }
-  AttemptId last_answered_id() const noexcept { return answered_id_; }
 
   // Nothing answered by the race's wake time: the next address's turn has come, or wait on.
   Phase woke(Timer::time_point now) {

@@ -37,9 +37,9 @@ struct ScriptedResolver {
     std::mutex mutex;
     std::condition_variable_any changed;
     std::vector<std::pair<cp::Family, std::thread::id>> calls;
-    bool met = false;        // the first call saw the second come while it waited
-    bool saw_stop = false;   // a call's wait was ended by its stop_token
-    int finished = 0;        // calls returned (or thrown)
+    bool met = false;       // the first call saw the second come while it waited
+    bool saw_stop = false;  // a call's wait was ended by its stop_token
+    int finished = 0;       // calls returned (or thrown)
   };
   std::shared_ptr<Record> record = std::make_shared<Record>();
   std::chrono::milliseconds delay{0};
@@ -136,7 +136,7 @@ TEST_CASE("asio: a custom resolver that throws: the exception leaves run() once 
     cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("broken.internal", server.endpoint().port()),
                             resolver, [&](Result) { called = true; });
     CHECK_THROWS_WITH(io.run_for(30s), "resolver failed");
-    CHECK_FALSE(called);  // Asio's way for a handler's throw: run() throws, the handler is not called
+    CHECK_FALSE(called);    // Asio's way for a handler's throw: run() throws, the handler is not called
     CHECK(events.empty());  // no attempt was made
     CHECK(eventually([&] {
       std::lock_guard lock(record->mutex);
