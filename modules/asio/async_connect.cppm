@@ -110,7 +110,8 @@ class ConnectOp {
     for (;;) {  // ends: the core bounds rebinds, endpoints, racers and rounds; a wait suspends
       if (!stop_told_ && cancelled(self)) [[unlikely]] {
         stop_told_ = true;
-        core.handle(Stopped{});
+        core.handle(Stopped{s.stopped.load(std::memory_order_acquire) ? "the std::stop_token"
+                                                                      : "the operation's cancellation slot"});
       }
       const Command command = core.poll();
       switch (command.kind) {
@@ -263,7 +264,7 @@ class ConnectOp {
       if (std::exception_ptr thrown = s.lookups->take_thrown()) {  // ends the connect, as in connect()
         if (!s.resolver_thrown) s.resolver_thrown = std::move(thrown);
         lock.unlock();
-        core.handle(Stopped{});
+        core.handle(Stopped{"the resolver's exception"});
         return true;
       }
       if (auto answer = take_answers(s, clock().now())) {

@@ -179,7 +179,8 @@ class ConnectCore {
   }
   // The one way a stop is said: whatever is in flight is closed (with a reset: a connect that
   // completed as the stop came leaves no TIME_WAIT on a port the rotation takes back as unused).
-  void handle(Stopped) {
+  void handle(Stopped stop) {
+    if (!stopped_) stopped_by_ = stop.by;
     stopped_ = true;
     switch (phase_) {
       case Phase::lookup_wait: return enter(lookup_stopped());
@@ -187,10 +188,12 @@ class ConnectCore {
       case Phase::race:
         if (lone_) {
           answered(lone_id_);
-          return enter(failed(Step::wait, make_error_code(LibraryError::cancelled), {}, /*core_closes=*/true));
+          return enter(failed(Step::wait, make_error_code(LibraryError::cancelled), stopped_detail(),
+                              /*core_closes=*/true));
         }
-        return enter(
-            finish(NetError(Step::wait, LibraryError::cancelled).with_remote(remote()).with_attempts(attempts_)));
+        return enter(finish(NetError(Step::wait, LibraryError::cancelled, stopped_detail())
+                                .with_remote(remote())
+                                .with_attempts(attempts_)));
       case Phase::pausing: return enter(waited(false));
       default: return;  // the next poll() sees it
     }
@@ -322,9 +325,12 @@ class ConnectCore {
   Phase lookup_answered(Family family, expected<std::vector<Endpoint>, NetError> answer, Timer::time_point now);
   Phase lookup_woke(Timer::time_point now);
   Phase lookup_stopped() {
-    return finish(
-        NetError(Step::resolve, LibraryError::cancelled).with_detail(name_->to_string()).with_attempts(attempts_));
+    return finish(NetError(Step::resolve, LibraryError::cancelled)
+                      .with_detail(name_->to_string() + ": " + stopped_detail())
+                      .with_attempts(attempts_));
   }
+  // What stopped the connect, for its error ("stopped by the std::stop_token").
+  std::string stopped_detail() const { return std::string("stopped by ") + stopped_by_; }
   bool can_race() const noexcept { return race_enabled_ && options_->attempt_delay.count() > 0; }
   Phase begin(Family family);  // the race, with one family's addresses
   Phase join(Family family);   // the other's, come late
@@ -334,7 +340,9 @@ class ConnectCore {
     return Phase::attempt;
   }
   Phase cancelled_before_attempt() {
-    return finish(NetError(Step::connect, LibraryError::cancelled).with_remote(remote()).with_attempts(attempts_));
+    return finish(NetError(Step::connect, LibraryError::cancelled, stopped_detail())
+                      .with_remote(remote())
+                      .with_attempts(attempts_));
   }
 
   // Plans the next attempt: Phase::connect when there is one to make (it counts as an attempt
@@ -416,7 +424,7 @@ class ConnectCore {
       return finish(NetError(Step::wait, LibraryError::cancelled)
                         .with_remote(remote())
                         .with_attempts(attempts_)
-                        .with_detail("while waiting to retry after: " + last_->message()));
+                        .with_detail(stopped_detail() + " while waiting to retry after: " + last_->message()));
     current_ = 0;
     rebinds_ = 0;
     race_.new_round();
@@ -488,6 +496,7 @@ class ConnectCore {
   AttemptId lone_id_ = 0, answered_id_ = 0, winner_ = 0;
   int attempts_ = 0, rebinds_ = 0;
   bool race_enabled_ = false, racing_ = false, lone_ = false, stopped_ = false, succeeded_ = false;
+  const char* stopped_by_ = "";  // Stopped::by, the first said
   // The observer's times (none kept for NoObserver: the hot path reads no clock for it).
   static constexpr bool observed = !std::is_same_v<Observer, NoObserver>;
   Timer::time_point started_{};      // when the attempt in hand was planned

@@ -79,8 +79,11 @@ struct Failed {
 };
 // The wait's whole `limit` passed with nothing else to report.
 struct Woke {};
-// The driver's stop (a stop_token, a cancellation slot) fired.
-struct Stopped {};
+// The driver's stop fired. `by` says what stopped it, for the error's message ("the
+// std::stop_token", "the operation's cancellation slot"); the first one said is kept.
+struct Stopped {
+  const char* by = "the std::stop_token";
+};
 // The census question was answered (thrown: what answer() threw, if it did).
 struct CensusAnswered {
   std::exception_ptr thrown{};

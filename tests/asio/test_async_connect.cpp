@@ -249,10 +249,12 @@ TEST_CASE("asio: a terminal cancel mid-connect and mid-wait closes everything an
     REQUIRE_FALSE(*a);
     CHECK(a->error().condition() == cp::Errc::cancelled);
     CHECK(a->error().step() == cp::Step::wait);
+    CHECK_THAT(a->error().message(), Contains("stopped by the operation's cancellation slot"));
     REQUIRE(b);
     REQUIRE_FALSE(*b);
     CHECK(b->error().condition() == cp::Errc::cancelled);
-    CHECK_THAT(b->error().detail(), Contains("while waiting to retry after"));
+    CHECK_THAT(b->error().detail(),
+               Contains("stopped by the operation's cancellation slot while waiting to retry after"));
     CHECK(client.bind_policy().snapshot().in_use == 0);  // both ports came back
   }
   CHECK(open_fd_count() == fds);
@@ -282,6 +284,7 @@ TEST_CASE("asio: a std::stop_token from another thread cancels mid-connect", "[a
     REQUIRE(got);
     REQUIRE_FALSE(*got);
     CHECK(got->error().condition() == cp::Errc::cancelled);
+    CHECK_THAT(got->error().message(), Contains("stopped by the std::stop_token"));
   }
   CHECK(open_fd_count() == fds);
 }

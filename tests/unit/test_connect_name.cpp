@@ -138,6 +138,7 @@ TEST_CASE("name: a stop before the lookup ends the connect as cancelled, nothing
   auto s = client.connect(login, names, stop.get_token());
   REQUIRE_FALSE(s);
   CHECK(s.error() == cp::Errc::cancelled);
+  CHECK(s.error().detail().find("stopped by the std::stop_token") != std::string::npos);  // says what stopped it
   CHECK(sys.opened() == 0);
 }
 
