@@ -60,7 +60,7 @@ class Connector {
     requires std::default_initializable<Bind> && std::default_initializable<Retry> &&
              std::default_initializable<Error> && std::default_initializable<System> &&
              std::default_initializable<Observer>
-  {
+      : problem_(configuration_problem()) {  // a policy's defaults may mean nothing too (its check())
     hand_clock();
   }
   // Every part of a connector, by name; each one left out is its type's default:
@@ -130,7 +130,12 @@ class Connector {
   template <class Names>
   void wait(core_type& core, const Command& command, attempts_type& attempts, std::stop_token stop, Names& names);
   void hand_clock() {
-    if constexpr (requires(Timer& clock) { bind_.use_clock(clock); }) bind_.use_clock(timer_or_system(options_.timer));
+    constexpr bool has_hook = requires(Timer& clock) { bind_.use_clock(clock); };
+    static_assert(
+        has_hook || !requires { &Bind::use_clock; },
+        "connpolicy: the optional hook 'use_clock' of this bind policy has the wrong shape and would "
+        "never be called: declare it `void use_clock(Timer& clock)`");
+    if constexpr (has_hook) bind_.use_clock(timer_or_system(options_.timer));
   }
   // Options that mean nothing, in the connector or a policy (`check()`): connect() refuses them.
   std::optional<NetError> configuration_problem() const {

@@ -86,11 +86,24 @@ inline expected<void, NetError> check(const ConnectorOptions& o) {
 }
 
 // A policy may say that its options mean nothing: `expected<void, NetError> check() const`.
+// Optional, so a check() of another shape, or one spelled nearly so, would silently never be
+// called: either is a compile error that names the hook.
+template <class Policy>
+concept HasCheckHook = requires(const Policy& policy) {
+  { policy.check() } -> std::same_as<expected<void, NetError>>;
+};
 template <class Policy>
 std::optional<NetError> policy_problem(const Policy& policy) {
-  if constexpr (requires {
-                  { policy.check() } -> std::same_as<expected<void, NetError>>;
-                }) {
+  static_assert(
+      HasCheckHook<Policy> || !requires { &Policy::check; },
+      "connpolicy: the optional hook 'check' of this policy has the wrong shape and would never be "
+      "called: declare it `expected<void, NetError> check() const`");
+  static_assert(HasCheckHook<Policy> || !(
+                                            requires { &Policy::Check; } || requires { &Policy::chek; } ||
+                                            requires { &Policy::checks; } || requires { &Policy::check_options; }),
+                "connpolicy: this policy has a member named nearly like the optional hook 'check', which the "
+                "connector would never call: spell it `expected<void, NetError> check() const`");
+  if constexpr (HasCheckHook<Policy>) {
     if (auto ok = policy.check(); !ok) return std::move(ok).error();
   }
   return std::nullopt;

@@ -27,10 +27,23 @@ concept RetryPolicy = std::copy_constructible<R> && requires(const R& policy, ty
   { schedule.time_left() } -> std::same_as<std::optional<Timer::duration>>;
 };
 
-// Tells a schedule that wants to know (it has succeeded()) that its connect succeeded.
+// Tells a schedule that wants to know (it has succeeded()) that its connect succeeded. The hook
+// is optional, so one of another shape, or spelled nearly so, would silently never be called:
+// either is a compile error that names it.
 template <class Schedule>
 void report_success(Schedule& schedule) noexcept {
-  if constexpr (requires { schedule.succeeded(); }) schedule.succeeded();
+  constexpr bool has_hook = requires { schedule.succeeded(); };
+  static_assert(
+      has_hook || !requires { &Schedule::succeeded; },
+      "connpolicy: the optional hook 'succeeded' of this retry schedule has the wrong shape and would "
+      "never be called: declare it `void succeeded()` (no argument)");
+  static_assert(has_hook || !(
+                                requires { &Schedule::success; } || requires { &Schedule::succeed; } ||
+                                requires { &Schedule::succeded; } || requires { &Schedule::on_success; } ||
+                                requires { &Schedule::report_success; }),
+                "connpolicy: this retry schedule has a member named nearly like the optional hook 'succeeded', "
+                "which the connector would never call: spell it `void succeeded()`");
+  if constexpr (has_hook) schedule.succeeded();
 }
 
 // One connect()'s limits, which every counting policy shares: rounds made against max_attempts,

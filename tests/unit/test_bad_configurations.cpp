@@ -192,6 +192,21 @@ TEST_CASE("bad config: ExponentialOptions out of range are refused, by make() an
   }
 }
 
+namespace {
+// A policy of a user's own whose defaults mean nothing (its check() says so).
+struct RefusingByDefault : cp::NoRetry {
+  cp::expected<void, cp::NetError> check() const {
+    return cp::unexpected(cp::invalid_option("RefusingByDefault::limit", "is 0: give it a limit"));
+  }
+};
+}  // namespace
+
+TEST_CASE("bad config: a default-constructed connector asks its policies' check() too", "[config][options]") {
+  cp::Connector<cp::NoBind, RefusingByDefault, cp::DefaultErrorPolicy, cp::FakeSystem> c;
+  REQUIRE(c.configuration_error());
+  CHECK_THAT(c.configuration_error()->message(), Contains("RefusingByDefault::limit is 0"));
+}
+
 TEST_CASE("bad config: the largest and smallest meaningful ExponentialOptions work", "[config][options]") {
   cp::ManualTimer timer;
   for (const cp::ExponentialOptions& o :
