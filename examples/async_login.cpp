@@ -3,6 +3,8 @@
 // 10048). FixedPortRotation never offers a port in TIME_WAIT: it moves through the range, and
 // ExponentialRetry would wait on an Asio timer, exactly until the first port frees, if every port
 // were resting. After connecting, everything is plain Asio: async_write, async_read_until, close.
+// The last login goes by name, "login.internal", through a service registry of the example's own
+// (a Resolver).
 // (Binding through TIME_WAIT with reuse_address is not shown here: Linux then refuses a connect
 // to the same server within a second of the TIME_WAIT's last segment, EADDRNOTAVAIL, and the
 // rotation rests such a port for the whole TIME_WAIT.)
@@ -12,7 +14,9 @@
 #include <chrono>
 #include <exception>
 #include <iostream>
+#include <stop_token>
 #include <string>
+#include <vector>
 import connpolicy;
 import connpolicy.asio;
 
@@ -21,6 +25,21 @@ using namespace std::chrono_literals;
 using asio::ip::tcp;
 
 using LoginClient = cp::Connector<cp::FixedPortRotation, cp::ExponentialRetry, cp::DefaultErrorPolicy>;
+
+// A service registry: any type with this resolve() is a Resolver. The Asio driver asks it for AAAA
+// and A at once, each on a helper thread (never the io thread), so it must be thread-safe: this
+// one only reads.
+struct Registry {
+  cp::Endpoint login;
+  cp::expected<std::vector<cp::Endpoint>, cp::NetError> resolve(const cp::HostPort& name, cp::Family family,
+                                                                std::chrono::milliseconds, std::stop_token) const {
+    if (name.host() != "login.internal")
+      return cp::unexpected(
+          cp::NetError(cp::Step::resolve, cp::LibraryError::no_address, name.to_string() + ": not in the registry"));
+    if (family != login.family()) return std::vector<cp::Endpoint>{};  // no address of that family
+    return std::vector<cp::Endpoint>{login.with_port(name.port())};
+  }
+};
 
 // A login server on 127.0.0.1: answers "LOGIN name" with "welcome name", then waits for the
 // client to close (so TIME_WAIT lands on the client, as in the seed).
@@ -42,9 +61,12 @@ asio::awaitable<void> serve(tcp::acceptor& acceptor) {
 
 asio::awaitable<int> log_in(LoginClient& client, cp::Endpoint server, int times) {
   const auto executor = co_await asio::this_coro::executor;
+  const cp::HostPort by_name = cp::HostPort::from("login.internal", server.port()).value();
   int ok = 0;
   for (int i = 1; i <= times; ++i) {
-    auto socket = co_await cp::asio::async_connect(executor, client, server, asio::use_awaitable);
+    auto socket =
+        i < times ? co_await cp::asio::async_connect(executor, client, server, asio::use_awaitable)
+                  : co_await cp::asio::async_connect(executor, client, by_name, Registry{server}, asio::use_awaitable);
     if (!socket) {  // the same NetError as the blocking connect: step, addresses, errno, advice
       std::cout << "login " << i << ": " << socket.error().message() << "\n";
       continue;
@@ -53,7 +75,8 @@ asio::awaitable<int> log_in(LoginClient& client, cp::Endpoint server, int times)
     co_await asio::async_write(*socket, asio::buffer(request), asio::use_awaitable);
     std::string reply;
     co_await asio::async_read_until(*socket, asio::dynamic_buffer(reply), '\n', asio::use_awaitable);
-    std::cout << "login " << i << " from local port " << socket->socket().local_endpoint().port() << ": " << reply;
+    std::cout << "login " << i << (i == times ? " (by name)" : "") << " from local port "
+              << socket->socket().local_endpoint().port() << ": " << reply;
     socket->close();  // we close first: this port rests in TIME_WAIT, and the rotation is told
     ++ok;
   }
