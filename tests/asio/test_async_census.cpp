@@ -14,10 +14,13 @@ import connpolicy.asio;
 import connpolicy.testing;
 #include "fd_count.hpp"
 #include "loopback.hpp"
+#include "io_thread_watch.hpp"
+#include "eventually.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
 using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
+using test_support::eventually;
 using test_support::open_fd_count;
 using Client = cp::Connector<cp::FixedPortRotation, cp::NoRetry>;
 
@@ -31,12 +34,6 @@ cp::FixedPortRotation held_but_last(cp::FakeCensus& census, const cp::Endpoint& 
   return cp::FixedPortRotation{cp::PortRange::make(first, first + n - 1).value(), {.census = &census}};
 }
 
-// Until `done` or 10 s, in steps of 5 ms: a helper thread's work ends on its own time.
-template <class Done>
-bool eventually(Done done) {
-  for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(5ms);
-  return done();
-}
 }  // namespace
 
 TEST_CASE("asio: a census that takes 300 ms never blocks the io thread, and its answer picks the port",
@@ -47,24 +44,17 @@ TEST_CASE("asio: a census that takes 300 ms never blocks the io thread, and its 
   Client client{held_but_last(census, server.endpoint())};
   asio::io_context io;  // one thread: this one
   std::optional<Result> got;
-  std::chrono::steady_clock::time_point connected{}, fired{};
-  const auto start = std::chrono::steady_clock::now();
-  cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&](Result r) {
-    connected = std::chrono::steady_clock::now();
-    got.emplace(std::move(r));
+  const auto watch = test_support::watch_io_thread(io, [&](auto completed) {
+    cp::asio::async_connect(io.get_executor(), client, server.endpoint(), [&, completed](Result r) {
+      completed();
+      got.emplace(std::move(r));
+    });
   });
-  asio::steady_timer tick(io, 10ms);
-  tick.async_wait([&](std::error_code) { fired = std::chrono::steady_clock::now(); });
-  io.run_for(30s);
   REQUIRE(got);
   REQUIRE(*got);
-  const auto late = fired - (start + 10ms);
-  INFO("the 10 ms timer fired " << std::chrono::duration_cast<std::chrono::microseconds>(late).count()
-                                << " us late; the connect took "
-                                << std::chrono::duration_cast<std::chrono::milliseconds>(connected - start).count()
-                                << " ms");
-  CHECK(late < 20ms);                 // the io thread ran it while the census was being asked
-  CHECK(connected - start >= 300ms);  // the connect waited for the census's answer
+  INFO(watch.said());
+  CHECK(watch.late < 20ms);               // the io thread ran it while the census was being asked
+  CHECK(watch.completed_after >= 300ms);  // the connect waited for the census's answer
   CHECK((*got)->socket().local_endpoint().port() == client.bind_policy().range().last());
   CHECK(census.surveys() == 1);
 }

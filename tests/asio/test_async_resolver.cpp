@@ -19,10 +19,13 @@ import connpolicy.asio;
 import connpolicy.testing;
 #include "fd_count.hpp"
 #include "events.hpp"
+#include "io_thread_watch.hpp"
+#include "eventually.hpp"
 
 namespace cp = connpolicy;
 using namespace std::chrono_literals;
 using Result = cp::expected<cp::asio::TcpSocket, cp::NetError>;
+using test_support::eventually;
 using test_support::open_fd_count;
 using test_support::Recorder;
 
@@ -64,13 +67,6 @@ struct ScriptedResolver {
 };
 static_assert(cp::Resolver<ScriptedResolver>);
 
-// Until `done` or 10 s, in steps of 5 ms: a helper thread's work ends on its own time.
-template <class Done>
-bool eventually(Done done) {
-  for (int i = 0; i < 2000 && !done(); ++i) std::this_thread::sleep_for(5ms);
-  return done();
-}
-
 }  // namespace
 
 TEST_CASE("asio: a custom resolver is asked AAAA and A at once, off the io thread, and its address is connected",
@@ -100,25 +96,18 @@ TEST_CASE("asio: a custom resolver that takes 300 ms never blocks the io thread"
   cp::Connector<cp::NoBind> client;
   asio::io_context io;  // one thread: this one
   std::optional<Result> got;
-  std::chrono::steady_clock::time_point connected{}, fired{};
-  const auto start = std::chrono::steady_clock::now();
-  cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("slow.internal", server.endpoint().port()),
-                          resolver, [&](Result r) {
-                            connected = std::chrono::steady_clock::now();
-                            got.emplace(std::move(r));
-                          });
-  asio::steady_timer tick(io, 10ms);
-  tick.async_wait([&](std::error_code) { fired = std::chrono::steady_clock::now(); });
-  io.run_for(30s);
+  const auto watch = test_support::watch_io_thread(io, [&](auto completed) {
+    cp::asio::async_connect(io.get_executor(), client, *cp::HostPort::from("slow.internal", server.endpoint().port()),
+                            resolver, [&, completed](Result r) {
+                              completed();
+                              got.emplace(std::move(r));
+                            });
+  });
   REQUIRE(got);
   REQUIRE(*got);
-  const auto late = fired - (start + 10ms);
-  INFO("the 10 ms timer fired " << std::chrono::duration_cast<std::chrono::microseconds>(late).count()
-                                << " us late; the connect took "
-                                << std::chrono::duration_cast<std::chrono::milliseconds>(connected - start).count()
-                                << " ms");
-  CHECK(late < 20ms);                 // the io thread ran it while the resolver was being asked
-  CHECK(connected - start >= 300ms);  // the connect waited for the resolver's answer
+  INFO(watch.said());
+  CHECK(watch.late < 20ms);               // the io thread ran it while the resolver was being asked
+  CHECK(watch.completed_after >= 300ms);  // the connect waited for the resolver's answer
 }
 
 TEST_CASE("asio: a custom resolver that throws: the exception leaves run() once everything is given back",
