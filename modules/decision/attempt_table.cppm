@@ -43,21 +43,6 @@ class AttemptTable {
       if (pred(e->value)) return e.get();
     return nullptr;
   }
-  // Takes attempt `id` out; nullopt when it is not in.
-  std::optional<T> take(AttemptId id) {
-    if (first_ && first_->id == id) {
-      std::optional<T> out(std::move(first_->value));
-      first_.reset();
-      return out;
-    }
-    for (auto& e : more_)
-      if (e->id == id) {
-        std::optional<T> out(std::move(e->value));
-        more_.erase(&e);
-        return out;
-      }
-    return std::nullopt;
-  }
   // Removes attempt `id`, if it is in.
   void erase(AttemptId id) noexcept {
     if (first_ && first_->id == id) return first_.reset();
